@@ -1,0 +1,18 @@
+/**
+ * RayScheduler — a time-driven, concurrency-limited task scheduler for Effect.
+ *
+ * ```ts
+ * import { ConsumerRegistry, Scheduler, Task, TaskConsumer } from "ray-scheduler"
+ * ```
+ *
+ * @since 0.1.0
+ */
+
+/** @since 0.1.0 */
+export * as ConsumerRegistry from "./scheduler/ConsumerRegistry.js"
+/** @since 0.1.0 */
+export * as Scheduler from "./scheduler/Scheduler.js"
+/** @since 0.1.0 */
+export * as Task from "./scheduler/Task.js"
+/** @since 0.1.0 */
+export * as TaskConsumer from "./scheduler/TaskConsumer.js"

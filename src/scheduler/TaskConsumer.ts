@@ -1,0 +1,159 @@
+/**
+ * `TaskConsumer` — produces and consumes one kind of task.
+ *
+ * A consumer has a unique `name` (the `source` of its tasks), a
+ * `concurrency` (how many of its tasks may run at once, ≥ 1, default 1),
+ * `produce` to build a task for itself and `consume` to do the work.
+ * Consumers are supplied to an application as Layers:
+ *
+ * ```ts
+ * const Mailer = TaskConsumer.layer({
+ *   name: "mailer",
+ *   concurrency: 4,
+ *   consume: (task) => sendMail(task.args)
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ */
+import * as Data from "effect/Data"
+import type * as DateTime from "effect/DateTime"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import type { DuplicateConsumerError } from "./ConsumerRegistry.js"
+import { ConsumerRegistry } from "./ConsumerRegistry.js"
+import type { JsonObject } from "./Task.js"
+import { Task } from "./Task.js"
+
+/**
+ * Options of `produce`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ProduceOptions {
+  /** When the task is due. Default: now. */
+  readonly scheduleAt?: DateTime.DateTime | undefined
+}
+
+/**
+ * A registered consumer. Its requirements are already provided (captured
+ * from the context its layer was built in), so the registry and the
+ * scheduler store consumers with no requirements.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface TaskConsumer<E = unknown> {
+  /** Unique name; the `source` of this consumer's tasks. */
+  readonly name: string
+  /** Maximum number of this consumer's tasks running at once (≥ 1). */
+  readonly concurrency: number
+  /** Builds a task for this consumer. */
+  readonly produce: (args?: JsonObject, options?: ProduceOptions) => Effect.Effect<Task>
+  /** Does the work of one task. Failures, defects and interruptions are isolated by the scheduler. */
+  readonly consume: (task: Task) => Effect.Effect<void, E>
+}
+
+/**
+ * Options of {@link make} and {@link layer}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface TaskConsumerOptions<E, R> {
+  /** Unique, non-empty name. */
+  readonly name: string
+  /** Maximum number of this consumer's tasks running at once: an integer ≥ 1. Default: `1`. */
+  readonly concurrency?: number | undefined
+  /** Does the work of one task. */
+  readonly consume: (task: Task) => Effect.Effect<void, E, R>
+  /**
+   * Builds a task for this consumer. Default: `Task.create` with
+   * `source = name`, the given `args` (default `{}`) and `scheduleAt`
+   * (default now).
+   */
+  readonly produce?: ((args: JsonObject, options: ProduceOptions) => Effect.Effect<Task, never, R>) | undefined
+}
+
+/**
+ * Raised when consumer options are invalid (empty name, concurrency that is
+ * not an integer ≥ 1).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class InvalidConsumerError extends Data.TaggedError("InvalidConsumerError")<{
+  readonly name: string
+  readonly reason: string
+}> {
+  override get message(): string {
+    return `Invalid consumer ${JSON.stringify(this.name)}: ${this.reason}`
+  }
+}
+
+const validate = (name: string, concurrency: number): InvalidConsumerError | undefined => {
+  if (typeof name !== "string" || name.length === 0) {
+    return new InvalidConsumerError({ name: String(name), reason: "name must be a non-empty string" })
+  }
+  if (!Number.isSafeInteger(concurrency) || concurrency < 1) {
+    return new InvalidConsumerError({
+      name,
+      reason: `concurrency must be an integer >= 1, got ${String(concurrency)}`
+    })
+  }
+  return undefined
+}
+
+/**
+ * Builds a consumer, capturing the requirements `R` of `consume` and
+ * `produce` from the current context.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = <E, R>(
+  options: TaskConsumerOptions<E, R>
+): Effect.Effect<TaskConsumer<E>, InvalidConsumerError, R> =>
+  Effect.suspend(() => {
+    const concurrency = options.concurrency ?? 1
+    const invalid = validate(options.name, concurrency)
+    if (invalid !== undefined) return Effect.fail(invalid)
+    return Effect.map(Effect.context<R>(), (context): TaskConsumer<E> => {
+      const provide = <A, E1>(effect: Effect.Effect<A, E1, R>): Effect.Effect<A, E1> =>
+        Effect.mapInputContext(effect, () => context)
+      const produce = options.produce
+      return {
+        name: options.name,
+        concurrency,
+        consume: (task) => provide(options.consume(task)),
+        produce: produce === undefined
+          ? (args, produceOptions) =>
+            Task.create({ source: options.name, args, scheduleAt: produceOptions?.scheduleAt })
+          : (args, produceOptions) => provide(produce(args ?? {}, produceOptions ?? {}))
+      }
+    })
+  })
+
+/**
+ * A layer that registers the consumer in the `ConsumerRegistry` when built
+ * and unregisters it when released. Fails to build with
+ * `InvalidConsumerError` for bad options and `DuplicateConsumerError` when
+ * the name is taken.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = <E, R>(
+  options: TaskConsumerOptions<E, R>
+): Layer.Layer<never, InvalidConsumerError | DuplicateConsumerError, ConsumerRegistry | R> =>
+  Layer.scopedDiscard(
+    Effect.gen(function*() {
+      const registry = yield* ConsumerRegistry
+      const consumer = yield* make(options)
+      yield* Effect.acquireRelease(
+        registry.register(consumer),
+        () => registry.unregister(consumer.name, consumer)
+      )
+    })
+  )

@@ -1,0 +1,514 @@
+/**
+ * The RayScheduler dispatcher. See `Scheduler.ts` for the public API and
+ * `docs/architecture.md` for the design.
+ *
+ * Data:
+ * - `state` (a `Ref`): lifecycle status, the min-heap of pending entries
+ *   ordered by (due epoch ms, sequence), the next sequence number and the
+ *   dispatcher's wake-up `Deferred`. Every transition is one `Ref.modify`;
+ *   the heap and the lanes are mutable and only touched inside those
+ *   synchronous callbacks, so each transition is atomic.
+ * - one lane per source, created lazily at first dispatch: the consumer,
+ *   a `Semaphore` with `concurrency` permits, a FIFO of due entries waiting
+ *   for a permit, and the number of worker fibers.
+ *
+ * Fibers: one dispatcher, plus at most `concurrency` worker fibers per
+ * source. A worker holds one permit of its source's semaphore for its whole
+ * life and runs the source's ready entries one after the other; it exits
+ * when the FIFO is empty. A worker is only forked when the lane has fewer
+ * workers than permits, so the semaphore never has waiters (Effect 3 wakes
+ * every waiter on each release) and due tasks beyond the limit wait as data.
+ *
+ * @internal
+ */
+import * as Cause from "effect/Cause"
+import type * as Clock from "effect/Clock"
+import * as DateTime from "effect/DateTime"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as FiberId from "effect/FiberId"
+import * as Option from "effect/Option"
+import * as Ref from "effect/Ref"
+import * as Runtime from "effect/Runtime"
+import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
+import { ConsumerRegistry } from "../ConsumerRegistry.js"
+import type { LatenessStats, SchedulerOptions, SchedulerService, SchedulerStats, SourceStats } from "../Scheduler.js"
+import { Task } from "../Task.js"
+import type { TaskConsumer } from "../TaskConsumer.js"
+import { Fifo } from "./fifo.js"
+import { type Entry, MinHeap } from "./heap.js"
+
+/** Lifecycle of the scheduler (the dispatcher's own states are in `Scheduler.ts`). */
+type Status = "stopped" | "running" | "stopping"
+
+interface State {
+  readonly status: Status
+  /** Pending entries not yet due (or due but not yet dispatched). Mutable, owned by the Ref. */
+  readonly heap: MinHeap<Task>
+  readonly seq: number
+  /** Completed by `submit` when a task earlier than `sleepingUntil` arrives, and by `stop`. */
+  readonly wake: Deferred.Deferred<void> | undefined
+  /** Due time of the head when the dispatcher went to sleep; `Infinity` when idle. */
+  readonly sleepingUntil: number
+  /** Worker fibers alive, all sources. */
+  readonly workers: number
+  /** Completed by the last worker to exit while stopping. */
+  readonly drained: Deferred.Deferred<void> | undefined
+  readonly dispatcher: Fiber.RuntimeFiber<void> | undefined
+}
+
+interface Lane {
+  readonly source: string
+  consumer: TaskConsumer
+  readonly semaphore: Effect.Semaphore
+  permits: number
+  /** Due entries waiting for a permit, in (due, seq) order. */
+  readonly ready: Fifo<Entry<Task>>
+  workers: number
+}
+
+interface Counters {
+  submitted: number
+  started: number
+  succeeded: number
+  failed: number
+  dropped: number
+  inFlight: number
+  pending: number
+  latenessCount: number
+  latenessTotal: number
+  latenessMax: number
+}
+
+const makeCounters = (): Counters => ({
+  submitted: 0,
+  started: 0,
+  succeeded: 0,
+  failed: 0,
+  dropped: 0,
+  inFlight: 0,
+  pending: 0,
+  latenessCount: 0,
+  latenessTotal: 0,
+  latenessMax: 0
+})
+
+const latenessOf = (c: Counters): LatenessStats => ({
+  count: c.latenessCount,
+  totalMillis: c.latenessTotal,
+  maxMillis: c.latenessMax,
+  meanMillis: c.latenessCount === 0 ? 0 : c.latenessTotal / c.latenessCount
+})
+
+const sourceStatsOf = (c: Counters): SourceStats => ({
+  submitted: c.submitted,
+  started: c.started,
+  succeeded: c.succeeded,
+  failed: c.failed,
+  dropped: c.dropped,
+  inFlight: c.inFlight,
+  pending: c.pending,
+  lateness: latenessOf(c)
+})
+
+type Decision =
+  | { readonly _tag: "Exit" }
+  | { readonly _tag: "Continue" }
+  | { readonly _tag: "Idle"; readonly wake: Deferred.Deferred<void> }
+  | { readonly _tag: "Sleep"; readonly millis: number; readonly wake: Deferred.Deferred<void> }
+
+const EXIT: Decision = { _tag: "Exit" }
+const CONTINUE: Decision = { _tag: "Continue" }
+
+const encodeTask = Schema.encodeEither(Task)
+
+/** Defaults of {@link SchedulerOptions}. */
+export const defaultMaxSleep: Duration.Duration = Duration.minutes(1)
+export const defaultBatchSize = 4096
+
+/** @internal */
+export const make = (
+  options: SchedulerOptions = {}
+): Effect.Effect<SchedulerService, never, ConsumerRegistry | Scope.Scope> =>
+  Effect.gen(function*() {
+    const registry = yield* ConsumerRegistry
+    const clock: Clock.Clock = yield* Effect.clock
+    const runtime = yield* Effect.runtime<never>()
+    const maxSleepMillis = Math.max(1, Duration.toMillis(Duration.decode(options.maxSleep ?? defaultMaxSleep)))
+    const batchSize = Math.max(1, Math.floor(options.batchSize ?? defaultBatchSize))
+
+    const state = yield* Ref.make<State>({
+      status: "stopped",
+      heap: new MinHeap<Task>(),
+      seq: 0,
+      wake: undefined,
+      sleepingUntil: Infinity,
+      workers: 0,
+      drained: undefined,
+      dispatcher: undefined
+    })
+    const lanes = new Map<string, Lane>()
+    const totals = makeCounters()
+    const bySource = new Map<string, Counters>()
+    const lifecycle = yield* Effect.makeSemaphore(1)
+
+    const countersFor = (source: string): Counters => {
+      let c = bySource.get(source)
+      if (c === undefined) {
+        c = makeCounters()
+        bySource.set(source, c)
+      }
+      return c
+    }
+
+    // ---- submission -------------------------------------------------------
+
+    const enqueue = (s: State, task: Task, seq: number): boolean => {
+      const dueMillis = task.dueMillis
+      s.heap.push({ dueMillis, seq, value: task })
+      totals.submitted++
+      totals.pending++
+      const c = countersFor(task.source)
+      c.submitted++
+      c.pending++
+      return dueMillis < s.sleepingUntil
+    }
+
+    const wakeIfEarlier = (s: State, earlier: boolean): readonly [Deferred.Deferred<void> | undefined, State] =>
+      earlier && s.status === "running" && s.wake !== undefined
+        ? [s.wake, { ...s, wake: undefined }]
+        : [undefined, s]
+
+    const signal = (wake: Deferred.Deferred<void> | undefined): Effect.Effect<void> =>
+      wake === undefined ? Effect.void : Deferred.succeed(wake, undefined)
+
+    const submit = (task: Task): Effect.Effect<void> =>
+      Effect.flatMap(
+        Ref.modify(state, (s) => {
+          const earlier = enqueue(s, task, s.seq)
+          return wakeIfEarlier({ ...s, seq: s.seq + 1 }, earlier)
+        }),
+        signal
+      )
+
+    const submitAll = (tasks: Iterable<Task>): Effect.Effect<void> =>
+      Effect.flatMap(
+        Ref.modify(state, (s) => {
+          let seq = s.seq
+          let earlier = false
+          for (const task of tasks) {
+            if (enqueue(s, task, seq++)) earlier = true
+          }
+          return wakeIfEarlier({ ...s, seq }, earlier)
+        }),
+        signal
+      )
+
+    // ---- workers ----------------------------------------------------------
+
+    const recordExit = (lane: Lane, task: Task, exit: Exit.Exit<void, unknown>): Effect.Effect<void> => {
+      const c = countersFor(lane.source)
+      totals.inFlight--
+      c.inFlight--
+      if (Exit.isSuccess(exit)) {
+        totals.succeeded++
+        c.succeeded++
+        return Effect.void
+      }
+      totals.failed++
+      c.failed++
+      const cause = exit.cause
+      const message = Cause.isInterruptedOnly(cause)
+        ? "Task was interrupted"
+        : Cause.isFailType(cause) || Cause.isFailure(cause)
+        ? "Task failed"
+        : "Task died"
+      return Effect.annotateLogs(Effect.logError(message, cause), {
+        module: "Scheduler",
+        source: lane.source,
+        taskId: task.id
+      })
+    }
+
+    /** Takes the lane's next ready entry, unless the scheduler is stopping. */
+    const takeNext = (lane: Lane): Effect.Effect<Entry<Task> | undefined> =>
+      Ref.modify(state, (s) => {
+        if (s.status !== "running") return [undefined, s]
+        const entry = lane.ready.shift()
+        if (entry === undefined) return [undefined, s]
+        const now = clock.unsafeCurrentTimeMillis()
+        const lateness = Math.max(0, now - entry.dueMillis)
+        const c = countersFor(lane.source)
+        totals.started++
+        totals.inFlight++
+        totals.pending--
+        totals.latenessCount++
+        totals.latenessTotal += lateness
+        if (lateness > totals.latenessMax) totals.latenessMax = lateness
+        c.started++
+        c.inFlight++
+        c.pending--
+        c.latenessCount++
+        c.latenessTotal += lateness
+        if (lateness > c.latenessMax) c.latenessMax = lateness
+        return [entry, s]
+      })
+
+    const runTask = (lane: Lane, task: Task): Effect.Effect<void> => {
+      const consumer = lane.consumer
+      return Effect.flatMap(
+        Effect.exit(Effect.suspend(() => consumer.consume(task))),
+        (exit) => recordExit(lane, task, exit)
+      )
+    }
+
+    const workerLoop = (lane: Lane): Effect.Effect<void> => {
+      const loop: Effect.Effect<void> = Effect.flatMap(
+        takeNext(lane),
+        (entry) => entry === undefined ? Effect.void : Effect.zipRight(runTask(lane, entry.value), loop)
+      )
+      return loop
+    }
+
+    const forkWorkers = (lane: Lane, count: number): Effect.Effect<void> => {
+      if (count === 0) return Effect.void
+      // Workers may be forked from a finalizer (see onWorkerExit): make sure
+      // the consumer runs interruptible, whatever the forking fiber's flags.
+      const worker = Effect.ensuring(
+        Effect.interruptible(lane.semaphore.withPermits(1)(workerLoop(lane))),
+        Effect.suspend(() => onWorkerExit(lane))
+      )
+      return Effect.asVoid(Effect.replicateEffect(Effect.forkDaemon(worker), count, { discard: true }))
+    }
+
+    /**
+     * Runs after a worker released its permit. If entries arrived after the
+     * worker saw an empty FIFO, a replacement is forked, so nothing strands.
+     */
+    const onWorkerExit = (lane: Lane): Effect.Effect<void> =>
+      Effect.flatten(Ref.modify(state, (s) => {
+        lane.workers--
+        const workers = s.workers - 1
+        if (s.status === "running" && lane.ready.size > 0 && lane.workers < lane.permits) {
+          lane.workers++
+          return [forkWorkers(lane, 1), { ...s, workers: workers + 1 }] as const
+        }
+        if (workers === 0 && s.drained !== undefined) {
+          return [Deferred.succeed(s.drained, undefined), { ...s, workers, drained: undefined }] as const
+        }
+        return [Effect.void, { ...s, workers }] as const
+      }))
+
+    // ---- dispatcher -------------------------------------------------------
+
+    interface Round {
+      readonly decision: Decision
+      readonly spawn: Array<readonly [Lane, number]>
+      readonly resize: Array<Lane>
+      readonly dropped: Array<Task>
+    }
+
+    const dispatchRound = (consumers: ReadonlyMap<string, TaskConsumer>): Effect.Effect<Round> =>
+      Ref.modify(state, (s): readonly [Round, State] => {
+        const spawn: Array<readonly [Lane, number]> = []
+        const resize: Array<Lane> = []
+        const dropped: Array<Task> = []
+        if (s.status !== "running") return [{ decision: EXIT, spawn, resize, dropped }, s]
+        const now = clock.unsafeCurrentTimeMillis()
+        const touched = new Set<Lane>()
+        let n = 0
+        let head = s.heap.peek()
+        while (head !== undefined && head.dueMillis <= now && n < batchSize) {
+          s.heap.pop()
+          n++
+          const task = head.value
+          const consumer = consumers.get(task.source)
+          if (consumer === undefined) {
+            totals.dropped++
+            totals.pending--
+            const c = countersFor(task.source)
+            c.dropped++
+            c.pending--
+            dropped.push(task)
+          } else {
+            let lane = lanes.get(task.source)
+            if (lane === undefined) {
+              lane = {
+                source: task.source,
+                consumer,
+                semaphore: Effect.unsafeMakeSemaphore(consumer.concurrency),
+                permits: consumer.concurrency,
+                ready: new Fifo(),
+                workers: 0
+              }
+              lanes.set(task.source, lane)
+            } else if (lane.consumer !== consumer) {
+              // the consumer was re-registered (possibly with another concurrency)
+              lane.consumer = consumer
+              if (lane.permits !== consumer.concurrency) {
+                lane.permits = consumer.concurrency
+                resize.push(lane)
+              }
+            }
+            lane.ready.push(head)
+            touched.add(lane)
+          }
+          head = s.heap.peek()
+        }
+        let workers = s.workers
+        for (const lane of touched) {
+          const count = Math.min(lane.permits - lane.workers, lane.ready.size)
+          if (count > 0) {
+            lane.workers += count
+            workers += count
+            spawn.push([lane, count])
+          }
+        }
+        if (head !== undefined && head.dueMillis <= now) {
+          return [{ decision: CONTINUE, spawn, resize, dropped }, { ...s, workers }]
+        }
+        const wake = Deferred.unsafeMake<void>(FiberId.none)
+        if (head === undefined) {
+          return [{ decision: { _tag: "Idle", wake }, spawn, resize, dropped }, {
+            ...s,
+            workers,
+            wake,
+            sleepingUntil: Infinity
+          }]
+        }
+        const millis = Math.min(head.dueMillis - now, maxSleepMillis)
+        return [{ decision: { _tag: "Sleep", millis, wake }, spawn, resize, dropped }, {
+          ...s,
+          workers,
+          wake,
+          sleepingUntil: head.dueMillis
+        }]
+      })
+
+    const logDropped = (task: Task): Effect.Effect<void> =>
+      Effect.annotateLogs(
+        Effect.logError(`Dropped task: no consumer is registered for source ${JSON.stringify(task.source)}`),
+        {
+          module: "Scheduler",
+          source: task.source,
+          taskId: task.id,
+          task: Either.getOrElse(encodeTask(task), () => ({ id: task.id, source: task.source }))
+        }
+      )
+
+    const afterRound = (round: Round): Effect.Effect<Decision> => {
+      let effect: Effect.Effect<void> = Effect.void
+      for (const lane of round.resize) effect = Effect.zipRight(effect, lane.semaphore.resize(lane.permits))
+      for (const [lane, count] of round.spawn) effect = Effect.zipRight(effect, forkWorkers(lane, count))
+      for (const task of round.dropped) effect = Effect.zipRight(effect, logDropped(task))
+      return Effect.as(effect, round.decision)
+    }
+
+    const dispatcher: Effect.Effect<void> = Effect.suspend(() => {
+      const loop: Effect.Effect<void> = Effect.flatMap(
+        Effect.flatMap(Effect.flatMap(registry.snapshot, dispatchRound), afterRound),
+        (decision): Effect.Effect<void> => {
+          switch (decision._tag) {
+            case "Exit":
+              return Effect.void
+            case "Continue":
+              return Effect.zipRight(Effect.yieldNow(), loop)
+            case "Idle":
+              return Effect.zipRight(Deferred.await(decision.wake), loop)
+            case "Sleep":
+              return Effect.zipRight(
+                Effect.raceFirst(clock.sleep(Duration.millis(decision.millis)), Deferred.await(decision.wake)),
+                loop
+              )
+          }
+        }
+      )
+      return loop
+    })
+
+    // ---- lifecycle --------------------------------------------------------
+
+    const start: Effect.Effect<void> = lifecycle.withPermits(1)(
+      Effect.gen(function*() {
+        const wasStopped = yield* Ref.modify(state, (s) =>
+          s.status === "stopped"
+            ? [true, { ...s, status: "running" as const }] as const
+            : [false, s] as const)
+        if (!wasStopped) return
+        // Forked from the runtime the scheduler was built in (its Clock,
+        // logger and supervisor), not from whichever fiber called `start`.
+        const fiber = Runtime.runFork(runtime)(dispatcher)
+        yield* Ref.update(state, (s) => ({ ...s, dispatcher: fiber }))
+        yield* Effect.logDebug("Scheduler started").pipe(Effect.annotateLogs({ module: "Scheduler" }))
+      })
+    ).pipe(Effect.uninterruptible)
+
+    const stop: Effect.Effect<void> = lifecycle.withPermits(1)(
+      Effect.gen(function*() {
+        const running = yield* Ref.modify(state, (s) => {
+          if (s.status !== "running") return [undefined, s] as const
+          const drained = s.workers > 0 ? Deferred.unsafeMake<void>(FiberId.none) : undefined
+          return [
+            { wake: s.wake, dispatcher: s.dispatcher, drained },
+            { ...s, status: "stopping" as const, wake: undefined, drained }
+          ] as const
+        })
+        if (running === undefined) return
+        yield* signal(running.wake)
+        if (running.dispatcher !== undefined) yield* Fiber.await(running.dispatcher)
+        if (running.drained !== undefined) yield* Deferred.await(running.drained)
+        // Due entries that never got a permit go back to the heap, in order.
+        yield* Ref.update(state, (s) => {
+          for (const lane of lanes.values()) {
+            for (const entry of lane.ready.drain()) s.heap.push(entry)
+          }
+          return { ...s, status: "stopped" as const, dispatcher: undefined, sleepingUntil: Infinity }
+        })
+        yield* Effect.logDebug("Scheduler stopped").pipe(Effect.annotateLogs({ module: "Scheduler" }))
+      })
+    ).pipe(Effect.uninterruptible)
+
+    // ---- observation ------------------------------------------------------
+
+    const nextAtMillis = (s: State): number | undefined => {
+      let min = s.heap.peek()?.dueMillis
+      for (const lane of lanes.values()) {
+        const head = lane.ready.peek()
+        if (head !== undefined && (min === undefined || head.dueMillis < min)) min = head.dueMillis
+      }
+      return min
+    }
+
+    const service: SchedulerService = {
+      submit,
+      submitAll,
+      start,
+      stop,
+      isRunning: Effect.map(Ref.get(state), (s) => s.status === "running"),
+      pending: Effect.sync(() => totals.pending),
+      nextAt: Effect.map(Ref.get(state), (s) => {
+        const millis = nextAtMillis(s)
+        return millis === undefined ? Option.none() : Option.some(DateTime.unsafeMake(millis))
+      }),
+      stats: Effect.map(Ref.get(state), (s): SchedulerStats => {
+        const sources: Record<string, SourceStats> = {}
+        for (const [source, c] of bySource) sources[source] = sourceStatsOf(c)
+        const millis = nextAtMillis(s)
+        return {
+          ...sourceStatsOf(totals),
+          running: s.status === "running",
+          nextAt: millis === undefined ? Option.none() : Option.some(DateTime.unsafeMake(millis)),
+          bySource: sources
+        }
+      })
+    }
+
+    yield* Effect.addFinalizer(() => stop)
+    if (options.autoStart !== false) yield* start
+    return service
+  })
