@@ -1,0 +1,165 @@
+/**
+ * Test support: a scheduler with recording consumers, log capture, and the
+ * "let other fibers run without moving time" step.
+ */
+import { Chunk, Clock, DateTime, Duration, Effect, Layer, List, Logger, type LogLevel, TestClock } from "effect"
+import type * as Cause from "effect/Cause"
+import type * as Scope from "effect/Scope"
+import * as ConsumerRegistry from "../src/scheduler/ConsumerRegistry.js"
+import * as Scheduler from "../src/scheduler/Scheduler.js"
+import { Task } from "../src/scheduler/Task.js"
+import * as TaskConsumer from "../src/scheduler/TaskConsumer.js"
+
+/** One consumption of a task, as seen by a recording consumer (virtual ms). */
+export interface Run {
+  readonly id: string
+  readonly label: string
+  readonly source: string
+  readonly due: number
+  readonly start: number
+  end: number | undefined
+}
+
+/** A log line captured by {@link captureLogs}. */
+export interface CapturedLog {
+  readonly level: LogLevel.LogLevel
+  readonly message: string
+  readonly annotations: Readonly<Record<string, unknown>>
+  readonly cause: Cause.Cause<unknown>
+}
+
+/**
+ * Runs `effect` with a logger that records every log line (instead of
+ * printing it). The scheduler captures the logger when it is built, so build
+ * it inside `effect`.
+ */
+export const captureLogs = <A, E, R>(
+  f: (logs: ReadonlyArray<CapturedLog>) => Effect.Effect<A, E, R>
+): Effect.Effect<A, E, R> => {
+  const logs: Array<CapturedLog> = []
+  const logger = Logger.make<unknown, void>(({ annotations, cause, logLevel, message }) => {
+    const list = List.fromIterable(Array.isArray(message) ? message : [message])
+    logs.push({
+      level: logLevel,
+      message: List.toArray(list).map(String).join(" "),
+      annotations: Object.fromEntries(annotations),
+      cause
+    })
+  })
+  return Effect.provide(f(logs), Logger.replace(Logger.defaultLogger, logger))
+}
+
+/** Let every other fiber run until it blocks, without advancing virtual time. */
+export const settle: Effect.Effect<void> = TestClock.adjust(Duration.zero)
+
+/** Advance virtual time to the absolute instant `millis`. */
+export const advanceTo = (millis: number): Effect.Effect<void> => TestClock.setTime(millis)
+
+/**
+ * A consumer that records each run: start and end (virtual ms). It sleeps
+ * `args.ms` milliseconds (default 0) and then fails, dies or interrupts
+ * itself if `args.outcome` says so.
+ */
+export const recordingConsumer = (name: string, runs: Array<Run>, concurrency = 1) => ({
+  name,
+  concurrency,
+  consume: (task: Task) =>
+    Effect.gen(function*() {
+      const run: Run = {
+        id: task.id,
+        label: String(task.args.label ?? ""),
+        source: task.source,
+        due: task.dueMillis,
+        start: yield* Clock.currentTimeMillis,
+        end: undefined
+      }
+      runs.push(run)
+      const ms = typeof task.args.ms === "number" ? task.args.ms : 0
+      if (ms > 0) yield* Effect.sleep(Duration.millis(ms))
+      run.end = yield* Clock.currentTimeMillis
+      switch (task.args.outcome) {
+        case "fail":
+          return yield* Effect.fail(new Error(`boom ${run.label}`))
+        case "die":
+          return yield* Effect.die(new Error(`defect ${run.label}`))
+        case "interrupt":
+          return yield* Effect.interrupt
+      }
+    })
+})
+
+/** Builds a registry with the given consumers and a started scheduler on it (optionally on another clock). */
+export const setup = (
+  consumers: ReadonlyArray<TaskConsumer.TaskConsumerOptions<unknown, never>>,
+  options?: Scheduler.SchedulerOptions,
+  clock?: Clock.Clock
+): Effect.Effect<
+  { readonly scheduler: Scheduler.SchedulerService; readonly registry: ConsumerRegistry.ConsumerRegistryService },
+  never,
+  Scope.Scope
+> =>
+  Effect.gen(function*() {
+    const registry = yield* ConsumerRegistry.make
+    for (const options of consumers) {
+      yield* Effect.orDie(Effect.flatMap(TaskConsumer.make(options), registry.register))
+    }
+    const make = Scheduler.make(options).pipe(Effect.provideService(ConsumerRegistry.ConsumerRegistry, registry))
+    // The scheduler (and the consumers it runs) use the clock it was built with.
+    const scheduler = yield* (clock === undefined ? make : Effect.withClock(make, clock))
+    // Closing the scope stops the scheduler, which waits for running tasks.
+    // If a test ends (or fails) with tasks still sleeping on the TestClock,
+    // drive the clock so that they finish instead of hanging the test.
+    yield* Effect.addFinalizer(() => finishRunning(scheduler))
+    return { scheduler, registry }
+  })
+
+const finishRunning = (scheduler: Scheduler.SchedulerService): Effect.Effect<void> =>
+  Effect.gen(function*() {
+    const stopping = yield* Effect.fork(scheduler.stop)
+    for (let i = 0; i < 100 && stopping.unsafePoll() === null; i++) {
+      const sleeps = yield* TestClock.sleeps()
+      const now = yield* Clock.currentTimeMillis
+      const next = Math.min(...Chunk.toReadonlyArray(sleeps).filter((at) => at > now))
+      yield* Number.isFinite(next) ? TestClock.setTime(next) : settle
+    }
+    if (stopping.unsafePoll() === null) {
+      yield* Effect.logWarning("test support: tasks are still running after 100 clock steps; the scope will not close")
+    }
+  })
+
+/** A task for `source` due at absolute virtual instant `at` (ms). */
+export const taskAt = (source: string, at: number, args: Task["args"] = {}): Effect.Effect<Task> =>
+  Task.create({ source, args, scheduleAt: DateTime.unsafeMake(at) })
+
+/** Layer form of {@link setup}'s registry + scheduler, for layer-composition tests. */
+export const schedulerLayer = Scheduler.Scheduler.layer.pipe(
+  Layer.provideMerge(ConsumerRegistry.ConsumerRegistry.layer)
+)
+
+/**
+ * A wall clock that can jump: it reads the TestClock plus an offset, while
+ * sleeps are measured by the TestClock (like real timers, which are
+ * monotonic and do not follow wall-clock jumps).
+ */
+export const makeJumpingClock: Effect.Effect<{
+  readonly clock: Clock.Clock
+  readonly jump: (millis: number) => Effect.Effect<void>
+}> = Effect.map(Effect.clock, (base) => {
+  let offset = 0
+  const now = () => base.unsafeCurrentTimeMillis() + offset
+  const clock: Clock.Clock = {
+    [Clock.ClockTypeId]: Clock.ClockTypeId,
+    unsafeCurrentTimeMillis: now,
+    currentTimeMillis: Effect.sync(now),
+    unsafeCurrentTimeNanos: () => BigInt(now()) * 1_000_000n,
+    currentTimeNanos: Effect.sync(() => BigInt(now()) * 1_000_000n),
+    sleep: (duration) => base.sleep(duration)
+  }
+  return {
+    clock,
+    jump: (millis) =>
+      Effect.sync(() => {
+        offset += millis
+      })
+  }
+})
