@@ -35,33 +35,100 @@ export interface JsonObject {
   readonly [key: string]: Json
 }
 
-/**
- * Schema of a JSON value. Rejects `undefined`, functions, symbols, `NaN`,
- * `Infinity` and class instances such as `Date` — anything that would not
- * survive `JSON.stringify` / `JSON.parse` unchanged.
- *
- * @since 0.1.0
- * @category schemas
- */
-export const Json: Schema.Schema<Json> = Schema.Union(
-  Schema.Null,
-  Schema.Boolean,
-  Schema.Finite,
-  Schema.String,
-  Schema.Array(Schema.suspend((): Schema.Schema<Json> => Json)),
-  Schema.Record({ key: Schema.String, value: Schema.suspend((): Schema.Schema<Json> => Json) })
-).annotations({ identifier: "Json" })
+const isPlainObject = (u: unknown): u is Record<string, unknown> => {
+  if (typeof u !== "object" || u === null) return false
+  const proto = Object.getPrototypeOf(u)
+  return proto === Object.prototype || proto === null
+}
 
 /**
- * Schema of a JSON object (the shape of `Task.args`).
+ * Returns `undefined` if `u` is a JSON value, else what is wrong and where
+ * (e.g. `at .when: a Date is not JSON; use an ISO-8601 string`).
+ */
+const jsonProblem = (u: unknown, path: string, ancestors: Set<unknown>): string | undefined => {
+  switch (typeof u) {
+    case "string":
+    case "boolean":
+      return undefined
+    case "number":
+      return Number.isFinite(u) ? undefined : `at ${path || "top level"}: ${u} is not a JSON number`
+    case "object": {
+      if (u === null) return undefined
+      if (ancestors.has(u)) return `at ${path || "top level"}: circular reference`
+      ancestors.add(u)
+      try {
+        if (Array.isArray(u)) {
+          for (let i = 0; i < u.length; i++) {
+            const problem = jsonProblem(u[i], `${path}[${i}]`, ancestors)
+            if (problem !== undefined) return problem
+          }
+          return undefined
+        }
+        if (!isPlainObject(u)) {
+          const name = (u as object).constructor?.name ?? "object"
+          return `at ${path || "top level"}: a ${name} is not JSON${name === "Date" ? "; use an ISO-8601 string" : ""}`
+        }
+        for (const key of Object.keys(u)) {
+          const problem = jsonProblem(u[key], `${path}.${key}`, ancestors)
+          if (problem !== undefined) return problem
+        }
+        return undefined
+      } finally {
+        ancestors.delete(u)
+      }
+    }
+    default:
+      return `at ${path || "top level"}: ${u === undefined ? "undefined" : `a ${typeof u}`} is not JSON`
+  }
+}
+
+/**
+ * Schema of a JSON value: what `JSON.parse` can return. Rejects
+ * `undefined`, functions, symbols, bigints, `NaN`, `Infinity`, class
+ * instances such as `Date` and circular structures — anything that would not
+ * survive `JSON.stringify` / `JSON.parse` unchanged — with a message naming
+ * the path of the offending value. Decoding does not copy the value.
  *
  * @since 0.1.0
  * @category schemas
  */
-export const JsonObject: Schema.Schema<JsonObject> = Schema.Record({ key: Schema.String, value: Json }).annotations({
-  identifier: "JsonObject",
-  description: "a JSON object"
-})
+export const Json: Schema.Schema<Json> = Schema.declare(
+  (u: unknown): u is Json => jsonProblem(u, "", new Set()) === undefined,
+  {
+    identifier: "Json",
+    description: "a JSON value",
+    message: (issue) => `Expected a JSON value, ${jsonProblem(issue.actual, "", new Set()) ?? "got something else"}`,
+    jsonSchema: {}
+  }
+)
+
+/**
+ * Schema of a JSON object (the shape of `Task.args`): a plain object whose
+ * values are JSON.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const JsonObject: Schema.Schema<JsonObject> = Schema.declare(
+  (u: unknown): u is JsonObject => isPlainObject(u) && jsonProblem(u, "", new Set()) === undefined,
+  {
+    identifier: "JsonObject",
+    description: "a JSON object",
+    message: (issue) =>
+      isPlainObject(issue.actual)
+        ? `Expected a JSON object, ${jsonProblem(issue.actual, "", new Set()) ?? "got something else"}`
+        : `Expected a JSON object, got ${
+          Array.isArray(issue.actual)
+            ? "an array"
+            : issue.actual === null
+            ? "null"
+            : typeof issue.actual === "object"
+            ? `a ${(issue.actual as object).constructor?.name ?? "object"}`
+            : `a ${typeof issue.actual}`
+        }`,
+    jsonSchema: { type: "object" }
+  }
+)
 
 /**
  * An ISO-8601 date-time string decoded to a `DateTime.Utc`.
