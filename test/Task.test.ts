@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { DateTime, Effect, Either, ParseResult, Schema, TestClock } from "effect"
+import { Cause, DateTime, Effect, Either, Exit, ParseResult, Schema, TestClock } from "effect"
 import * as Task from "../src/scheduler/Task.js"
 
 const decode = (input: unknown) => Effect.either(Task.decodeUnknown(input))
@@ -122,10 +122,20 @@ describe("Task", () => {
       assert.isTrue(DateTime.isUtc(c.scheduleAt))
     }))
 
-  it.effect("create with an invalid value dies with the parse error (a programming error)", () =>
+  it.effect("create with an invalid value dies with a message naming it (a programming error)", () =>
     Effect.gen(function*() {
-      const exit = yield* Effect.exit(Task.Task.create({ source: "" }))
-      assert.isTrue(exit._tag === "Failure" && exit.cause._tag === "Die")
-      assert.match(String(exit._tag === "Failure" && exit.cause._tag === "Die" ? exit.cause.defect : ""), /source/)
+      const cases: Array<[Task.TaskCreateOptions, RegExp]> = [
+        [{ source: "" }, /source must be a non-empty string/],
+        [{ source: "s", id: "nope" }, /id must be a UUID, got "nope"/],
+        [{ source: "s", args: { when: new Date(0) } as never }, /args must be JSON: at \.when: a Date/],
+        [{ source: "s", args: [] as never }, /args must be a JSON object/]
+      ]
+      for (const [options, pattern] of cases) {
+        const exit = yield* Effect.exit(Task.Task.create(options))
+        assert.isTrue(Exit.isFailure(exit) && Cause.isDieType(exit.cause), `expected ${String(options.source)} to die`)
+        const defect = Exit.isFailure(exit) && Cause.isDieType(exit.cause) ? exit.cause.defect : undefined
+        assert.isTrue(Cause.isIllegalArgumentException(defect))
+        assert.match(String((defect as Error).message), pattern)
+      }
     }))
 })

@@ -11,6 +11,7 @@
  *
  * @since 0.1.0
  */
+import * as Cause from "effect/Cause"
 import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
 import * as ParseResult from "effect/ParseResult"
@@ -200,28 +201,50 @@ export class Task extends Schema.Class<Task>("ray-scheduler/Task")({
    *
    * The options are validated; an invalid value (empty `source`, an `id`
    * that is not a UUID, non-JSON `args`) is a programming error and dies with
-   * the `ParseError` as a defect. Decode untrusted input with
-   * `Schema.decodeUnknown(Task)` instead, which fails with a typed error.
+   * an `IllegalArgumentException` saying what is wrong. Decode untrusted
+   * input with `Schema.decodeUnknown(Task)` instead, which fails with a typed
+   * `ParseError`.
    *
    * (Named `create` because `Schema.Class` already owns a static `make`.)
    */
   static create(options: TaskCreateOptions): Effect.Effect<Task> {
-    return Effect.map(
-      options.scheduleAt === undefined ? DateTime.now : Effect.succeed(DateTime.toUtc(options.scheduleAt)),
-      (scheduleAt) =>
-        new Task({
-          id: options.id ?? crypto.randomUUID(),
-          source: options.source,
-          args: options.args ?? {},
-          scheduleAt
-        })
-    )
+    const problem = createProblem(options)
+    if (problem !== undefined) return Effect.die(new Cause.IllegalArgumentException(`Task.create: ${problem}`))
+    // validated above: skip the (much slower) generic constructor validation
+    const make = (scheduleAt: DateTime.Utc) =>
+      new Task(
+        { id: options.id ?? crypto.randomUUID(), source: options.source, args: options.args ?? {}, scheduleAt },
+        true
+      )
+    return options.scheduleAt === undefined
+      ? Effect.map(DateTime.now, make)
+      : Effect.succeed(make(DateTime.toUtc(options.scheduleAt)))
   }
 
   /** The due instant in epoch milliseconds. */
   get dueMillis(): number {
     return DateTime.toEpochMillis(this.scheduleAt)
   }
+}
+
+const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+
+const createProblem = (options: TaskCreateOptions): string | undefined => {
+  if (typeof options.source !== "string" || options.source.length === 0) {
+    return `source must be a non-empty string, got ${JSON.stringify(options.source)}`
+  }
+  if (options.id !== undefined && (typeof options.id !== "string" || !UUID_PATTERN.test(options.id))) {
+    return `id must be a UUID, got ${JSON.stringify(options.id)}`
+  }
+  if (options.args !== undefined) {
+    if (!isPlainObject(options.args)) return "args must be a JSON object"
+    const problem = jsonProblem(options.args, "", new Set())
+    if (problem !== undefined) return `args must be JSON: ${problem}`
+  }
+  if (options.scheduleAt !== undefined && !DateTime.isDateTime(options.scheduleAt)) {
+    return "scheduleAt must be a DateTime"
+  }
+  return undefined
 }
 
 /**

@@ -9,13 +9,13 @@
  *   the heap and the lanes are mutable and only touched inside those
  *   synchronous callbacks, so each transition is atomic.
  * - one lane per source, created lazily at first dispatch: the consumer,
- *   a `Semaphore` with `concurrency` permits, a FIFO of due entries waiting
- *   for a permit, and the number of worker fibers.
+ *   a `Semaphore` with `concurrency` permits, a ready heap of due entries
+ *   waiting for a permit, and the number of worker fibers.
  *
  * Fibers: one dispatcher, plus at most `concurrency` worker fibers per
  * source. A worker holds one permit of its source's semaphore for its whole
  * life and runs the source's ready entries one after the other; it exits
- * when the FIFO is empty. A worker is only forked when the lane has fewer
+ * when the ready heap is empty. A worker is only forked when the lane has fewer
  * workers than permits, so the semaphore never has waiters (Effect 3 wakes
  * every waiter on each release) and due tasks beyond the limit wait as data.
  *
@@ -40,7 +40,6 @@ import { ConsumerRegistry } from "../ConsumerRegistry.js"
 import type { LatenessStats, SchedulerOptions, SchedulerService, SchedulerStats, SourceStats } from "../Scheduler.js"
 import { Task } from "../Task.js"
 import type { TaskConsumer } from "../TaskConsumer.js"
-import { Fifo } from "./fifo.js"
 import { type Entry, MinHeap } from "./heap.js"
 
 /** Lifecycle of the scheduler (the dispatcher's own states are in `Scheduler.ts`). */
@@ -67,8 +66,11 @@ interface Lane {
   consumer: TaskConsumer
   readonly semaphore: Effect.Semaphore
   permits: number
-  /** Due entries waiting for a permit, in (due, seq) order. */
-  readonly ready: Fifo<Entry<Task>>
+  /**
+   * Due entries waiting for a permit, ordered by (due, seq) like the main
+   * heap, so a past-due task submitted late still overtakes later-due ones.
+   */
+  readonly ready: MinHeap<Task>
   workers: number
 }
 
@@ -239,7 +241,7 @@ export const make = (
     const takeNext = (lane: Lane): Effect.Effect<Entry<Task> | undefined> =>
       Ref.modify(state, (s) => {
         if (s.status !== "running") return [undefined, s]
-        const entry = lane.ready.shift()
+        const entry = lane.ready.pop()
         if (entry === undefined) return [undefined, s]
         const now = clock.unsafeCurrentTimeMillis()
         const lateness = Math.max(0, now - entry.dueMillis)
@@ -288,7 +290,7 @@ export const make = (
 
     /**
      * Runs after a worker released its permit. If entries arrived after the
-     * worker saw an empty FIFO, a replacement is forked, so nothing strands.
+     * worker saw an empty ready heap, a replacement is forked, so nothing strands.
      */
     const onWorkerExit = (lane: Lane): Effect.Effect<void> =>
       Effect.flatten(Ref.modify(state, (s) => {
@@ -343,7 +345,7 @@ export const make = (
                 consumer,
                 semaphore: Effect.unsafeMakeSemaphore(consumer.concurrency),
                 permits: consumer.concurrency,
-                ready: new Fifo(),
+                ready: new MinHeap(),
                 workers: 0
               }
               lanes.set(task.source, lane)
@@ -465,7 +467,7 @@ export const make = (
         // Due entries that never got a permit go back to the heap, in order.
         yield* Ref.update(state, (s) => {
           for (const lane of lanes.values()) {
-            for (const entry of lane.ready.drain()) s.heap.push(entry)
+            for (const entry of lane.ready.clear()) s.heap.push(entry)
           }
           return { ...s, status: "stopped" as const, dispatcher: undefined, sleepingUntil: Infinity }
         })
