@@ -1,0 +1,127 @@
+/**
+ * The RayScheduler adapter: every collector instance is a `TaskConsumer`
+ * named `collector` or `collector:param` on one core `Scheduler`. Each job
+ * has at most one pending task: a run's consumer submits the job's next
+ * task when it finishes (fixed rate, missed slots coalesced; see
+ * `Timing.ts`), so tasks never pile up.
+ */
+import * as DateTime from "effect/DateTime"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
+import * as ConsumerRegistry from "../../scheduler/ConsumerRegistry.js"
+import * as Scheduler from "../../scheduler/Scheduler.js"
+import { Task } from "../../scheduler/Task.js"
+import * as TaskConsumer from "../../scheduler/TaskConsumer.js"
+import { JobStateStore } from "../storage/JobStateStore.js"
+import type { Instance, RunOutcome } from "./CollectorRunner.js"
+import { CollectorRunner } from "./CollectorRunner.js"
+import { SchedulerAdapter, type SchedulerAdapterService } from "./SchedulerAdapter.js"
+import { firstRunAt, nextAfter, type Planned } from "./Timing.js"
+
+/** Options of the RayScheduler adapter. */
+export interface RayAdapterOptions {
+  /** The core scheduler's `maxSleep`. Default: 1 minute. */
+  readonly maxSleep?: Duration.DurationInput | undefined
+}
+
+/** Builds the adapter; the core scheduler lives as long as the current scope. */
+export const make = (
+  options: RayAdapterOptions = {}
+): Effect.Effect<SchedulerAdapterService, never, CollectorRunner | JobStateStore | Scope.Scope> =>
+  Effect.gen(function*() {
+    const runner = yield* CollectorRunner
+    const store = yield* JobStateStore
+    const registry = yield* ConsumerRegistry.make
+    const scheduler = yield* Scheduler.make({ autoStart: false, maxSleep: options.maxSleep }).pipe(
+      Effect.provideService(ConsumerRegistry.ConsumerRegistry, registry)
+    )
+    let loaded = false
+    let seeded = false
+
+    const plan = (instance: Instance, planned: Planned) =>
+      Effect.gen(function*() {
+        const at = DateTime.unsafeMake(planned.at)
+        const task = yield* Task.create({ source: instance.id, args: { anchor: planned.anchor }, scheduleAt: at })
+        yield* scheduler.submit(task)
+        yield* runner.setNextRun(instance.id, Option.some(at))
+      })
+
+    const afterRun = (instance: Instance, anchor: number, outcome: RunOutcome) =>
+      Effect.gen(function*() {
+        const now = DateTime.toEpochMillis(yield* DateTime.now)
+        if (outcome._tag === "Retry") {
+          const at = now + Duration.toMillis(outcome.retryAfter)
+          return yield* plan(instance, { at, anchor: at })
+        }
+        yield* plan(instance, nextAfter(anchor, Duration.toMillis(instance.interval), now))
+      })
+
+    const loadAll = Effect.gen(function*() {
+      if (loaded) return runner.instances.length
+      loaded = true
+      for (const instance of runner.instances) {
+        const consumer = yield* TaskConsumer.make({
+          name: instance.id,
+          concurrency: instance.concurrency,
+          consume: (task) =>
+            Effect.gen(function*() {
+              const anchor = typeof task.args.anchor === "number" ? task.args.anchor : task.dueMillis
+              yield* runner.setNextRun(instance.id, Option.none())
+              const outcome = yield* runner.runOnce(instance)
+              yield* afterRun(instance, anchor, outcome)
+            })
+        }).pipe(Effect.orDie) // names and concurrency come from a validated config
+        yield* registry.register(consumer).pipe(Effect.orDie)
+      }
+      return runner.instances.length
+    })
+
+    const start = Effect.gen(function*() {
+      yield* loadAll
+      if (!seeded) {
+        seeded = true
+        const now = DateTime.toEpochMillis(yield* DateTime.now)
+        for (const instance of runner.instances) {
+          const state = yield* store.get(instance.id)
+          const lastRunAt = Option.flatMap(state, (s) => s.lastRunAt)
+          const at = firstRunAt(lastRunAt, Duration.toMillis(instance.interval), now)
+          yield* plan(instance, { at, anchor: at })
+        }
+      }
+      yield* scheduler.start
+    })
+
+    const shutdown = Effect.zipRight(scheduler.stop, runner.awaitIdle)
+
+    const service: SchedulerAdapterService = {
+      type: "RayScheduler",
+      loadAll,
+      start,
+      shutdown,
+      runInstance: (id) => Effect.flatMap(runner.find(id), runner.runOnce),
+      listInstances: runner.info,
+      status: Effect.gen(function*() {
+        const stats = yield* scheduler.stats
+        return {
+          type: "RayScheduler" as const,
+          running: stats.running,
+          registeredJobs: (yield* registry.list).length,
+          pendingTasks: stats.pending,
+          nextRunAt: stats.nextAt,
+          runs: yield* runner.counters,
+          scheduler: Option.some(stats)
+        }
+      })
+    }
+    yield* Effect.addFinalizer(() => shutdown)
+    return service
+  }).pipe(Effect.annotateLogs({ module: "RaySchedulerAdapter" }))
+
+/** The adapter as a layer (not started: call `loadAll` and `start`). */
+export const layer = (
+  options: RayAdapterOptions = {}
+): Layer.Layer<SchedulerAdapter, never, CollectorRunner | JobStateStore> =>
+  Layer.scoped(SchedulerAdapter, make(options))

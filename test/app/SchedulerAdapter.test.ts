@@ -1,0 +1,217 @@
+/**
+ * One behaviour suite, run against both scheduler adapters (RayScheduler and
+ * the legacy interval scheduler), under the TestClock.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Context, DateTime, Duration, Effect, Either, Fiber, Layer, Option, TestClock } from "effect"
+import { SchedulerAdapter } from "../../src/app/scheduling/SchedulerAdapter.js"
+import {
+  adapterLayer,
+  adapters,
+  memoryJobStateStore,
+  memoryPipeline,
+  type RunRecord,
+  scriptedCollector,
+  type Step
+} from "./support.js"
+
+const MIN = 60_000
+const minutes = (records: ReadonlyArray<RunRecord>, instance?: string) =>
+  records.filter((r) => instance === undefined || r.instance === instance).map((r) => r.start / MIN)
+
+/** Let fibers run without moving time. */
+const settle = TestClock.adjust(Duration.zero)
+
+for (const [name, adapter] of adapters) {
+  describe(`SchedulerAdapter: ${name}`, () => {
+    const build = (
+      collectors: Parameters<typeof adapterLayer>[1],
+      store = memoryJobStateStore(),
+      pipeline = memoryPipeline()
+    ) => Effect.map(Layer.build(adapterLayer(adapter, collectors, store, pipeline)), Context.get(SchedulerAdapter))
+
+    it.scoped("a job that never ran runs at start, then every interval", () =>
+      Effect.gen(function*() {
+        const runs: Array<RunRecord> = []
+        const scheduler = yield* build([scriptedCollector({ name: "c", intervalMinutes: 10, runs })])
+        assert.strictEqual(yield* scheduler.loadAll, 1)
+        yield* scheduler.start
+        yield* settle
+        assert.deepStrictEqual(minutes(runs), [0])
+        yield* TestClock.adjust("35 minutes")
+        assert.deepStrictEqual(minutes(runs), [0, 10, 20, 30])
+        const status = yield* scheduler.status
+        assert.strictEqual(status.type, name)
+        assert.isTrue(status.running)
+        assert.strictEqual(status.registeredJobs, 1)
+        assert.strictEqual(status.pendingTasks, 1, "one planned run per job, never more")
+        assert.deepStrictEqual(status.nextRunAt, Option.some(DateTime.unsafeMake(40 * MIN)))
+        assert.strictEqual(status.runs.succeeded, 4)
+      }))
+
+    it.scoped("parameterised jobs each get an instance `collector:param` with its own cadence", () =>
+      Effect.gen(function*() {
+        const runs: Array<RunRecord> = []
+        const scheduler = yield* build([
+          scriptedCollector({ name: "search", intervalMinutes: 15, params: ["effect", "rust lang"], runs }),
+          scriptedCollector({ name: "solo", intervalMinutes: 20, runs })
+        ])
+        yield* scheduler.start
+        yield* TestClock.adjust("40 minutes")
+        const ids = (yield* scheduler.listInstances).map((i) => i.id)
+        assert.deepStrictEqual(ids, ["search:effect", "search:rust lang", "solo"])
+        assert.deepStrictEqual(minutes(runs, "search:effect"), [0, 15, 30])
+        assert.deepStrictEqual(minutes(runs, "search:rust lang"), [0, 15, 30])
+        assert.deepStrictEqual(minutes(runs, "solo"), [0, 20, 40])
+      }))
+
+    it.scoped("resume after restart: a recent run waits for last + interval; an overdue one runs now", () =>
+      Effect.gen(function*() {
+        yield* TestClock.setTime(100 * MIN)
+        const runs: Array<RunRecord> = []
+        const store = memoryJobStateStore()
+        const state = (instance: string, lastRunMinutes: number) => ({
+          instance,
+          lastRunAt: Option.some(DateTime.unsafeMake(lastRunMinutes * MIN)),
+          runCount: 3,
+          errorCount: 0,
+          lastError: Option.none(),
+          lastErrorAt: Option.none()
+        })
+        store.states.set("c:recent", state("c:recent", 97)) // ran 3 minutes ago
+        store.states.set("c:overdue", state("c:overdue", 85)) // due at 95: overdue
+        const scheduler = yield* build(
+          [scriptedCollector({ name: "c", intervalMinutes: 10, params: ["recent", "overdue", "new"], runs })],
+          store
+        )
+        yield* scheduler.start
+        yield* settle
+        assert.deepStrictEqual(minutes(runs, "c:overdue"), [100])
+        assert.deepStrictEqual(minutes(runs, "c:new"), [100])
+        assert.deepStrictEqual(minutes(runs, "c:recent"), [])
+        yield* TestClock.adjust("7 minutes")
+        assert.deepStrictEqual(minutes(runs, "c:recent"), [107])
+        assert.strictEqual(store.states.get("c:recent")?.runCount, 4)
+      }))
+
+    it.scoped("a run longer than the interval: missed runs are coalesced, runs never overlap or pile up", () =>
+      Effect.gen(function*() {
+        const runs: Array<RunRecord> = []
+        const scheduler = yield* build([
+          scriptedCollector({
+            name: "slow",
+            intervalMinutes: 10,
+            runs,
+            script: (_, n): Step => ({ ms: n === 0 ? 25 * MIN : 0 })
+          })
+        ])
+        yield* scheduler.start
+        yield* TestClock.adjust("24 minutes")
+        assert.strictEqual((yield* scheduler.status).pendingTasks, 0, "nothing piles up while a run is busy")
+        yield* TestClock.adjust("1 minute")
+        // the run ending at 25 missed the slots at 10 and 20: one run follows, not two
+        const afterSlow = runs.filter((r) => r.start >= 25 * MIN && r.start < 35 * MIN)
+        assert.isAtMost(afterSlow.length, 1)
+        yield* TestClock.adjust("60 minutes")
+        for (let i = 1; i < runs.length; i++) {
+          assert.isAtLeast(runs[i]!.start, runs[i - 1]!.end!, "runs of one job never overlap")
+          assert.isAtMost(runs[i]!.start - runs[i - 1]!.end!, 10 * MIN, "no gap longer than the interval")
+        }
+        // at most one run per interval once it is fast again
+        const late = runs.filter((r) => r.start >= 40 * MIN)
+        assert.isAtMost(late.length, 5)
+        assert.isAtLeast(late.length, 4)
+      }))
+
+    it.scoped("a retryable failure retries after retryAfter and does not count as a run", () =>
+      Effect.gen(function*() {
+        const runs: Array<RunRecord> = []
+        const store = memoryJobStateStore()
+        const scheduler = yield* build([
+          scriptedCollector({
+            name: "quota",
+            intervalMinutes: 60,
+            runs,
+            script: (_, n): Step => n === 0 ? { outcome: "retry", retryAfter: Duration.minutes(5) } : {}
+          })
+        ], store)
+        yield* scheduler.start
+        yield* settle
+        assert.deepStrictEqual(minutes(runs), [0])
+        const failed = store.states.get("quota")
+        assert.isTrue(Option.isNone(failed!.lastRunAt), "the last run time is not updated")
+        assert.strictEqual(failed!.errorCount, 1)
+        assert.deepStrictEqual(failed!.lastError, Option.some("quota exceeded"))
+        yield* TestClock.adjust("5 minutes")
+        assert.deepStrictEqual(minutes(runs), [0, 5])
+        assert.deepStrictEqual(store.states.get("quota")!.lastRunAt, Option.some(DateTime.unsafeMake(5 * MIN)))
+        assert.strictEqual((yield* scheduler.status).runs.retried, 1)
+      }))
+
+    it.scoped("a non-retryable failure is counted and the job keeps its cadence", () =>
+      Effect.gen(function*() {
+        const runs: Array<RunRecord> = []
+        const store = memoryJobStateStore()
+        const scheduler = yield* build([
+          scriptedCollector({
+            name: "flaky",
+            intervalMinutes: 10,
+            runs,
+            script: (_, n): Step => n === 0 ? { outcome: "fail" } : {}
+          })
+        ], store)
+        yield* scheduler.start
+        yield* TestClock.adjust("10 minutes")
+        assert.deepStrictEqual(minutes(runs), [0, 10])
+        assert.strictEqual(store.states.get("flaky")!.errorCount, 1)
+        assert.strictEqual(store.states.get("flaky")!.runCount, 1)
+        const status = yield* scheduler.status
+        assert.deepStrictEqual([status.runs.failed, status.runs.succeeded], [1, 1])
+      }))
+
+    it.scoped("runInstance runs a job now and reports its result; an unknown id is an error", () =>
+      Effect.gen(function*() {
+        const runs: Array<RunRecord> = []
+        const pipeline = memoryPipeline()
+        const scheduler = yield* build(
+          [scriptedCollector({ name: "c", intervalMinutes: 60, params: ["x"], runs, script: () => ({ events: 3 }) })],
+          memoryJobStateStore(),
+          pipeline
+        )
+        yield* scheduler.loadAll
+        const outcome = yield* scheduler.runInstance("c:x")
+        assert.strictEqual(outcome._tag, "Succeeded")
+        assert.deepStrictEqual(outcome._tag === "Succeeded" ? outcome.result : undefined, {
+          received: 3,
+          duplicates: 0,
+          stored: 3
+        })
+        assert.strictEqual(pipeline.stored.length, 3)
+        const missing = yield* Effect.either(scheduler.runInstance("nope"))
+        assert.isTrue(Either.isLeft(missing))
+        assert.strictEqual(Either.isLeft(missing) ? missing.left._tag : "", "UnknownInstanceError")
+      }))
+
+    it.scoped("shutdown stops triggering at once and waits for the run in flight", () =>
+      Effect.gen(function*() {
+        const runs: Array<RunRecord> = []
+        const store = memoryJobStateStore()
+        const scheduler = yield* build([
+          scriptedCollector({ name: "long", intervalMinutes: 5, runs, script: () => ({ ms: 10 * MIN }) })
+        ], store)
+        yield* scheduler.start
+        yield* TestClock.adjust("1 minute")
+        assert.strictEqual(runs.length, 1)
+        const stopping = yield* Effect.fork(scheduler.shutdown)
+        yield* settle
+        assert.isNull(stopping.unsafePoll(), "waits for the running collection")
+        yield* TestClock.adjust("9 minutes")
+        yield* Fiber.join(stopping)
+        assert.strictEqual(runs[0]!.end, 10 * MIN)
+        assert.strictEqual(store.states.get("long")!.runCount, 1, "the interrupted-by-shutdown run completed")
+        yield* TestClock.adjust("60 minutes")
+        assert.strictEqual(runs.length, 1, "nothing runs after shutdown")
+        assert.isFalse((yield* scheduler.status).running)
+      }))
+  })
+}
