@@ -1,0 +1,197 @@
+/**
+ * `SqlPipeline` — the {@link Pipeline} over SQLite: events go through an
+ * in-memory {@link Dedup} (shared by all runs of the layer), then are
+ * written in batches to the `items` table with
+ * `INSERT ... ON CONFLICT(source, key) DO NOTHING`, one transaction per
+ * batch. Storage is idempotent: running the same events again (even after a
+ * restart, when the dedup is empty) stores nothing new.
+ *
+ * Counting: `received` = every event read; `duplicates` = skipped by the
+ * dedup; `stored` = rows actually inserted. An event can be neither (it was
+ * already in the database, or it was bad and skipped with a warning).
+ *
+ * Database errors are defects (`Effect.orDie`): the {@link Pipeline}
+ * interface has no error channel besides the stream's own.
+ */
+import * as SqlClient from "@effect/sql/SqlClient"
+import * as Arr from "effect/Array"
+import type * as Chunk from "effect/Chunk"
+import * as DateTime from "effect/DateTime"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
+import { Json } from "../../scheduler/Task.js"
+import type { RawEvent } from "../collectors/Collector.js"
+import * as Dedup from "./Dedup.js"
+import { Pipeline, type PipelineResult, type PipelineService } from "./Pipeline.js"
+
+/** Default `batchSize` of {@link layer}: 100 events per transaction. */
+export const defaultBatchSize = 100
+
+/** Options of {@link layer}. */
+export interface SqlPipelineOptions {
+  /** Capacity of the in-memory dedup. Default: {@link Dedup.defaultCapacity} (10 000). */
+  readonly dedupCapacity?: number | undefined
+  /**
+   * Events written per transaction (rounded down, clamped to 1 .. 1 000 000;
+   * `NaN` means the default). A batch is written when it is full or when
+   * the stream ends or fails. Default: {@link defaultBatchSize} (100).
+   */
+  readonly batchSize?: number | undefined
+}
+
+/**
+ * A {@link RawEvent} in the form stored: `raw` as JSON text, `fetchedAt` as
+ * an ISO-8601 string. Encoding validates the whole event, so a bad event
+ * (raw not JSON, circular, a `bigint`, ...) is an encoding error.
+ */
+const StoredEvent = Schema.Struct({
+  source: Schema.String,
+  key: Schema.String,
+  raw: Schema.parseJson(Json),
+  fetchedAt: Schema.DateTimeUtc,
+  debug: Schema.Boolean
+})
+
+const encodeEvent = Schema.encodeUnknownEither(StoredEvent)
+
+/** Rows per INSERT statement: 6 parameters each stays under SQLite's oldest variable limit (999). */
+const rowsPerStatement = 100
+
+/** An `items` row (a type alias, not an interface, so it is a `Record<string, unknown>` for `sql.insert`). */
+type ItemRow = {
+  readonly source: string
+  readonly key: string
+  readonly raw: string
+  readonly fetched_at: string
+  readonly debug: 0 | 1
+  readonly stored_at: string
+}
+
+/** Best-effort description of a field of something that may not be a RawEvent, for logs. */
+const describeField = (event: unknown, field: "source" | "key"): string => {
+  if (typeof event !== "object" || event === null) return `<${event === null ? "null" : typeof event}>`
+  const value: unknown = (event as Record<string, unknown>)[field]
+  return typeof value === "string" ? value : `<${value === null ? "null" : typeof value}>`
+}
+
+const normaliseBatchSize = (size: number | undefined): number =>
+  size === undefined || Number.isNaN(size) ? defaultBatchSize : Math.max(1, Math.min(Math.floor(size), 1_000_000))
+
+interface RunState<E> {
+  readonly received: number
+  readonly duplicates: number
+  readonly stored: number
+  readonly failure: Option.Option<E>
+}
+
+/**
+ * Builds the pipeline service on a SQL client, with its own dedup;
+ * exported for composing without the layer.
+ */
+export const make = (
+  options: SqlPipelineOptions = {}
+): Effect.Effect<PipelineService, never, SqlClient.SqlClient> =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const batchSize = normaliseBatchSize(options.batchSize)
+    const dedup = Dedup.make(options.dedupCapacity ?? Dedup.defaultCapacity)
+
+    /** Encodes the batch, logs and drops bad events, drops duplicates. */
+    const prepare = (events: ReadonlyArray<RawEvent>, storedAt: string) =>
+      Effect.gen(function*() {
+        const rows: Array<ItemRow> = []
+        let duplicates = 0
+        for (const event of events) {
+          const encoded = encodeEvent(event)
+          if (Either.isLeft(encoded)) {
+            yield* Effect.logWarning("Pipeline: skipping an event that cannot be stored").pipe(
+              Effect.annotateLogs({
+                source: describeField(event, "source"),
+                key: describeField(event, "key"),
+                reason: ParseResult.TreeFormatter.formatErrorSync(encoded.left)
+              })
+            )
+            continue
+          }
+          const { debug, fetchedAt, key, raw, source } = encoded.right
+          if (dedup.seen(source, key)) {
+            duplicates++
+            continue
+          }
+          rows.push({ source, key, raw, fetched_at: fetchedAt, debug: debug ? 1 : 0, stored_at: storedAt })
+        }
+        return { rows, duplicates }
+      })
+
+    /** Inserts the rows in one transaction; the number actually inserted. */
+    const insert = (rows: ReadonlyArray<ItemRow>): Effect.Effect<number> =>
+      rows.length === 0 ? Effect.succeed(0) : sql.withTransaction(
+        Effect.reduce(Arr.chunksOf(rows, rowsPerStatement), 0, (total, part) =>
+          Effect.map(
+            sql`INSERT INTO items ${sql.insert(part)} ON CONFLICT (source, key) DO NOTHING RETURNING source`,
+            (inserted) => total + inserted.length
+          ))
+      ).pipe(Effect.orDie)
+
+    const processBatch = <E>(
+      state: RunState<E>,
+      batch: Chunk.Chunk<Either.Either<RawEvent, E>>
+    ): Effect.Effect<RunState<E>> =>
+      Effect.gen(function*() {
+        const events: Array<RawEvent> = []
+        let failure = state.failure
+        for (const item of batch) {
+          if (Either.isRight(item)) events.push(item.right)
+          else failure = Option.some(item.left)
+        }
+        if (events.length === 0) return { ...state, failure }
+        const storedAt = DateTime.formatIso(yield* DateTime.now)
+        const { duplicates, rows } = yield* prepare(events, storedAt)
+        const stored = yield* insert(rows)
+        return {
+          received: state.received + events.length,
+          duplicates: state.duplicates + duplicates,
+          stored: state.stored + stored,
+          failure
+        }
+      })
+
+    const run = <E, R>(events: Stream.Stream<RawEvent, E, R>): Effect.Effect<PipelineResult, E, R> =>
+      events.pipe(
+        // The stream's failure becomes its last element, so the events read
+        // before it are still written; it is re-raised after the last batch.
+        Stream.either,
+        Stream.grouped(batchSize),
+        Stream.runFoldEffect(
+          { received: 0, duplicates: 0, stored: 0, failure: Option.none<E>() },
+          processBatch<E>
+        ),
+        Effect.flatMap(({ duplicates, failure, received, stored }) =>
+          Option.match(failure, {
+            onNone: () => Effect.succeed<PipelineResult>({ received, duplicates, stored }),
+            onSome: (error) =>
+              Effect.zipRight(
+                Effect.logDebug("Pipeline: the event stream failed; the events read before are stored").pipe(
+                  Effect.annotateLogs({ received, duplicates, stored })
+                ),
+                Effect.fail(error)
+              )
+          })
+        )
+      )
+
+    return { run }
+  })
+
+/**
+ * The {@link Pipeline} on the `items` table of the SqlClient's database
+ * (see `storage/Database.ts` for the schema). One dedup per layer, shared
+ * by all runs.
+ */
+export const layer = (options: SqlPipelineOptions = {}): Layer.Layer<Pipeline, never, SqlClient.SqlClient> =>
+  Layer.effect(Pipeline, make(options))
