@@ -141,18 +141,24 @@ export const adapters: ReadonlyArray<
   ["LegacyScheduler", LegacySchedulerAdapter.layer]
 ]
 
-/** Everything an adapter needs, over the given collectors and in-memory storage. */
-export const adapterLayer = (
-  adapter: Layer.Layer<SchedulerAdapter, never, CollectorRunner.CollectorRunner | JobStateStore>,
+/** What an adapter needs: the runner over the given collectors, with in-memory storage. */
+export const runnerLayer = (
   collectors: ReadonlyArray<Collector>,
   store = memoryJobStateStore(),
   pipeline = memoryPipeline()
 ) =>
-  adapter.pipe(
-    Layer.provideMerge(CollectorRunner.layer),
+  CollectorRunner.layer.pipe(
     Layer.provideMerge(
       Layer.succeed(CollectorRunner.Collectors, collectors.map((collector) => ({ collector, concurrency: 1 })))
     ),
     Layer.provideMerge(store.layer),
     Layer.provideMerge(pipeline.layer)
   )
+
+/** An adapter over the given collectors and in-memory storage. */
+export const adapterLayer = (
+  adapter: Layer.Layer<SchedulerAdapter, never, CollectorRunner.CollectorRunner | JobStateStore>,
+  collectors: ReadonlyArray<Collector>,
+  store = memoryJobStateStore(),
+  pipeline = memoryPipeline()
+) => adapter.pipe(Layer.provideMerge(runnerLayer(collectors, store, pipeline)))

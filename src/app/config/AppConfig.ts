@@ -18,8 +18,7 @@ import * as YAML from "yaml"
 
 // ---- schemas ---------------------------------------------------------------
 
-const DURATION_LONG =
-  /^(\d+(?:\.\d+)?)\s*(millis?|milliseconds?|seconds?|secs?|minutes?|mins?|hours?|days?|weeks?)$/i
+const DURATION_LONG = /^(\d+(?:\.\d+)?)\s*(millis?|milliseconds?|seconds?|secs?|minutes?|mins?|hours?|days?|weeks?)$/i
 const DURATION_SHORT = /^(\d+(?:\.\d+)?)(ms|s|m|h|d|w)$/i
 const UNIT_MILLIS: Record<string, number> = {
   ms: 1,
@@ -113,7 +112,9 @@ export const FeedCollectorConfig = Schema.Struct({
   maxBytes: withDefault(PositiveInt, () => 5 * 1024 * 1024),
   userAgent: withDefault(NonEmpty, () => "RayInfo/0.1"),
   debug: withDefault(Schema.Boolean, () => false),
-  feeds: Schema.NonEmptyArray(FeedConfig)
+  feeds: Schema.Array(FeedConfig).pipe(
+    Schema.minItems(1, { message: () => "Expected at least one feed" })
+  )
 })
 export type FeedCollectorConfig = typeof FeedCollectorConfig.Type
 
@@ -184,12 +185,39 @@ export class ConfigFileError extends Data.TaggedError("ConfigFileError")<{
 
 const decodeAppConfig = Schema.decodeUnknown(AppConfig, { errors: "all", onExcessProperty: "error" })
 
+/** `collectors[0].interval` */
+const formatPath = (path: ReadonlyArray<PropertyKey>): string =>
+  path.reduce<string>(
+    (out, key) => typeof key === "number" ? `${out}[${key}]` : out === "" ? String(key) : `${out}.${String(key)}`,
+    ""
+  ) || "(top level)"
+
+/**
+ * One line per problem: `collectors[0].interval: Expected a positive
+ * duration ..., got "soon"`. The "or undefined" alternative of optional
+ * fields is left out when there is a more useful message for the same path.
+ */
+const formatIssues = (error: ParseResult.ParseError): string => {
+  const issues = ParseResult.ArrayFormatter.formatErrorSync(error)
+  const byPath = new Map<string, Array<string>>()
+  for (const issue of issues) {
+    const path = formatPath(issue.path)
+    byPath.set(path, [...(byPath.get(path) ?? []), issue.message])
+  }
+  const lines: Array<string> = []
+  for (const [path, messages] of byPath) {
+    const useful = messages.filter((m) => !m.startsWith("Expected undefined, actual"))
+    for (const message of useful.length > 0 ? useful : messages) lines.push(`  ${path}: ${message}`)
+  }
+  return lines.join("\n")
+}
+
 /** Checks what the schema cannot: unique collector names and unique jobs. */
 const checkUnique = (config: AppConfig): string | undefined => {
   const names = new Set<string>()
   for (const [i, collector] of config.collectors.entries()) {
     if (names.has(collector.name)) {
-      return `["collectors"][${i}]["name"]\n└─ collector name ${JSON.stringify(collector.name)} is used twice`
+      return `  collectors[${i}].name: collector name ${JSON.stringify(collector.name)} is used twice`
     }
     names.add(collector.name)
     const params = collector.type === "feed" ? collector.feeds.map((f) => f.url) : collector.jobs.map((j) => j.param)
@@ -197,7 +225,7 @@ const checkUnique = (config: AppConfig): string | undefined => {
     for (const [j, param] of params.entries()) {
       if (seen.has(param)) {
         const field = collector.type === "feed" ? "feeds" : "jobs"
-        return `["collectors"][${i}]["${field}"][${j}]\n└─ ${JSON.stringify(param)} is listed twice`
+        return `  collectors[${i}].${field}[${j}]: ${JSON.stringify(param)} is listed twice`
       }
       seen.add(param)
     }
@@ -217,9 +245,7 @@ export const parse = (text: string, file: string): Effect.Effect<AppConfig, Conf
     }
     const raw: unknown = doc.toJS({ maxAliasCount: 100 }) ?? {}
     const config = yield* decodeAppConfig(raw).pipe(
-      Effect.mapError((error) =>
-        new ConfigFileError({ file, reason: ParseResult.TreeFormatter.formatErrorSync(error) })
-      )
+      Effect.mapError((error) => new ConfigFileError({ file, reason: formatIssues(error) }))
     )
     const duplicate = checkUnique(config)
     if (duplicate !== undefined) return yield* new ConfigFileError({ file, reason: duplicate })

@@ -1,0 +1,143 @@
+/**
+ * The `rayinfo` command line:
+ *
+ * - `rayinfo run` — the service (what `npm start` runs)
+ * - `rayinfo collectors` — configured jobs and their state
+ * - `rayinfo trigger <instance>` — run one job now and print what it stored
+ * - `rayinfo check-config` — validate the configuration file
+ *
+ * Every command takes `--config <file>`; without it, `RAYINFO_CONFIG`, else
+ * `./rayinfo.yaml`.
+ */
+import * as Args from "@effect/cli/Args"
+import * as Command from "@effect/cli/Command"
+import * as Options from "@effect/cli/Options"
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as Config from "effect/Config"
+import * as Console from "effect/Console"
+import * as Data from "effect/Data"
+import * as DateTime from "effect/DateTime"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
+import * as Option from "effect/Option"
+import * as AppConfig from "./config/AppConfig.js"
+import { runResultJson } from "./http/ApiLive.js"
+import { SchedulerAdapter } from "./scheduling/SchedulerAdapter.js"
+import * as Service from "./Service.js"
+
+/** A command failed in a way already explained to the user on stderr; exit code 1. */
+export class CliFailure extends Data.TaggedError("CliFailure")<{ readonly message: string }> {}
+
+const configOption = Options.file("config").pipe(
+  Options.withAlias("c"),
+  Options.withDescription("configuration file (default: $RAYINFO_CONFIG, else ./rayinfo.yaml)"),
+  Options.optional
+)
+
+const configPath = (option: Option.Option<string>) =>
+  Option.match(option, {
+    onSome: Effect.succeed,
+    onNone: () => Config.string("RAYINFO_CONFIG").pipe(Config.withDefault("./rayinfo.yaml"))
+  })
+
+const loadConfig = (option: Option.Option<string>) =>
+  Effect.gen(function*() {
+    const path = yield* configPath(option)
+    return { path, config: yield* AppConfig.load(path) }
+  })
+
+const run = Command.make("run", { config: configOption }, ({ config }) =>
+  Effect.gen(function*() {
+    const env = yield* AppConfig.environment
+    const loaded = yield* loadConfig(config)
+    yield* Effect.logInfo(`configuration ${loaded.path}: ${loaded.config.collectors.length} collector(s)`)
+    yield* Effect.gen(function*() {
+      const adapter = yield* SchedulerAdapter
+      const jobs = yield* adapter.loadAll
+      yield* adapter.start
+      yield* Effect.logInfo(
+        `${adapter.type} started with ${jobs} job(s); API on http://${env.host}:${env.port}/status`
+      )
+      return yield* Effect.never
+    }).pipe(Effect.provide(Service.serviceLayer(loaded.config, { host: env.host, port: env.port })))
+  })).pipe(Command.withDescription("run the collector service until SIGINT/SIGTERM"))
+
+const collectors = Command.make("collectors", { config: configOption }, ({ config }) =>
+  Effect.gen(function*() {
+    const loaded = yield* loadConfig(config)
+    const adapter = yield* SchedulerAdapter
+    const instances = yield* adapter.listInstances
+    if (instances.length === 0) return yield* Console.log("no collectors configured")
+    for (const i of instances) {
+      const state = Option.getOrUndefined(i.state)
+      const last = state === undefined ? "never" : Option.match(state.lastRunAt, {
+        onNone: () => "never",
+        onSome: DateTime.formatIso
+      })
+      yield* Console.log(
+        `${i.id}\n  every ${i.intervalMillis / 1000}s, last run ${last}, runs ${state?.runCount ?? 0}, ` +
+          `errors ${state?.errorCount ?? 0}` +
+          (state !== undefined && Option.isSome(state.lastError) ? `, last error: ${state.lastError.value}` : "")
+      )
+    }
+    yield* Console.log(`${instances.length} job(s) in ${loaded.path}`)
+  }).pipe(Effect.provide(Layer.unwrapEffect(Effect.map(loadConfig(config), (l) => Service.coreLayer(l.config))))))
+  .pipe(Command.withDescription("list the configured jobs and their state"))
+
+const trigger = Command.make(
+  "trigger",
+  { config: configOption, instance: Args.text({ name: "instance" }).pipe(Args.withDescription("e.g. feed:./x.xml")) },
+  ({ config, instance }) =>
+    Effect.gen(function*() {
+      const adapter = yield* SchedulerAdapter
+      yield* adapter.loadAll
+      const outcome = yield* adapter.runInstance(instance).pipe(
+        Effect.catchTag("UnknownInstanceError", (error) =>
+          Effect.gen(function*() {
+            const ids = (yield* adapter.listInstances).map((i) => i.id)
+            yield* Console.error(`${error.message}. Known instances:\n  ${ids.join("\n  ")}`)
+            return yield* new CliFailure({ message: error.message })
+          }))
+      )
+      yield* Console.log(JSON.stringify(runResultJson(outcome), null, 2))
+      if (outcome._tag !== "Succeeded") return yield* new CliFailure({ message: outcome.error })
+    }).pipe(Effect.provide(Layer.unwrapEffect(Effect.map(loadConfig(config), (l) => Service.coreLayer(l.config)))))
+).pipe(Command.withDescription("run one job now and print what it stored"))
+
+const checkConfig = Command.make("check-config", { config: configOption }, ({ config }) =>
+  Effect.gen(function*() {
+    const { config: app, path } = yield* loadConfig(config)
+    const jobs = app.collectors.reduce(
+      (n, c) => n + (c.type === "feed" ? c.feeds.length : Math.max(1, c.jobs.length)),
+      0
+    )
+    yield* Console.log(
+      `${path}: OK — ${app.collectors.length} collector(s), ${jobs} job(s), storage ${app.storage.path}`
+    )
+  })).pipe(Command.withDescription("validate the configuration file"))
+
+const rayinfo = Command.make("rayinfo").pipe(
+  Command.withDescription("RayInfo collector service"),
+  Command.withSubcommands([run, collectors, trigger, checkConfig])
+)
+
+const cli = Command.run(rayinfo, { name: "rayinfo", version: "0.1.0" })
+
+/**
+ * Runs the CLI on `argv`. Known failures (a bad configuration file, an
+ * unknown instance) are printed as plain messages; anything else with its
+ * cause.
+ */
+export const main = (argv: ReadonlyArray<string>) =>
+  Effect.gen(function*() {
+    const env = yield* Effect.orElseSucceed(AppConfig.environment, () => undefined)
+    const logLevel = env === undefined ? Option.none() : env.logLevel
+    return yield* cli(argv).pipe(
+      Option.match(logLevel, { onNone: () => (e) => e, onSome: (level) => Logger.withMinimumLogLevel(level) })
+    )
+  }).pipe(
+    Effect.catchTag("ConfigFileError", (error) =>
+      Effect.zipRight(Console.error(error.message), Effect.fail(new CliFailure({ message: error.message })))),
+    Effect.provide(NodeContext.layer)
+  )

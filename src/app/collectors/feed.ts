@@ -1,0 +1,452 @@
+/**
+ * The `feed` collector: RSS 2.0 (and RSS 1.0 / RDF) and Atom feeds, one
+ * parameterised job per feed. The job param is the feed's http(s) URL or a
+ * local file (path or `file:` URL; a relative path is resolved against the
+ * process's working directory).
+ *
+ * - http(s) goes through `@effect/platform`'s `HttpClient`: a timeout on the
+ *   whole exchange, a response size limit, a `User-Agent`, redirects followed,
+ *   and conditional GET — the `ETag` / `Last-Modified` of the last good
+ *   response are kept in the {@link JobStateStore} (meta key `"http"`) and
+ *   sent back as `If-None-Match` / `If-Modified-Since`; `304 Not Modified` is
+ *   a run without events.
+ * - local files are read with `FileSystem`, under the same size limit.
+ * - the document is parsed with fast-xml-parser configured for hostile input
+ *   (see `docs/collectors.md`): no DOCTYPE entity is expanded, external
+ *   entities are refused, nothing beyond the size limit is read.
+ *
+ * Each item becomes a {@link RawEvent} whose `raw` is a normalised JSON object
+ * (see {@link FeedEntry}).
+ */
+import * as FileSystem from "@effect/platform/FileSystem"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import * as Clock from "effect/Clock"
+import * as DateTime from "effect/DateTime"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
+import { isAbsolute, resolve as resolvePath } from "node:path"
+import { fileURLToPath } from "node:url"
+import { JobStateStore } from "../storage/JobStateStore.js"
+import {
+  type Collector,
+  CollectorError,
+  defaultRetryAfter,
+  type FetchError,
+  instanceId,
+  type RawEvent,
+  RetryableCollectorError
+} from "./Collector.js"
+import { type FeedItem, parseFeed } from "./internal/feedParser.js"
+import { canonicalJson, collectBytes, sha256Hex } from "./internal/util.js"
+
+/** One feed to collect: a job of the feed collector. */
+export interface FeedSource {
+  /**
+   * The feed: an `http:` / `https:` URL, a `file:` URL, or a local path
+   * (relative paths are resolved against the process's working directory).
+   * It is the job's param.
+   */
+  readonly url: string
+  /** How often this feed is fetched. Default: the collector's `interval`. */
+  readonly interval?: Duration.DurationInput | undefined
+}
+
+/** Options of {@link make}. */
+export interface FeedCollectorOptions {
+  /** The collector's name; instance ids are `name:url`. Default: `"feed"`. */
+  readonly name?: string | undefined
+  /** Default interval of the feeds. Default: 30 minutes. */
+  readonly interval?: Duration.DurationInput | undefined
+  /** The feeds, one job each. Required (may be empty). */
+  readonly feeds: ReadonlyArray<FeedSource>
+  /** Limit on one fetch (connect, headers and body, or a file read). Default: 30 seconds. */
+  readonly timeout?: Duration.DurationInput | undefined
+  /** Largest document accepted, in bytes; reading stops beyond it. Default: 5 MiB (5 242 880). */
+  readonly maxBytes?: number | undefined
+  /** `User-Agent` header of the HTTP requests. Default: `"RayInfo/0.1"`. */
+  readonly userAgent?: string | undefined
+  /** Redirects followed (3xx with `Location`). Default: 5. */
+  readonly maxRedirects?: number | undefined
+  /**
+   * `retryAfter` of a {@link RetryableCollectorError} when the server gives no
+   * usable `Retry-After`, and after a network error or timeout.
+   * Default: {@link defaultRetryAfter} (1 hour).
+   */
+  readonly retryAfter?: Duration.DurationInput | undefined
+  /** Marks every event as fetched in debug mode (`RawEvent.debug`). Default: `false`. */
+  readonly debug?: boolean | undefined
+}
+
+/**
+ * The `raw` JSON of a feed event. Every field is a string; absent or empty
+ * fields are omitted. (A type alias, not an interface, so that it is a
+ * `JsonObject`.)
+ */
+export type FeedEntry = {
+  readonly title?: string
+  readonly link?: string
+  /** RSS `guid`, Atom `id` or RDF `rdf:about`. */
+  readonly id?: string
+  /**
+   * RSS `pubDate` / `dc:date`, Atom `published` / `updated`: an ISO-8601 UTC
+   * string when it parses as a date (a timestamp without offset is read as
+   * UTC), else as written.
+   */
+  readonly published?: string
+  /** RSS `description` / `content:encoded`, Atom `summary` / `content` (markup kept as text). */
+  readonly summary?: string
+  /** RSS `author` / `dc:creator`, Atom `author/name`. */
+  readonly author?: string
+  /** Title of the feed (channel). */
+  readonly feedTitle?: string
+  /** The feed as configured (the job param). */
+  readonly feedUrl: string
+}
+
+/** The meta key under which HTTP validators are stored in the {@link JobStateStore}. */
+export const httpMetaKey = "http"
+
+/**
+ * The HTTP validators kept between runs (JobStateStore meta {@link httpMetaKey}).
+ */
+export const HttpValidators = Schema.Struct({
+  etag: Schema.optionalWith(Schema.String, { exact: true }),
+  lastModified: Schema.optionalWith(Schema.String, { exact: true })
+})
+
+/** The HTTP validators kept between runs. */
+export type HttpValidators = typeof HttpValidators.Type
+
+const DEFAULT_NAME = "feed"
+const DEFAULT_INTERVAL = Duration.minutes(30)
+const DEFAULT_TIMEOUT = Duration.seconds(30)
+const DEFAULT_MAX_BYTES = 5 * 1024 * 1024
+const DEFAULT_USER_AGENT = "RayInfo/0.1"
+const DEFAULT_MAX_REDIRECTS = 5
+
+const ACCEPT = "application/rss+xml, application/atom+xml, application/rdf+xml;q=0.9, application/xml;q=0.9, " +
+  "text/xml;q=0.9, */*;q=0.8"
+
+/**
+ * Reads a `Retry-After` header value: delay-seconds or an HTTP date
+ * (relative to `nowMillis`; a date in the past is a zero delay).
+ * None when it is neither.
+ */
+export const parseRetryAfter = (value: string, nowMillis: number): Option.Option<Duration.Duration> => {
+  const trimmed = value.trim()
+  if (/^\d+$/.test(trimmed)) return Option.some(Duration.seconds(Number(trimmed)))
+  // an HTTP date always names its zone (GMT), so Date.parse does not depend on the local zone
+  if (!/[a-z]/i.test(trimmed)) return Option.none()
+  const at = Date.parse(trimmed)
+  return Number.isNaN(at) ? Option.none() : Option.some(Duration.millis(Math.max(0, at - nowMillis)))
+}
+
+type FeedLocation =
+  | { readonly _tag: "Http"; readonly url: URL }
+  | { readonly _tag: "File"; readonly path: string }
+
+const locate = (param: string): Either.Either<FeedLocation, string> => {
+  if (/^https?:\/\//i.test(param)) {
+    return Either.try({
+      try: (): FeedLocation => ({ _tag: "Http", url: new URL(param) }),
+      catch: () => `invalid URL: ${param}`
+    })
+  }
+  if (/^file:/i.test(param)) {
+    return Either.try({
+      try: (): FeedLocation => ({ _tag: "File", path: fileURLToPath(param) }),
+      catch: () => `invalid file URL: ${param}`
+    })
+  }
+  // a scheme other than http(s)/file (a one-letter "scheme" is a Windows drive)
+  if (/^[a-z][a-z0-9+.-]+:\/\//i.test(param)) return Either.left(`unsupported URL scheme: ${param}`)
+  return Either.right({ _tag: "File", path: isAbsolute(param) ? param : resolvePath(param) })
+}
+
+/** `bytes` decoded as `label`; undefined when the encoding is unknown. */
+const decodeAs = (label: string, bytes: Uint8Array): string | undefined =>
+  Either.getOrUndefined(Either.try(() => new TextDecoder(label).decode(bytes)))
+
+/**
+ * Decodes a document: the byte order mark wins, then the HTTP charset, then
+ * the XML declaration's encoding, then UTF-8.
+ */
+const decodeDocument = (bytes: Uint8Array, contentType: string | undefined): string => {
+  const bom = bytes[0] === 0xEF && bytes[1] === 0xBB && bytes[2] === 0xBF
+    ? "utf-8"
+    : bytes[0] === 0xFF && bytes[1] === 0xFE
+    ? "utf-16le"
+    : bytes[0] === 0xFE && bytes[1] === 0xFF
+    ? "utf-16be"
+    : undefined
+  const charset = contentType === undefined ? undefined : /;\s*charset\s*=\s*"?([^";\s]+)"?/i.exec(contentType)?.[1]
+  const head = String.fromCharCode(...bytes.subarray(0, 256))
+  const declared = /^\s*<\?xml[^>]*\sencoding\s*=\s*["']([A-Za-z0-9._-]+)["']/.exec(head)?.[1]
+  for (const label of [bom, charset, declared]) {
+    const text = label === undefined ? undefined : decodeAs(label, bytes)
+    if (text !== undefined) return text
+  }
+  return new TextDecoder("utf-8").decode(bytes)
+}
+
+const NAIVE_ISO = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?$/
+const NAIVE_RFC822 = /^([A-Za-z]{3},\s*)?\d{1,2}\s+[A-Za-z]{3}\s+\d{2,4}\s+\d{1,2}:\d{2}(:\d{2})?$/
+
+/** An ISO-8601 UTC string when `value` parses as a date, else `value`. */
+const normaliseDate = (value: string): string => {
+  // Date.parse reads a timestamp without zone in the local zone: read it as UTC instead
+  const input = NAIVE_ISO.test(value)
+    ? `${value.replace(" ", "T")}Z`
+    : NAIVE_RFC822.test(value)
+    ? `${value} GMT`
+    : value
+  const millis = Date.parse(input)
+  if (Number.isNaN(millis)) return value
+  return Option.match(DateTime.make(millis), { onNone: () => value, onSome: DateTime.formatIso })
+}
+
+const entryOf = (item: FeedItem, feedTitle: string | undefined, feedUrl: string): FeedEntry => {
+  const entry: { -readonly [K in keyof FeedEntry]: string } = { feedUrl }
+  if (item.title !== undefined) entry.title = item.title
+  if (item.link !== undefined) entry.link = item.link
+  if (item.id !== undefined) entry.id = item.id
+  if (item.published !== undefined) entry.published = normaliseDate(item.published)
+  if (item.summary !== undefined) entry.summary = item.summary
+  if (item.author !== undefined) entry.author = item.author
+  if (feedTitle !== undefined) entry.feedTitle = feedTitle
+  return entry
+}
+
+/** guid / Atom id, else link, else a hash of title + link (of the whole entry without a title). */
+const keyOf = (item: FeedItem, entry: FeedEntry): string =>
+  item.id ?? item.link ?? `sha256:${
+    sha256Hex(
+      item.title !== undefined ? `${item.title}\n${item.link ?? ""}` : canonicalJson(entry)
+    )
+  }`
+
+interface Fetched {
+  readonly bytes: Uint8Array
+  readonly contentType: string | undefined
+  /** The response's HTTP validators, when they differ from the stored ones (to store after the run). */
+  readonly validators: Option.Option<HttpValidators>
+}
+
+const sameValidators = (a: HttpValidators, b: HttpValidators): boolean =>
+  a.etag === b.etag && a.lastModified === b.lastModified
+
+/**
+ * Makes the feed collector. Its requirements are captured here, so `fetch`
+ * needs none.
+ *
+ * A run fails with
+ * - {@link RetryableCollectorError} on HTTP 429 / 503 (`retryAfter` from
+ *   `Retry-After`, seconds or HTTP date, else the `retryAfter` option), on a
+ *   network error and on a timeout;
+ * - {@link CollectorError} on any other non-2xx status (the message has the
+ *   status), a document over `maxBytes`, a missing or unreadable file, and a
+ *   document that is malformed or neither RSS nor Atom (the message names the
+ *   feed).
+ *
+ * New HTTP validators are stored only once the document parsed and all its
+ * events were pulled from the stream: a run whose events were not all
+ * consumed fetches the full document again next time.
+ */
+export const make = (
+  options: FeedCollectorOptions
+): Effect.Effect<Collector, never, HttpClient.HttpClient | FileSystem.FileSystem | JobStateStore> =>
+  Effect.gen(function*() {
+    const client = yield* HttpClient.HttpClient
+    const fs = yield* FileSystem.FileSystem
+    const store = yield* JobStateStore
+
+    const name = options.name ?? DEFAULT_NAME
+    const timeout = Duration.decode(options.timeout ?? DEFAULT_TIMEOUT)
+    const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES
+    const userAgent = options.userAgent ?? DEFAULT_USER_AGENT
+    const fallbackRetryAfter = Duration.decode(options.retryAfter ?? defaultRetryAfter)
+    const debug = options.debug ?? false
+    // every request of a run is aborted when the run's scope closes (timeout, error, body read)
+    const http = client.pipe(
+      HttpClient.withScope,
+      HttpClient.followRedirects(options.maxRedirects ?? DEFAULT_MAX_REDIRECTS)
+    )
+
+    const tooLarge = (instance: string, feed: string) => () =>
+      new CollectorError({ instance, message: `feed ${feed}: document larger than ${maxBytes} bytes (maxBytes)` })
+
+    const loadValidators = (instance: string): Effect.Effect<Option.Option<HttpValidators>> =>
+      store.getMeta(instance, httpMetaKey).pipe(
+        Effect.map(Option.flatMap(Schema.decodeUnknownOption(HttpValidators)))
+      )
+
+    const fetchHttp = (instance: string, feed: string, url: URL): Effect.Effect<Option.Option<Fetched>, FetchError> =>
+      Effect.gen(function*() {
+        const stored = yield* loadValidators(instance)
+        const headers: Record<string, string> = { "user-agent": userAgent, accept: ACCEPT }
+        if (Option.isSome(stored)) {
+          if (stored.value.etag !== undefined) headers["if-none-match"] = stored.value.etag
+          if (stored.value.lastModified !== undefined) headers["if-modified-since"] = stored.value.lastModified
+        }
+        const response = yield* http.execute(HttpClientRequest.get(url, { headers })).pipe(
+          Effect.catchTags({
+            RequestError: (error) =>
+              error.reason === "Transport"
+                ? Effect.fail(
+                  new RetryableCollectorError({
+                    instance,
+                    message: `feed ${feed}: ${error.message}`,
+                    retryAfter: fallbackRetryAfter,
+                    cause: error
+                  })
+                )
+                : Effect.fail(
+                  new CollectorError({ instance, message: `feed ${feed}: ${error.message}`, cause: error })
+                ),
+            ResponseError: (error) =>
+              Effect.fail(
+                new RetryableCollectorError({
+                  instance,
+                  message: `feed ${feed}: ${error.message}`,
+                  retryAfter: fallbackRetryAfter,
+                  cause: error
+                })
+              )
+          })
+        )
+        const status = response.status
+        if (status === 304) return Option.none()
+        if (status === 429 || status === 503) {
+          const now = yield* Clock.currentTimeMillis
+          const header = response.headers["retry-after"]
+          const retryAfter = header === undefined
+            ? fallbackRetryAfter
+            : Option.getOrElse(parseRetryAfter(header, now), () => fallbackRetryAfter)
+          return yield* Effect.fail(
+            new RetryableCollectorError({
+              instance,
+              message: `feed ${feed}: HTTP ${status}${header === undefined ? "" : ` (Retry-After: ${header})`}`,
+              retryAfter
+            })
+          )
+        }
+        if (status < 200 || status >= 300) {
+          return yield* Effect.fail(new CollectorError({ instance, message: `feed ${feed}: HTTP ${status}` }))
+        }
+        const declaredLength = Number(response.headers["content-length"])
+        if (Number.isFinite(declaredLength) && declaredLength > maxBytes) {
+          return yield* Effect.fail(tooLarge(instance, feed)())
+        }
+        const bytes = yield* collectBytes(response.stream, maxBytes, tooLarge(instance, feed)).pipe(
+          Effect.catchTag("ResponseError", (error) =>
+            Effect.fail(
+              new RetryableCollectorError({
+                instance,
+                message: `feed ${feed}: reading the response failed: ${error.message}`,
+                retryAfter: fallbackRetryAfter,
+                cause: error
+              })
+            ))
+        )
+        const validators: { -readonly [K in keyof HttpValidators]: string } = {}
+        const etag = response.headers["etag"]
+        const lastModified = response.headers["last-modified"]
+        if (etag !== undefined && etag !== "") validators.etag = etag
+        if (lastModified !== undefined && lastModified !== "") validators.lastModified = lastModified
+        const changed = Option.match(stored, {
+          onNone: () => validators.etag !== undefined || validators.lastModified !== undefined,
+          onSome: (previous) => !sameValidators(previous, validators)
+        })
+        return Option.some<Fetched>({
+          bytes,
+          contentType: response.headers["content-type"],
+          validators: changed ? Option.some(validators) : Option.none()
+        })
+      }).pipe(Effect.scoped)
+
+    const fetchFile = (instance: string, feed: string, path: string): Effect.Effect<Fetched, CollectorError> =>
+      collectBytes(fs.stream(path, { bytesToRead: maxBytes + 1 }), maxBytes, tooLarge(instance, feed)).pipe(
+        Effect.catchTags({
+          BadArgument: (error) =>
+            Effect.fail(new CollectorError({ instance, message: `feed ${feed}: ${error.message}`, cause: error })),
+          SystemError: (error) =>
+            Effect.fail(
+              new CollectorError({
+                instance,
+                message: `feed ${feed}: cannot read ${path}: ${error.reason}${
+                  error.description === undefined ? "" : ` (${error.description})`
+                }`,
+                cause: error
+              })
+            )
+        }),
+        Effect.map((bytes): Fetched => ({ bytes, contentType: undefined, validators: Option.none() }))
+      )
+
+    const retrieve = (
+      instance: string,
+      feed: string,
+      location: FeedLocation
+    ): Effect.Effect<Option.Option<Fetched>, FetchError> =>
+      (location._tag === "Http"
+        ? fetchHttp(instance, feed, location.url)
+        : Effect.asSome(fetchFile(instance, feed, location.path))).pipe(
+          Effect.timeoutFail({
+            duration: timeout,
+            onTimeout: () =>
+              new RetryableCollectorError({
+                instance,
+                message: `feed ${feed}: timed out after ${Duration.format(timeout)}`,
+                retryAfter: fallbackRetryAfter
+              })
+          })
+        )
+
+    const fetch = (param: string | undefined): Stream.Stream<RawEvent, FetchError> =>
+      Stream.unwrap(Effect.gen(function*() {
+        const instance = instanceId(name, param)
+        if (param === undefined) {
+          return yield* Effect.fail(
+            new CollectorError({ instance, message: "the feed collector needs a feed URL or path as job param" })
+          )
+        }
+        const location = locate(param)
+        if (Either.isLeft(location)) {
+          return yield* Effect.fail(new CollectorError({ instance, message: `feed ${param}: ${location.left}` }))
+        }
+        const fetched = yield* retrieve(instance, param, location.right)
+        if (Option.isNone(fetched)) {
+          yield* Effect.logDebug(`feed ${param}: not modified`)
+          return Stream.empty
+        }
+        const parsed = parseFeed(decodeDocument(fetched.value.bytes, fetched.value.contentType))
+        if (Either.isLeft(parsed)) {
+          return yield* Effect.fail(new CollectorError({ instance, message: `feed ${param}: ${parsed.left}` }))
+        }
+        const fetchedAt = yield* DateTime.now
+        const events = parsed.right.items.map((item): RawEvent => {
+          const entry = entryOf(item, parsed.right.title, param)
+          return { source: instance, key: keyOf(item, entry), raw: entry, fetchedAt, debug }
+        })
+        const saveValidators = Option.match(fetched.value.validators, {
+          onNone: () => Effect.void,
+          onSome: (validators) => store.setMeta(instance, httpMetaKey, validators)
+        })
+        return Stream.concat(Stream.fromIterable(events), Stream.execute(saveValidators))
+      }))
+
+    return {
+      name,
+      defaultInterval: Duration.decode(options.interval ?? DEFAULT_INTERVAL),
+      jobs: options.feeds.map((feed) => ({
+        param: feed.url,
+        interval: feed.interval === undefined ? undefined : Duration.decode(feed.interval)
+      })),
+      fetch
+    } satisfies Collector
+  })

@@ -1,0 +1,115 @@
+/**
+ * Test support for the collectors: an in-memory JobStateStore, a real local
+ * HTTP server (node:http on 127.0.0.1, ephemeral port), and stream helpers.
+ */
+import { Chunk, Effect, Layer, Option, Stream } from "effect"
+import type * as Scope from "effect/Scope"
+import * as Http from "node:http"
+import type { AddressInfo } from "node:net"
+import type { FetchError, RawEvent } from "../../src/app/collectors/Collector.js"
+import { type JobState, JobStateStore, type JobStateStoreService } from "../../src/app/storage/JobStateStore.js"
+import type { Json } from "../../src/scheduler/Task.js"
+
+/** An in-memory JobStateStore; `meta` is exposed for assertions. */
+export const memoryStore = () => {
+  const states = new Map<string, JobState>()
+  const meta = new Map<string, Json>()
+  const metaKey = (instance: string, key: string) => `${instance}\u0000${key}`
+  const service: JobStateStoreService = {
+    get: (instance) => Effect.sync(() => Option.fromNullable(states.get(instance))),
+    list: Effect.sync(() => [...states.values()]),
+    recordSuccess: (instance, at) =>
+      Effect.sync(() => {
+        const previous = states.get(instance)
+        states.set(instance, {
+          instance,
+          lastRunAt: Option.some(at),
+          runCount: (previous?.runCount ?? 0) + 1,
+          errorCount: previous?.errorCount ?? 0,
+          lastError: previous?.lastError ?? Option.none(),
+          lastErrorAt: previous?.lastErrorAt ?? Option.none()
+        })
+      }),
+    recordFailure: (instance, at, error) =>
+      Effect.sync(() => {
+        const previous = states.get(instance)
+        states.set(instance, {
+          instance,
+          lastRunAt: previous?.lastRunAt ?? Option.none(),
+          runCount: previous?.runCount ?? 0,
+          errorCount: (previous?.errorCount ?? 0) + 1,
+          lastError: Option.some(error),
+          lastErrorAt: Option.some(at)
+        })
+      }),
+    getMeta: (instance, key) =>
+      Effect.sync(() => {
+        const k = metaKey(instance, key)
+        return meta.has(k) ? Option.some(meta.get(k)!) : Option.none()
+      }),
+    setMeta: (instance, key, value) => Effect.sync(() => void meta.set(metaKey(instance, key), value))
+  }
+  return {
+    layer: Layer.succeed(JobStateStore, service),
+    /** The stored meta value, or undefined. */
+    getMeta: (instance: string, key: string): Json | undefined => meta.get(metaKey(instance, key)),
+    setMeta: (instance: string, key: string, value: Json): void => void meta.set(metaKey(instance, key), value)
+  }
+}
+
+/** A request seen by the {@link testServer}. */
+export interface SeenRequest {
+  readonly method: string
+  readonly url: string
+  readonly headers: Http.IncomingHttpHeaders
+}
+
+/** A local HTTP server: its base URL and the requests it received. */
+export interface TestServer {
+  readonly url: string
+  readonly requests: ReadonlyArray<SeenRequest>
+}
+
+/**
+ * Starts a node:http server on 127.0.0.1 (ephemeral port) for the scope;
+ * closing it drops open connections (a handler may never answer).
+ */
+export const testServer = (
+  handler: (request: Http.IncomingMessage, response: Http.ServerResponse) => void
+): Effect.Effect<TestServer, never, Scope.Scope> => {
+  const requests: Array<SeenRequest> = []
+  return Effect.acquireRelease(
+    Effect.async<Http.Server>((resume) => {
+      const server = Http.createServer((request, response) => {
+        requests.push({ method: request.method ?? "", url: request.url ?? "", headers: request.headers })
+        handler(request, response)
+      })
+      server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
+    }),
+    (server) =>
+      Effect.async<void>((resume) => {
+        server.closeAllConnections()
+        server.close(() => resume(Effect.void))
+      })
+  ).pipe(Effect.map((server) => ({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, requests })))
+}
+
+/** A port nothing listens on (a server was bound to it, then closed). */
+export const closedPort: Effect.Effect<number> = Effect.async<number>((resume) => {
+  const server = Http.createServer()
+  server.listen(0, "127.0.0.1", () => {
+    const port = (server.address() as AddressInfo).port
+    server.close(() => resume(Effect.succeed(port)))
+  })
+})
+
+/** Runs a collector stream to the end. */
+export const collect = (stream: Stream.Stream<RawEvent, FetchError>): Effect.Effect<Array<RawEvent>, FetchError> =>
+  Stream.runCollect(stream).pipe(Effect.map(Chunk.toArray))
+
+/** Runs a collector stream that must fail, returning its error. */
+export const collectError = (stream: Stream.Stream<RawEvent, FetchError>): Effect.Effect<FetchError> =>
+  collect(stream).pipe(
+    Effect.flatMap((events) => Effect.dieMessage(`expected the run to fail; it produced ${events.length} events`)),
+    Effect.flip
+  )
