@@ -16,6 +16,7 @@
  *
  * @since 0.1.0
  */
+import type * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import type * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
@@ -92,6 +93,26 @@ export class InvalidConsumerError extends Data.TaggedError("InvalidConsumerError
   }
 }
 
+/**
+ * Internal: a consumer built by {@link make} also carries its `consume`
+ * before the context was provided, with that context. The scheduler's
+ * workers provide the context once per worker instead of once per task
+ * (switching the context costs more than a no-op task).
+ *
+ * @internal
+ */
+export const UnprovidedTypeId: unique symbol = Symbol.for("ray-scheduler/TaskConsumer/Unprovided")
+
+/** @internal */
+export interface Unprovided {
+  readonly consume: (task: Task) => Effect.Effect<void, unknown, never>
+  readonly context: Context.Context<never>
+}
+
+/** @internal */
+export const unprovided = (consumer: TaskConsumer): Unprovided | undefined =>
+  (consumer as { readonly [UnprovidedTypeId]?: Unprovided })[UnprovidedTypeId]
+
 const validate = (name: string, concurrency: number): InvalidConsumerError | undefined => {
   if (typeof name !== "string" || name.length === 0) {
     return new InvalidConsumerError({ name: String(name), reason: "name must be a non-empty string" })
@@ -119,11 +140,16 @@ export const make = <E, R>(
     const concurrency = options.concurrency ?? 1
     const invalid = validate(options.name, concurrency)
     if (invalid !== undefined) return Effect.fail(invalid)
-    return Effect.map(Effect.context<R>(), (context): TaskConsumer<E> => {
+    return Effect.map(Effect.context<R>(), (context): TaskConsumer<E> & { readonly [UnprovidedTypeId]: Unprovided } => {
       const provide = <A, E1>(effect: Effect.Effect<A, E1, R>): Effect.Effect<A, E1> =>
         Effect.mapInputContext(effect, () => context)
       const produce = options.produce
+      const unprovided: Unprovided = {
+        consume: options.consume as Unprovided["consume"],
+        context: context as Context.Context<never>
+      }
       return {
+        [UnprovidedTypeId]: unprovided,
         name: options.name,
         concurrency,
         consume: (task) => provide(options.consume(task)),

@@ -28,7 +28,6 @@ import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
 import * as Option from "effect/Option"
@@ -39,7 +38,7 @@ import type * as Scope from "effect/Scope"
 import { ConsumerRegistry } from "../ConsumerRegistry.js"
 import type { LatenessStats, SchedulerOptions, SchedulerService, SchedulerStats, SourceStats } from "../Scheduler.js"
 import { Task } from "../Task.js"
-import type { TaskConsumer } from "../TaskConsumer.js"
+import * as TaskConsumer from "../TaskConsumer.js"
 import { type Entry, MinHeap } from "./heap.js"
 
 /** Lifecycle of the scheduler (the dispatcher's own states are in `Scheduler.ts`). */
@@ -63,7 +62,7 @@ interface State {
 
 interface Lane {
   readonly source: string
-  consumer: TaskConsumer
+  consumer: TaskConsumer.TaskConsumer
   readonly semaphore: Effect.Semaphore
   permits: number
   /**
@@ -72,6 +71,8 @@ interface Lane {
    */
   readonly ready: MinHeap<Task>
   workers: number
+  /** This source's counters (the same object as in `bySource`). */
+  readonly counters: Counters
 }
 
 interface Counters {
@@ -99,6 +100,31 @@ const makeCounters = (): Counters => ({
   latenessTotal: 0,
   latenessMax: 0
 })
+
+const countSubmitted = (c: Counters): void => {
+  c.submitted++
+  c.pending++
+}
+
+const countDropped = (c: Counters): void => {
+  c.dropped++
+  c.pending--
+}
+
+const countStarted = (c: Counters, lateness: number): void => {
+  c.started++
+  c.inFlight++
+  c.pending--
+  c.latenessCount++
+  c.latenessTotal += lateness
+  if (lateness > c.latenessMax) c.latenessMax = lateness
+}
+
+const countEnded = (c: Counters, succeeded: boolean): void => {
+  c.inFlight--
+  if (succeeded) c.succeeded++
+  else c.failed++
+}
 
 const latenessOf = (c: Counters): LatenessStats => ({
   count: c.latenessCount,
@@ -173,11 +199,8 @@ export const make = (
     const enqueue = (s: State, task: Task, seq: number): boolean => {
       const dueMillis = task.dueMillis
       s.heap.push({ dueMillis, seq, value: task })
-      totals.submitted++
-      totals.pending++
-      const c = countersFor(task.source)
-      c.submitted++
-      c.pending++
+      countSubmitted(totals)
+      countSubmitted(countersFor(task.source))
       return dueMillis < s.sleepingUntil
     }
 
@@ -213,18 +236,15 @@ export const make = (
 
     // ---- workers ----------------------------------------------------------
 
-    const recordExit = (lane: Lane, task: Task, exit: Exit.Exit<void, unknown>): Effect.Effect<void> => {
-      const c = countersFor(lane.source)
-      totals.inFlight--
-      c.inFlight--
-      if (Exit.isSuccess(exit)) {
-        totals.succeeded++
-        c.succeeded++
-        return Effect.void
-      }
-      totals.failed++
-      c.failed++
-      const cause = exit.cause
+    const recordSuccess = (lane: Lane): Effect.Effect<void> => {
+      countEnded(totals, true)
+      countEnded(lane.counters, true)
+      return Effect.void
+    }
+
+    const recordFailure = (lane: Lane, task: Task, cause: Cause.Cause<unknown>): Effect.Effect<void> => {
+      countEnded(totals, false)
+      countEnded(lane.counters, false)
       const message = Cause.isInterruptedOnly(cause)
         ? "Task was interrupted"
         : Cause.isFailType(cause) || Cause.isFailure(cause)
@@ -237,44 +257,41 @@ export const make = (
       })
     }
 
-    /** Takes the lane's next ready entry, unless the scheduler is stopping. */
-    const takeNext = (lane: Lane): Effect.Effect<Entry<Task> | undefined> =>
+    /**
+     * Takes the lane's next ready entry, unless the scheduler is stopping or
+     * the lane's consumer is no longer the one this worker serves.
+     */
+    const takeNext = (lane: Lane, consumer: TaskConsumer.TaskConsumer): Effect.Effect<Entry<Task> | undefined> =>
       Ref.modify(state, (s) => {
-        if (s.status !== "running") return [undefined, s]
+        if (s.status !== "running" || lane.consumer !== consumer) return [undefined, s]
         const entry = lane.ready.pop()
         if (entry === undefined) return [undefined, s]
-        const now = clock.unsafeCurrentTimeMillis()
-        const lateness = Math.max(0, now - entry.dueMillis)
-        const c = countersFor(lane.source)
-        totals.started++
-        totals.inFlight++
-        totals.pending--
-        totals.latenessCount++
-        totals.latenessTotal += lateness
-        if (lateness > totals.latenessMax) totals.latenessMax = lateness
-        c.started++
-        c.inFlight++
-        c.pending--
-        c.latenessCount++
-        c.latenessTotal += lateness
-        if (lateness > c.latenessMax) c.latenessMax = lateness
+        const lateness = Math.max(0, clock.unsafeCurrentTimeMillis() - entry.dueMillis)
+        countStarted(totals, lateness)
+        countStarted(lane.counters, lateness)
         return [entry, s]
       })
 
-    const runTask = (lane: Lane, task: Task): Effect.Effect<void> => {
-      const consumer = lane.consumer
-      return Effect.flatMap(
-        Effect.exit(Effect.suspend(() => consumer.consume(task))),
-        (exit) => recordExit(lane, task, exit)
-      )
-    }
-
+    /**
+     * A worker serves one consumer (the lane's consumer when it was forked).
+     * A consumer built by `TaskConsumer.make` gets its captured context
+     * provided once for the whole worker rather than once per task. If the
+     * lane's consumer is replaced (re-registered), the worker exits after its
+     * current task and a replacement serves the new consumer.
+     */
     const workerLoop = (lane: Lane): Effect.Effect<void> => {
+      const consumer = lane.consumer
+      const raw = TaskConsumer.unprovided(consumer)
+      const consume = raw === undefined ? consumer.consume : raw.consume
       const loop: Effect.Effect<void> = Effect.flatMap(
-        takeNext(lane),
-        (entry) => entry === undefined ? Effect.void : Effect.zipRight(runTask(lane, entry.value), loop)
+        takeNext(lane, consumer),
+        (entry) =>
+          entry === undefined ? Effect.void : Effect.matchCauseEffect(Effect.suspend(() => consume(entry.value)), {
+            onFailure: (cause) => Effect.zipRight(recordFailure(lane, entry.value, cause), loop),
+            onSuccess: () => Effect.zipRight(recordSuccess(lane), loop)
+          })
       )
-      return loop
+      return raw === undefined ? loop : Effect.mapInputContext(loop, () => raw.context)
     }
 
     const forkWorkers = (lane: Lane, count: number): Effect.Effect<void> => {
@@ -282,7 +299,7 @@ export const make = (
       // Workers may be forked from a finalizer (see onWorkerExit): make sure
       // the consumer runs interruptible, whatever the forking fiber's flags.
       const worker = Effect.ensuring(
-        Effect.interruptible(lane.semaphore.withPermits(1)(workerLoop(lane))),
+        Effect.interruptible(Effect.suspend(() => lane.semaphore.withPermits(1)(workerLoop(lane)))),
         Effect.suspend(() => onWorkerExit(lane))
       )
       return Effect.asVoid(Effect.replicateEffect(Effect.forkDaemon(worker), count, { discard: true }))
@@ -315,7 +332,7 @@ export const make = (
       readonly dropped: Array<Task>
     }
 
-    const dispatchRound = (consumers: ReadonlyMap<string, TaskConsumer>): Effect.Effect<Round> =>
+    const dispatchRound = (consumers: ReadonlyMap<string, TaskConsumer.TaskConsumer>): Effect.Effect<Round> =>
       Ref.modify(state, (s): readonly [Round, State] => {
         const spawn: Array<readonly [Lane, number]> = []
         const resize: Array<Lane> = []
@@ -331,11 +348,8 @@ export const make = (
           const task = head.value
           const consumer = consumers.get(task.source)
           if (consumer === undefined) {
-            totals.dropped++
-            totals.pending--
-            const c = countersFor(task.source)
-            c.dropped++
-            c.pending--
+            countDropped(totals)
+            countDropped(countersFor(task.source))
             dropped.push(task)
           } else {
             let lane = lanes.get(task.source)
@@ -346,7 +360,8 @@ export const make = (
                 semaphore: Effect.unsafeMakeSemaphore(consumer.concurrency),
                 permits: consumer.concurrency,
                 ready: new MinHeap(),
-                workers: 0
+                workers: 0,
+                counters: countersFor(task.source)
               }
               lanes.set(task.source, lane)
             } else if (lane.consumer !== consumer) {
