@@ -131,13 +131,17 @@ const cli = Command.run(rayinfo, { name: "rayinfo", version: "0.1.0" })
  */
 export const main = (argv: ReadonlyArray<string>) =>
   Effect.gen(function*() {
-    const env = yield* Effect.orElseSucceed(AppConfig.environment, () => undefined)
-    const logLevel = env === undefined ? Option.none() : env.logLevel
-    return yield* cli(argv).pipe(
-      Option.match(logLevel, { onNone: () => (e) => e, onSome: (level) => Logger.withMinimumLogLevel(level) })
-    )
+    const env = yield* AppConfig.environment
+    return yield* Option.match(env.logLevel, {
+      onNone: () => cli(argv),
+      onSome: (level) => Logger.withMinimumLogLevel(cli(argv), level)
+    })
   }).pipe(
     Effect.catchTag("ConfigFileError", (error) =>
       Effect.zipRight(Console.error(error.message), Effect.fail(new CliFailure({ message: error.message })))),
+    Effect.catchTag("ConfigError", (error) => {
+      const message = `Invalid environment: ${String(error)}`
+      return Effect.zipRight(Console.error(message), Effect.fail(new CliFailure({ message })))
+    }),
     Effect.provide(NodeContext.layer)
   )

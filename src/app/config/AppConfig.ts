@@ -7,10 +7,13 @@
  */
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as Config from "effect/Config"
+import * as ConfigError from "effect/ConfigError"
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import type * as LogLevel from "effect/LogLevel"
+import * as LogLevelModule from "effect/LogLevel"
 import type * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
@@ -273,6 +276,33 @@ export interface Environment {
   readonly logLevel: Option.Option<LogLevel.LogLevel>
 }
 
+const LOG_LEVELS: Record<string, LogLevel.LogLevel> = {
+  all: LogLevelModule.All,
+  trace: LogLevelModule.Trace,
+  debug: LogLevelModule.Debug,
+  info: LogLevelModule.Info,
+  warn: LogLevelModule.Warning,
+  warning: LogLevelModule.Warning,
+  error: LogLevelModule.Error,
+  fatal: LogLevelModule.Fatal,
+  none: LogLevelModule.None,
+  off: LogLevelModule.None
+}
+
+/** A log level by name, case-insensitive: all, trace, debug, info, warn(ing), error, fatal, none / off. */
+const logLevelConfig = (name: string): Config.Config<LogLevel.LogLevel> =>
+  Config.string(name).pipe(Config.mapOrFail((value) => {
+    const level = LOG_LEVELS[value.trim().toLowerCase()]
+    return level === undefined
+      ? Either.left(
+        ConfigError.InvalidData(
+          [],
+          `Expected a log level (${Object.keys(LOG_LEVELS).join(", ")}), got ${JSON.stringify(value)}`
+        )
+      )
+      : Either.right(level)
+  }))
+
 /** The environment variables the service reads, with their defaults. */
 export const environment: Config.Config<Environment> = Config.all({
   port: Config.port("PORT").pipe(
@@ -291,7 +321,7 @@ export const environment: Config.Config<Environment> = Config.all({
     Config.withDefault(true),
     Config.withDescription("true: the heap-based RayScheduler; false: the legacy interval scheduler")
   ),
-  logLevel: Config.option(Config.logLevel("LOG_LEVEL")).pipe(
-    Config.withDescription("minimum log level: All, Trace, Debug, Info, Warning, Error, Fatal, None")
+  logLevel: Config.option(logLevelConfig("LOG_LEVEL")).pipe(
+    Config.withDescription("minimum log level: all, trace, debug, info, warning, error, fatal, none")
   )
 })

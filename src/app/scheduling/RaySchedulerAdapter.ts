@@ -14,8 +14,8 @@ import type * as Scope from "effect/Scope"
 import * as ConsumerRegistry from "../../scheduler/ConsumerRegistry.js"
 import * as Scheduler from "../../scheduler/Scheduler.js"
 import { Task } from "../../scheduler/Task.js"
-import * as TaskConsumer from "../../scheduler/TaskConsumer.js"
 import { JobStateStore } from "../storage/JobStateStore.js"
+import * as CollectorConsumer from "./CollectorConsumer.js"
 import type { Instance, RunOutcome } from "./CollectorRunner.js"
 import { CollectorRunner } from "./CollectorRunner.js"
 import { SchedulerAdapter, type SchedulerAdapterService } from "./SchedulerAdapter.js"
@@ -63,16 +63,11 @@ export const make = (
       if (loaded) return runner.instances.length
       loaded = true
       for (const instance of runner.instances) {
-        const consumer = yield* TaskConsumer.make({
-          name: instance.id,
-          concurrency: instance.concurrency,
-          consume: (task) =>
-            Effect.gen(function*() {
-              const anchor = typeof task.args.anchor === "number" ? task.args.anchor : task.dueMillis
-              yield* runner.setNextRun(instance.id, Option.none())
-              const outcome = yield* runner.runOnce(instance)
-              yield* afterRun(instance, anchor, outcome)
-            })
+        const consumer = yield* CollectorConsumer.make({
+          instance,
+          runner,
+          afterRun: (task, outcome) =>
+            afterRun(instance, typeof task.args.anchor === "number" ? task.args.anchor : task.dueMillis, outcome)
         }).pipe(Effect.orDie) // names and concurrency come from a validated config
         yield* registry.register(consumer).pipe(Effect.orDie)
       }
