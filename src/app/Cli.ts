@@ -60,7 +60,14 @@ const run = Command.make("run", { config: configOption }, ({ config }) =>
         `${adapter.type} started with ${jobs} job(s); API on http://${env.host}:${env.port}/status`
       )
       return yield* Effect.never
-    }).pipe(Effect.provide(Service.serviceLayer(loaded.config, { host: env.host, port: env.port })))
+    }).pipe(
+      Effect.provide(Service.serviceLayer(loaded.config, { host: env.host, port: env.port })),
+      Effect.catchTag("ServeError", (error) => {
+        const reason = error.cause instanceof Error ? error.cause.message : String(error.cause)
+        const message = `Cannot serve the HTTP API on ${env.host}:${env.port}: ${reason} (set PORT / HOST)`
+        return Effect.zipRight(Console.error(message), Effect.fail(new CliFailure({ message })))
+      })
+    )
   })).pipe(Command.withDescription("run the collector service until SIGINT/SIGTERM"))
 
 const collectors = Command.make("collectors", { config: configOption }, ({ config }) =>
