@@ -5,7 +5,8 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Clock, DateTime, Duration, Effect, FastCheck as fc } from "effect"
-import { MinHeap } from "../src/scheduler/internal/heap.js"
+import { type Entry, entryLessThan, MinHeap } from "../src/scheduler/internal/heap.js"
+import { ReadyQueue } from "../src/scheduler/internal/readyQueue.js"
 import { Task } from "../src/scheduler/Task.js"
 import { advanceTo, setup } from "./support.js"
 
@@ -167,6 +168,36 @@ describe("Scheduler properties", () => {
       for (let e = heap.pop(); e !== undefined; e = heap.pop()) popped.push([e.dueMillis, e.seq])
       const expected = dues.map((d, i) => [d, i] as [number, number]).sort((x, y) => x[0] - y[0] || x[1] - y[1])
       assert.deepStrictEqual(popped, expected)
+    }
+  )
+
+  it.prop(
+    "the ready queue always pops its smallest (due, seq) entry, whatever the push order",
+    [fc.array(fc.oneof(fc.integer({ min: 0, max: 40 }), fc.constant(-1)), { maxLength: 400 })],
+    ([ops]) => {
+      // n >= 0: push an entry due at n (mostly increasing, sometimes earlier); -1: pop
+      const queue = new ReadyQueue<number>()
+      const model: Array<Entry<number>> = []
+      let seq = 0
+      let base = 0
+      for (const op of ops) {
+        if (op >= 0) {
+          base += op % 3 // mostly in order...
+          const due = op % 5 === 0 ? op : base // ...sometimes out of order
+          const entry = { dueMillis: due, seq: seq++, value: seq }
+          queue.push(entry)
+          model.push(entry)
+        } else {
+          model.sort((x, y) => (entryLessThan(x, y) ? -1 : entryLessThan(y, x) ? 1 : 0))
+          assert.strictEqual(queue.peek(), model[0])
+          assert.strictEqual(queue.pop(), model.shift())
+        }
+        assert.strictEqual(queue.size, model.length)
+      }
+      const rest = queue.clear()
+      assert.strictEqual(rest.length, model.length)
+      assert.strictEqual(queue.size, 0)
+      assert.isUndefined(queue.pop())
     }
   )
 })

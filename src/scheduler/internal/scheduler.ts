@@ -9,13 +9,13 @@
  *   the heap and the lanes are mutable and only touched inside those
  *   synchronous callbacks, so each transition is atomic.
  * - one lane per source, created lazily at first dispatch: the consumer,
- *   a `Semaphore` with `concurrency` permits, a ready heap of due entries
+ *   a `Semaphore` with `concurrency` permits, a ready queue of due entries
  *   waiting for a permit, and the number of worker fibers.
  *
  * Fibers: one dispatcher, plus at most `concurrency` worker fibers per
  * source. A worker holds one permit of its source's semaphore for its whole
  * life and runs the source's ready entries one after the other; it exits
- * when the ready heap is empty. A worker is only forked when the lane has fewer
+ * when the ready queue is empty. A worker is only forked when the lane has fewer
  * workers than permits, so the semaphore never has waiters (Effect 3 wakes
  * every waiter on each release) and due tasks beyond the limit wait as data.
  *
@@ -40,6 +40,7 @@ import type { LatenessStats, SchedulerOptions, SchedulerService, SchedulerStats,
 import { Task } from "../Task.js"
 import * as TaskConsumer from "../TaskConsumer.js"
 import { type Entry, MinHeap } from "./heap.js"
+import { ReadyQueue } from "./readyQueue.js"
 
 /** Lifecycle of the scheduler (the dispatcher's own states are in `Scheduler.ts`). */
 type Status = "stopped" | "running" | "stopping"
@@ -66,11 +67,14 @@ interface Lane {
   readonly semaphore: Effect.Semaphore
   permits: number
   /**
-   * Due entries waiting for a permit, ordered by (due, seq) like the main
-   * heap, so a past-due task submitted late still overtakes later-due ones.
+   * Due entries waiting for a permit, popped in (due, seq) order like the
+   * main heap, so a past-due task submitted late still overtakes later-due
+   * ones.
    */
-  readonly ready: MinHeap<Task>
+  readonly ready: ReadyQueue<Task>
   workers: number
+  /** Set while a dispatch round collects the lanes it pushed to. */
+  touched: boolean
   /** This source's counters (the same object as in `bySource`). */
   readonly counters: Counters
 }
@@ -180,6 +184,9 @@ export const make = (
       drained: undefined,
       dispatcher: undefined
     })
+    // Mirrors `status === "running"` for the workers' hot path; written only
+    // inside the Ref.modify callbacks that change the status.
+    let accepting = false
     const lanes = new Map<string, Lane>()
     const totals = makeCounters()
     const bySource = new Map<string, Counters>()
@@ -236,12 +243,6 @@ export const make = (
 
     // ---- workers ----------------------------------------------------------
 
-    const recordSuccess = (lane: Lane): Effect.Effect<void> => {
-      countEnded(totals, true)
-      countEnded(lane.counters, true)
-      return Effect.void
-    }
-
     const recordFailure = (lane: Lane, task: Task, cause: Cause.Cause<unknown>): Effect.Effect<void> => {
       countEnded(totals, false)
       countEnded(lane.counters, false)
@@ -259,18 +260,19 @@ export const make = (
 
     /**
      * Takes the lane's next ready entry, unless the scheduler is stopping or
-     * the lane's consumer is no longer the one this worker serves.
+     * the lane's consumer is no longer the one this worker serves. Runs
+     * synchronously inside the worker's step: no other fiber runs between
+     * the check and the pop.
      */
-    const takeNext = (lane: Lane, consumer: TaskConsumer.TaskConsumer): Effect.Effect<Entry<Task> | undefined> =>
-      Ref.modify(state, (s) => {
-        if (s.status !== "running" || lane.consumer !== consumer) return [undefined, s]
-        const entry = lane.ready.pop()
-        if (entry === undefined) return [undefined, s]
-        const lateness = Math.max(0, clock.unsafeCurrentTimeMillis() - entry.dueMillis)
-        countStarted(totals, lateness)
-        countStarted(lane.counters, lateness)
-        return [entry, s]
-      })
+    const takeNext = (lane: Lane, consumer: TaskConsumer.TaskConsumer): Entry<Task> | undefined => {
+      if (!accepting || lane.consumer !== consumer) return undefined
+      const entry = lane.ready.pop()
+      if (entry === undefined) return undefined
+      const lateness = Math.max(0, clock.unsafeCurrentTimeMillis() - entry.dueMillis)
+      countStarted(totals, lateness)
+      countStarted(lane.counters, lateness)
+      return entry
+    }
 
     /**
      * A worker serves one consumer (the lane's consumer when it was forked).
@@ -278,19 +280,34 @@ export const make = (
      * provided once for the whole worker rather than once per task. If the
      * lane's consumer is replaced (re-registered), the worker exits after its
      * current task and a replacement serves the new consumer.
+     *
+     * The loop is the hot path: per task, one synchronous step (take, count,
+     * call `consume`), the consumer's effect, and `matchCauseEffect`.
      */
     const workerLoop = (lane: Lane): Effect.Effect<void> => {
       const consumer = lane.consumer
       const raw = TaskConsumer.unprovided(consumer)
       const consume = raw === undefined ? consumer.consume : raw.consume
-      const loop: Effect.Effect<void> = Effect.flatMap(
-        takeNext(lane, consumer),
-        (entry) =>
-          entry === undefined ? Effect.void : Effect.matchCauseEffect(Effect.suspend(() => consume(entry.value)), {
-            onFailure: (cause) => Effect.zipRight(recordFailure(lane, entry.value, cause), loop),
-            onSuccess: () => Effect.zipRight(recordSuccess(lane), loop)
-          })
-      )
+      const onSuccess = (): Effect.Effect<void> => {
+        countEnded(totals, true)
+        countEnded(lane.counters, true)
+        return loop
+      }
+      const loop: Effect.Effect<void> = Effect.suspend(() => {
+        const entry = takeNext(lane, consumer)
+        if (entry === undefined) return Effect.void
+        let effect: Effect.Effect<void, unknown>
+        try {
+          effect = consume(entry.value)
+        } catch (defect) {
+          // a consumer that throws instead of returning an Effect: a defect of that task only
+          effect = Effect.die(defect)
+        }
+        return Effect.matchCauseEffect(effect, {
+          onFailure: (cause) => Effect.zipRight(recordFailure(lane, entry.value, cause), loop),
+          onSuccess
+        })
+      })
       return raw === undefined ? loop : Effect.mapInputContext(loop, () => raw.context)
     }
 
@@ -307,7 +324,7 @@ export const make = (
 
     /**
      * Runs after a worker released its permit. If entries arrived after the
-     * worker saw an empty ready heap, a replacement is forked, so nothing strands.
+     * worker saw an empty ready queue, a replacement is forked, so nothing strands.
      */
     const onWorkerExit = (lane: Lane): Effect.Effect<void> =>
       Effect.flatten(Ref.modify(state, (s) => {
@@ -339,7 +356,7 @@ export const make = (
         const dropped: Array<Task> = []
         if (s.status !== "running") return [{ decision: EXIT, spawn, resize, dropped }, s]
         const now = clock.unsafeCurrentTimeMillis()
-        const touched = new Set<Lane>()
+        const touched: Array<Lane> = []
         let n = 0
         let head = s.heap.peek()
         while (head !== undefined && head.dueMillis <= now && n < batchSize) {
@@ -359,8 +376,9 @@ export const make = (
                 consumer,
                 semaphore: Effect.unsafeMakeSemaphore(consumer.concurrency),
                 permits: consumer.concurrency,
-                ready: new MinHeap(),
+                ready: new ReadyQueue(),
                 workers: 0,
+                touched: false,
                 counters: countersFor(task.source)
               }
               lanes.set(task.source, lane)
@@ -373,12 +391,16 @@ export const make = (
               }
             }
             lane.ready.push(head)
-            touched.add(lane)
+            if (!lane.touched) {
+              lane.touched = true
+              touched.push(lane)
+            }
           }
           head = s.heap.peek()
         }
         let workers = s.workers
         for (const lane of touched) {
+          lane.touched = false
           const count = Math.min(lane.permits - lane.workers, lane.ready.size)
           if (count > 0) {
             lane.workers += count
@@ -452,10 +474,11 @@ export const make = (
 
     const start: Effect.Effect<void> = lifecycle.withPermits(1)(
       Effect.gen(function*() {
-        const wasStopped = yield* Ref.modify(state, (s) =>
-          s.status === "stopped"
-            ? [true, { ...s, status: "running" as const }] as const
-            : [false, s] as const)
+        const wasStopped = yield* Ref.modify(state, (s) => {
+          if (s.status !== "stopped") return [false, s] as const
+          accepting = true
+          return [true, { ...s, status: "running" as const }] as const
+        })
         if (!wasStopped) return
         // Forked from the runtime the scheduler was built in (its Clock,
         // logger and supervisor), not from whichever fiber called `start`.
@@ -469,6 +492,7 @@ export const make = (
       Effect.gen(function*() {
         const running = yield* Ref.modify(state, (s) => {
           if (s.status !== "running") return [undefined, s] as const
+          accepting = false
           const drained = s.workers > 0 ? Deferred.unsafeMake<void>(FiberId.none) : undefined
           return [
             { wake: s.wake, dispatcher: s.dispatcher, drained },
