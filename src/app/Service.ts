@@ -56,6 +56,8 @@ const buildCollector = (
         timeout: config.timeout,
         maxBytes: config.maxBytes,
         userAgent: config.userAgent,
+        maxRedirects: config.maxRedirects,
+        retryAfter: config.retryAfter,
         debug: config.debug
       })
     case "command":

@@ -114,6 +114,8 @@ export const FeedCollectorConfig = Schema.Struct({
   timeout: withDefault(DurationString, () => Duration.seconds(30)),
   maxBytes: withDefault(PositiveInt, () => 5 * 1024 * 1024),
   userAgent: withDefault(NonEmpty, () => "RayInfo/0.1"),
+  maxRedirects: withDefault(Schema.NonNegativeInt, () => 5),
+  retryAfter: withDefault(DurationString, () => Duration.hours(1)),
   debug: withDefault(Schema.Boolean, () => false),
   feeds: Schema.Array(FeedConfig).pipe(
     Schema.minItems(1, { message: () => "Expected at least one feed" })
