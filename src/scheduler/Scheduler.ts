@@ -18,8 +18,9 @@
  *   fresh wake-up `Deferred`; the next `submit` completes it.
  *
  * - **sleeping** — running, and the earliest pending task is in the future.
- *   The dispatcher races `Clock.sleep(until head is due)` (capped at
- *   `maxSleep`) against the wake-up `Deferred`. `submit` completes the
+ *   A timer fiber sleeps `Clock.sleep(until head is due)` (capped at
+ *   `maxSleep`) and then completes the wake-up `Deferred`, which the
+ *   dispatcher awaits. `submit` completes the
  *   Deferred only when the new task is due before the head it is sleeping
  *   on, so a burst of later submissions costs nothing. No polling.
  *

@@ -448,6 +448,25 @@ export const make = (
       return Effect.as(effect, round.decision)
     }
 
+    /**
+     * The interruptible sleep: a timer fiber completes the wake-up Deferred
+     * when `millis` have passed; `submit` (earlier task) and `stop` complete
+     * it sooner. The dispatcher only awaits the Deferred. A timer that lost
+     * is interrupted without waiting for it. (One fork per sleep; a
+     * `race` would cost two forks and a join.)
+     */
+    const sleepUntilWoken = (millis: number, wake: Deferred.Deferred<void>): Effect.Effect<void> =>
+      Effect.flatMap(
+        Effect.forkDaemon(Effect.zipRight(clock.sleep(Duration.millis(millis)), Deferred.succeed(wake, undefined))),
+        (timer) =>
+          Effect.zipRight(
+            Deferred.await(wake),
+            Effect.sync(() => {
+              if (timer.unsafePoll() === null) timer.unsafeInterruptAsFork(FiberId.none)
+            })
+          )
+      )
+
     const dispatcher: Effect.Effect<void> = Effect.suspend(() => {
       const loop: Effect.Effect<void> = Effect.flatMap(
         Effect.flatMap(Effect.flatMap(registry.snapshot, dispatchRound), afterRound),
@@ -460,10 +479,7 @@ export const make = (
             case "Idle":
               return Effect.zipRight(Deferred.await(decision.wake), loop)
             case "Sleep":
-              return Effect.zipRight(
-                Effect.raceFirst(clock.sleep(Duration.millis(decision.millis)), Deferred.await(decision.wake)),
-                loop
-              )
+              return Effect.zipRight(sleepUntilWoken(decision.millis, decision.wake), loop)
           }
         }
       )
