@@ -1,0 +1,300 @@
+/**
+ * The benchmark scenarios: contenders, sizes (full and `--quick`), samples,
+ * what the report shows, and the targets it checks.
+ */
+import type { Params } from "./lib/protocol.js"
+
+export interface ContenderDef {
+  readonly id: string
+  readonly label: string
+  /** Parameter overrides for this contender (e.g. a smaller size for a slow one). */
+  readonly params?: (quick: boolean) => Params
+  /** Shown under the scenario's table. */
+  readonly note?: string
+}
+
+export interface MetricDef {
+  readonly key: string
+  readonly label: string
+  readonly unit: string
+  readonly digits: number
+  /** Divide the raw value by this before showing it (e.g. 1e6 for "M tasks/s"). */
+  readonly scale?: number
+}
+
+export interface RatioDef {
+  readonly metric: string
+  readonly num: string
+  readonly den: string
+  /** What the ratio means, e.g. "RayScheduler / plain-JS limit (throughput)". */
+  readonly label: string
+}
+
+export interface ChartDef {
+  readonly file: string
+  readonly metric: string
+  readonly title: string
+  readonly log?: boolean
+}
+
+export interface ScenarioDef {
+  /** Section id, unique. */
+  readonly id: string
+  /** Module in bench/scenarios/ that the worker runs. */
+  readonly worker: string
+  readonly title: string
+  readonly description: string
+  readonly contenders: ReadonlyArray<ContenderDef>
+  readonly params: (quick: boolean) => Params
+  readonly samples: { readonly warmup: number; readonly counted: number }
+  readonly metrics: ReadonlyArray<MetricDef>
+  readonly ratios: ReadonlyArray<RatioDef>
+  readonly charts: ReadonlyArray<ChartDef>
+  /** Per-sample time limit (ms) before the worker is killed. */
+  readonly timeoutMs: number
+}
+
+/** Samples of a `--quick` run (tiny sizes; for the smoke test). */
+export const quickSamples = { warmup: 1, counted: 1 } as const
+
+const latencyMetrics: ReadonlyArray<MetricDef> = [
+  { key: "p50", label: "p50", unit: "ms", digits: 2 },
+  { key: "p99", label: "p99", unit: "ms", digits: 2 },
+  { key: "p999", label: "p99.9", unit: "ms", digits: 2 },
+  { key: "max", label: "max", unit: "ms", digits: 1 }
+]
+
+const RAY = "RayScheduler"
+const PLAIN = "plain-JS limit"
+
+export const scenarios: ReadonlyArray<ScenarioDef> = [
+  {
+    id: "drain",
+    worker: "drain",
+    title: "1. Drain: 1M tasks already due",
+    description: "All tasks are due when dispatching starts; 10 sources × concurrency 4; the consumer does nothing " +
+      "but count. Every contender is loaded with the same `Task` objects before the clock starts (loading is not " +
+      "timed); the time is from \"start\" to the last task consumed. Peak RSS is the process's maximum resident " +
+      "set size (`process.resourceUsage().maxRSS`, it includes the 1M `Task` objects every contender holds); " +
+      "\"pending RSS\" is the RSS after loading and a full GC. Live fibers are counted by a `Supervisor` " +
+      "(as in `test/Scheduler.storm.test.ts`): the peak number alive at once, and the number started.",
+    contenders: [
+      { id: "ray", label: RAY },
+      { id: "plain", label: PLAIN },
+      { id: "naive", label: "naive Effect (fiber per task + Semaphore)" },
+      { id: "pqueue", label: "p-queue per source" }
+    ],
+    params: (quick) => ({ tasks: quick ? 20_000 : 1_000_000, sources: 10, concurrency: 4 }),
+    samples: { warmup: 1, counted: 5 },
+    metrics: [
+      { key: "tasksPerSec", label: "throughput", unit: "M tasks/s", digits: 3, scale: 1e6 },
+      { key: "drainMs", label: "drain time", unit: "ms", digits: 0 },
+      { key: "peakRssMB", label: "peak RSS", unit: "MB", digits: 0 },
+      { key: "pendingRssMB", label: "pending RSS", unit: "MB", digits: 0 },
+      { key: "peakFibers", label: "peak live fibers", unit: "", digits: 0 },
+      { key: "fibersStarted", label: "fibers started", unit: "", digits: 0 }
+    ],
+    ratios: [
+      { metric: "tasksPerSec", num: "ray", den: "plain", label: `${RAY} / ${PLAIN} (throughput)` },
+      { metric: "tasksPerSec", num: "ray", den: "naive", label: `${RAY} / naive Effect (throughput)` },
+      { metric: "tasksPerSec", num: "ray", den: "pqueue", label: `${RAY} / p-queue (throughput)` },
+      { metric: "peakRssMB", num: "ray", den: "plain", label: `${RAY} / ${PLAIN} (peak RSS)` }
+    ],
+    charts: [
+      { file: "drain-throughput.svg", metric: "tasksPerSec", title: "Drain throughput (tasks/s, higher is better)" },
+      { file: "drain-rss.svg", metric: "peakRssMB", title: "Drain peak RSS (MB, lower is better)" }
+    ],
+    timeoutMs: 180_000
+  },
+  {
+    id: "submit",
+    worker: "submit",
+    title: "2. Submit: 1M tasks into a running scheduler",
+    description: "1M tasks with random due instants between 1 minute and 1 hour from now (none becomes due " +
+      "during the measurement), handed over in one `submitAll` (the plain-JS limit: one heap push per task). " +
+      "The tasks are built before the clock starts. Bytes per pending task: heap used after a full GC " +
+      "(`--expose-gc`), after minus before the submission, over 1M — what the scheduler keeps per task on top " +
+      "of the `Task` object itself.",
+    contenders: [{ id: "ray", label: RAY }, { id: "plain", label: PLAIN }],
+    params: (quick) => ({
+      tasks: quick ? 20_000 : 1_000_000,
+      sources: 10,
+      minDelayMs: 60_000,
+      horizonMs: 3_600_000,
+      seed: 2
+    }),
+    samples: { warmup: 1, counted: 5 },
+    metrics: [
+      { key: "tasksPerSec", label: "submit rate", unit: "M tasks/s", digits: 2, scale: 1e6 },
+      { key: "submitMs", label: "submitAll time", unit: "ms", digits: 0 },
+      { key: "bytesPerTask", label: "heap per pending task", unit: "bytes", digits: 1 }
+    ],
+    ratios: [
+      { metric: "tasksPerSec", num: "ray", den: "plain", label: `${RAY} / ${PLAIN} (submit rate)` },
+      { metric: "bytesPerTask", num: "ray", den: "plain", label: `${RAY} / ${PLAIN} (bytes per pending task)` }
+    ],
+    charts: [{
+      file: "submit-throughput.svg",
+      metric: "tasksPerSec",
+      title: "Submit rate (tasks/s, higher is better)"
+    }],
+    timeoutMs: 120_000
+  },
+  {
+    id: "lateness",
+    worker: "lateness",
+    title: "3. Lateness: 100k one-shot tasks over 30 s",
+    description: "Tasks due at integer epoch milliseconds spread uniformly over 30 s, everything scheduled before " +
+      "the first one is due (so all are pending at the start). Each handler records " +
+      "`performance.now()` − (due instant on the `performance.now()` timeline) first thing, then does a few " +
+      "dozen arithmetic steps. RayScheduler: 10 sources × concurrency 4. toad-scheduler has no one-shot job: " +
+      "each task is a `SimpleIntervalJob` stopped by its first run. croner: `new Cron(date)`, its one-shot form.",
+    contenders: [
+      { id: "ray", label: RAY },
+      { id: "timeout", label: "setTimeout per task" },
+      {
+        id: "nodeSchedule",
+        label: "node-schedule",
+        params: (quick) => (quick ? {} : { tasks: 20_000, leadMs: 5000 }),
+        note: "node-schedule runs 20k tasks, not 100k: it fires at most about one job per millisecond (each " +
+          "invocation re-arms a single timer, at ≥ 1 ms), so 100k over 30 s (3.3k/s) falls behind by tens of " +
+          "seconds, and scheduling is quadratic (sorted-array insert): 20k take about 3 s to schedule."
+      },
+      { id: "toad", label: "toad-scheduler" },
+      {
+        id: "croner",
+        label: "croner",
+        params: (quick) => (quick ? {} : { tasks: 10_000, leadMs: 4000 }),
+        note: "croner runs 10k tasks, not 100k: every `Cron` holds its own parsed pattern with a " +
+          "10,000-entry year array (about 81 KB per job), so 100k jobs need about 8 GB of heap."
+      },
+      {
+        id: "bullmq",
+        label: "BullMQ (Redis, delayed jobs)",
+        params: (quick) => (quick ? {} : { tasks: 20_000, leadMs: 3000 }),
+        note: "BullMQ runs 20k delayed jobs, not 100k (one worker, concurrency 40, jobs added with `addBulk` " +
+          "in chunks of 1000): at 100k over 30 s its worker cannot keep up (3.3k jobs/s) and lateness grows " +
+          "to seconds."
+      }
+    ],
+    params: (quick) => ({
+      tasks: quick ? 1000 : 100_000,
+      spreadMs: quick ? 500 : 30_000,
+      leadMs: quick ? 300 : 1500,
+      sources: 10,
+      concurrency: 4,
+      seed: 3,
+      bullmqConcurrency: 40,
+      redisHost: "127.0.0.1",
+      redisPort: 6379
+    }),
+    samples: { warmup: 1, counted: 5 },
+    metrics: [
+      { key: "tasks", label: "tasks", unit: "", digits: 0 },
+      ...latencyMetrics,
+      { key: "setupMs", label: "scheduling time", unit: "ms", digits: 0 },
+      { key: "fibersPerTask", label: "fibers started per task", unit: "", digits: 2 }
+    ],
+    ratios: [
+      { metric: "p99", num: "ray", den: "timeout", label: `${RAY} / setTimeout per task (p99)` },
+      { metric: "p99", num: "ray", den: "nodeSchedule", label: `${RAY} / node-schedule (p99)` },
+      { metric: "p99", num: "ray", den: "toad", label: `${RAY} / toad-scheduler (p99)` },
+      { metric: "p99", num: "ray", den: "croner", label: `${RAY} / croner (p99)` },
+      { metric: "p99", num: "ray", den: "bullmq", label: `${RAY} / BullMQ (p99)` },
+      { metric: "p50", num: "ray", den: "timeout", label: `${RAY} / setTimeout per task (p50)` }
+    ],
+    charts: [{
+      file: "lateness-p99.svg",
+      metric: "p99",
+      title: "Lateness p99 (ms, log scale, lower is better)",
+      log: true
+    }],
+    timeoutMs: 240_000
+  },
+  {
+    id: "mixed",
+    worker: "mixed",
+    title: "4. Mixed load: 10k pending + 5k submits/s for 20 s",
+    description: "10k tasks scheduled up front (due over the next 4 s), then 5,000 single-task `submit` calls per " +
+      "second for 20 s from a producer ticking every millisecond; each new task is due U(0, 4 s) after its " +
+      "planned submission instant, so about 10k stay pending throughout, and 10 % are due at once — earlier " +
+      "than the current head, the scheduler's wake-up (interrupt) path. The whole plan is built before the " +
+      "clock starts and is identical for every contender. CPU % is process CPU time (`process.cpuUsage()`, " +
+      "user + system) over the wall time from the first submission to the last handler, in % of one core; it " +
+      "includes the producer's own work. RayScheduler: 10 sources × concurrency 4.",
+    contenders: [
+      { id: "ray", label: RAY },
+      { id: "timeout", label: "setTimeout per task" },
+      { id: "plain", label: PLAIN }
+    ],
+    params: (quick) => ({
+      pending: quick ? 250 : 10_000,
+      ratePerSec: quick ? 1000 : 5000,
+      seconds: quick ? 0.5 : 20,
+      maxDelayMs: quick ? 500 : 4000,
+      immediateShare: 0.1,
+      leadMs: quick ? 200 : 1000,
+      sources: 10,
+      concurrency: 4,
+      seed: 4
+    }),
+    samples: { warmup: 1, counted: 5 },
+    metrics: [
+      ...latencyMetrics,
+      { key: "cpuPercent", label: "CPU", unit: "% of a core", digits: 1 },
+      { key: "cpuUsPerTask", label: "CPU per task", unit: "µs", digits: 1 },
+      { key: "fibersPerTask", label: "fibers started per task", unit: "", digits: 2 },
+      { key: "maxSubmitsPerTick", label: "worst producer tick", unit: "submits", digits: 0 }
+    ],
+    ratios: [
+      { metric: "p99", num: "ray", den: "timeout", label: `${RAY} / setTimeout per task (p99)` },
+      { metric: "cpuPercent", num: "ray", den: "timeout", label: `${RAY} / setTimeout per task (CPU)` },
+      { metric: "p99", num: "ray", den: "plain", label: `${RAY} / ${PLAIN} (p99)` },
+      { metric: "cpuPercent", num: "ray", den: "plain", label: `${RAY} / ${PLAIN} (CPU)` }
+    ],
+    charts: [
+      {
+        file: "mixed-p99.svg",
+        metric: "p99",
+        title: "Mixed load: lateness p99 (ms, log scale, lower is better)",
+        log: true
+      },
+      { file: "mixed-cpu.svg", metric: "cpuPercent", title: "Mixed load: CPU (% of one core, lower is better)" }
+    ],
+    timeoutMs: 180_000
+  },
+  ...[1000, 10_000].map((size): ScenarioDef => {
+    const label = size === 1000 ? "1k" : "10k"
+    return {
+      id: `virtual${label}`,
+      worker: "virtual",
+      title: `5${size === 1000 ? "a" : "b"}. Virtual time: ${label} tasks under TestClock`,
+      description: `The property-test workload at ${label} tasks, under \`TestContext.TestContext\`: due instants on ` +
+        "a 100 ms grid (about 3 tasks per step), 3 sources with concurrency 2, 3 and 4, consumers sleeping " +
+        "0–500 ms (100 ms steps), then `TestClock.adjust` to a horizon after which every task has run. The " +
+        "time is the wall time of the simulation (submission + advancing the clock): what a test suite pays.",
+      contenders: size === 1000
+        ? [{ id: "ray", label: RAY }, { id: "naive", label: "naive Effect (fiber per task + Semaphore)" }]
+        : [{ id: "ray", label: RAY }],
+      params: (quick) => ({
+        tasks: quick ? (size === 1000 ? 30 : 60) : size,
+        stepMs: 100,
+        maxDurationSteps: 5,
+        concurrencies: "2,3,4",
+        tasksPerStep: 3,
+        seed: 5
+      }),
+      samples: { warmup: 1, counted: 5 },
+      metrics: [{ key: "wallMs", label: "wall time", unit: "s", digits: 2, scale: 1000 }],
+      ratios: size === 1000
+        ? [{ metric: "wallMs", num: "ray", den: "naive", label: `${RAY} / naive Effect (wall time)` }]
+        : [],
+      charts: [{
+        file: `virtual-${label}.svg`,
+        metric: "wallMs",
+        title: `Virtual time, ${label} tasks (s, lower is better)`
+      }],
+      timeoutMs: 300_000
+    }
+  })
+]
