@@ -18,7 +18,6 @@ import * as Console from "effect/Console"
 import * as Data from "effect/Data"
 import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as Option from "effect/Option"
 import * as AppConfig from "./config/AppConfig.js"
@@ -47,6 +46,15 @@ const loadConfig = (option: Option.Option<string>) =>
     return { path, config: yield* AppConfig.load(path) }
   })
 
+/**
+ * Loads the configuration once and runs `f` with the service's core
+ * (adapter, runner, collectors, storage) built from it; no HTTP server.
+ */
+const withCore = <A, E>(
+  option: Option.Option<string>,
+  f: (loaded: { readonly path: string; readonly config: AppConfig.AppConfig }) => Effect.Effect<A, E, SchedulerAdapter>
+) => Effect.flatMap(loadConfig(option), (loaded) => Effect.provide(f(loaded), Service.coreLayer(loaded.config)))
+
 const run = Command.make("run", { config: configOption }, ({ config }) =>
   Effect.gen(function*() {
     const env = yield* AppConfig.environment
@@ -70,46 +78,50 @@ const run = Command.make("run", { config: configOption }, ({ config }) =>
     )
   })).pipe(Command.withDescription("run the collector service until SIGINT/SIGTERM"))
 
-const collectors = Command.make("collectors", { config: configOption }, ({ config }) =>
-  Effect.gen(function*() {
-    const loaded = yield* loadConfig(config)
-    const adapter = yield* SchedulerAdapter
-    const instances = yield* adapter.listInstances
-    if (instances.length === 0) return yield* Console.log("no collectors configured")
-    for (const i of instances) {
-      const state = Option.getOrUndefined(i.state)
-      const last = state === undefined ? "never" : Option.match(state.lastRunAt, {
-        onNone: () => "never",
-        onSome: DateTime.formatIso
-      })
-      yield* Console.log(
-        `${i.id}\n  every ${i.intervalMillis / 1000}s, last run ${last}, runs ${state?.runCount ?? 0}, ` +
-          `errors ${state?.errorCount ?? 0}` +
-          (state !== undefined && Option.isSome(state.lastError) ? `, last error: ${state.lastError.value}` : "")
-      )
-    }
-    yield* Console.log(`${instances.length} job(s) in ${loaded.path}`)
-  }).pipe(Effect.provide(Layer.unwrapEffect(Effect.map(loadConfig(config), (l) => Service.coreLayer(l.config))))))
-  .pipe(Command.withDescription("list the configured jobs and their state"))
+const collectors = Command.make(
+  "collectors",
+  { config: configOption },
+  ({ config }) =>
+    withCore(config, (loaded) =>
+      Effect.gen(function*() {
+        const adapter = yield* SchedulerAdapter
+        const instances = yield* adapter.listInstances
+        if (instances.length === 0) return yield* Console.log("no collectors configured")
+        for (const i of instances) {
+          const state = Option.getOrUndefined(i.state)
+          const last = state === undefined ? "never" : Option.match(state.lastRunAt, {
+            onNone: () => "never",
+            onSome: DateTime.formatIso
+          })
+          yield* Console.log(
+            `${i.id}\n  every ${i.intervalMillis / 1000}s, last run ${last}, runs ${state?.runCount ?? 0}, ` +
+              `errors ${state?.errorCount ?? 0}` +
+              (state !== undefined && Option.isSome(state.lastError) ? `, last error: ${state.lastError.value}` : "")
+          )
+        }
+        yield* Console.log(`${instances.length} job(s) in ${loaded.path}`)
+      }))
+).pipe(Command.withDescription("list the configured jobs and their state"))
 
 const trigger = Command.make(
   "trigger",
   { config: configOption, instance: Args.text({ name: "instance" }).pipe(Args.withDescription("e.g. feed:./x.xml")) },
   ({ config, instance }) =>
-    Effect.gen(function*() {
-      const adapter = yield* SchedulerAdapter
-      yield* adapter.loadAll
-      const outcome = yield* adapter.runInstance(instance).pipe(
-        Effect.catchTag("UnknownInstanceError", (error) =>
-          Effect.gen(function*() {
-            const ids = (yield* adapter.listInstances).map((i) => i.id)
-            yield* Console.error(`${error.message}. Known instances:\n  ${ids.join("\n  ")}`)
-            return yield* new CliFailure({ message: error.message })
-          }))
-      )
-      yield* Console.log(JSON.stringify(runResultJson(outcome), null, 2))
-      if (outcome._tag !== "Succeeded") return yield* new CliFailure({ message: outcome.error })
-    }).pipe(Effect.provide(Layer.unwrapEffect(Effect.map(loadConfig(config), (l) => Service.coreLayer(l.config)))))
+    withCore(config, () =>
+      Effect.gen(function*() {
+        const adapter = yield* SchedulerAdapter
+        yield* adapter.loadAll
+        const outcome = yield* adapter.runInstance(instance).pipe(
+          Effect.catchTag("UnknownInstanceError", (error) =>
+            Effect.gen(function*() {
+              const ids = (yield* adapter.listInstances).map((i) => i.id)
+              yield* Console.error(`${error.message}. Known instances:\n  ${ids.join("\n  ")}`)
+              return yield* new CliFailure({ message: error.message })
+            }))
+        )
+        yield* Console.log(JSON.stringify(runResultJson(outcome), null, 2))
+        if (outcome._tag !== "Succeeded") return yield* new CliFailure({ message: outcome.error })
+      }))
 ).pipe(Command.withDescription("run one job now and print what it stored"))
 
 const checkConfig = Command.make("check-config", { config: configOption }, ({ config }) =>
