@@ -154,9 +154,27 @@ export const AppConfig = Schema.Struct({
   storage: withDefault(
     Schema.Struct({
       /** SQLite database file (created with its directory if missing). */
-      path: withDefault(NonEmpty, () => "./data/rayinfo.db")
+      path: withDefault(NonEmpty, () => "./data/rayinfo.db"),
+      /** How long a statement waits for a lock held by another connection (SQLite `busy_timeout`). */
+      busyTimeout: withDefault(DurationString, () => Duration.seconds(10))
     }),
-    () => ({ path: "./data/rayinfo.db" })
+    () => ({ path: "./data/rayinfo.db", busyTimeout: Duration.seconds(10) })
+  ),
+  retry: withDefault(
+    Schema.Struct({
+      /** Floor of every retry delay (Retry-After, quota, network and storage errors). */
+      minDelay: withDefault(DurationString, () => Duration.seconds(30)),
+      /** Cap of every retry delay. Default: the job's interval; never beyond 24 hours. */
+      maxDelay: Schema.optional(DurationString)
+    }),
+    () => ({ minDelay: Duration.seconds(30) })
+  ),
+  shutdown: withDefault(
+    Schema.Struct({
+      /** How long SIGINT/SIGTERM waits for running collections before interrupting them. */
+      timeout: withDefault(DurationString, () => Duration.seconds(30))
+    }),
+    () => ({ timeout: Duration.seconds(30) })
   ),
   dedup: withDefault(
     Schema.Struct({
