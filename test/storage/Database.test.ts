@@ -52,15 +52,16 @@ describe("Database", () => {
       )
       const [names, applied] = result
       assert.isTrue(fs.existsSync(filename))
-      for (const table of ["items", "job_state", "job_meta", Database.migrationsTable]) {
+      for (const table of ["items", "job_state", "job_meta", "lease", "process_group", Database.migrationsTable]) {
         assert.include(names, table)
       }
       assert.deepStrictEqual(applied.map((m) => [m.migration_id, m.name]), [
         [1, "create_items"],
         [2, "create_job_state"],
-        [3, "create_job_meta"]
+        [3, "create_job_meta"],
+        [4, "create_leases"]
       ])
-      assert.deepStrictEqual(migrations, ["1", "2", "3"])
+      assert.deepStrictEqual(migrations, ["1", "2", "3", "4"])
     }))
 
   it.scoped("reopening a file keeps the data and does not re-run migrations; closing closes cleanly", () =>
@@ -74,7 +75,7 @@ describe("Database", () => {
         }).pipe(Effect.provide(services(filename)))
       )
       assert.deepStrictEqual(first.result, { received: 2, duplicates: 0, stored: 2, walWhileOpen: true })
-      assert.deepStrictEqual(first.migrations, ["1", "2", "3"])
+      assert.deepStrictEqual(first.migrations, ["1", "2", "3", "4"])
       // The layer was released: the connection is closed, the WAL checkpointed and removed.
       assert.isFalse(fs.existsSync(`${filename}-wal`))
 
@@ -92,7 +93,7 @@ describe("Database", () => {
       assert.strictEqual(second.result.before, 2)
       assert.deepStrictEqual(second.result.again, { received: 3, duplicates: 0, stored: 1 })
       assert.strictEqual(second.result.after, 3)
-      assert.deepStrictEqual(second.result.applied.map((m) => m.migration_id), [1, 2, 3])
+      assert.deepStrictEqual(second.result.applied.map((m) => m.migration_id), [1, 2, 3, 4])
     }))
 
   it.effect("layerMemory gives a private migrated database per build", () =>

@@ -1,14 +1,15 @@
 import * as SqlClient from "@effect/sql/SqlClient"
 import { assert, describe, it } from "@effect/vitest"
-import { Data, DateTime, Effect, LogLevel, Stream } from "effect"
+import { Data, DateTime, Effect, Exit, Layer, LogLevel, Stream } from "effect"
 import type { RawEvent } from "../../src/app/collectors/Collector.js"
 import { Pipeline } from "../../src/app/pipeline/Pipeline.js"
 import * as SqlPipeline from "../../src/app/pipeline/SqlPipeline.js"
 import * as Database from "../../src/app/storage/Database.js"
+import * as ItemsModule from "../../src/app/storage/Items.js"
 import { Items } from "../../src/app/storage/Items.js"
 import type { Json } from "../../src/scheduler/Task.js"
 import { captureLogs } from "../support.js"
-import { services, tempDbFile } from "./tempDb.js"
+import { lockingConnection, services, tempDbFile } from "./tempDb.js"
 
 class Boom extends Data.TaggedError("Boom")<{ readonly at: number }> {}
 
@@ -109,6 +110,27 @@ describe("SqlPipeline", () => {
         })
       })
     ))
+
+  it.live("an insert that fails (database locked) loses nothing: the next run stores the items", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const filename = yield* tempDbFile
+      const layer = Layer.mergeAll(SqlPipeline.layer(), ItemsModule.layer).pipe(
+        Layer.provideMerge(Database.layer({ filename, busyTimeout: "100 millis" }))
+      )
+      yield* Effect.gen(function*() {
+        // another process holds the write lock
+        const other = lockingConnection(filename)
+        other.exec("BEGIN IMMEDIATE")
+        const failed = yield* Effect.exit(run(Stream.fromIterable(events(3))))
+        other.exec("ROLLBACK")
+        other.close()
+        assert.isTrue(Exit.isFailure(failed), "the locked insert fails")
+        assert.strictEqual(yield* Effect.flatMap(Items, (items) => items.count), 0)
+        // the same items again, once the lock is gone: stored, not "duplicates"
+        assert.deepStrictEqual(yield* run(Stream.fromIterable(events(3))), { received: 3, duplicates: 0, stored: 3 })
+        assert.strictEqual(yield* Effect.flatMap(Items, (items) => items.count), 3)
+      }).pipe(Effect.provide(layer))
+    })))
 
   it.scoped("skips bad events with a warning and stores the rest", () =>
     withDb(

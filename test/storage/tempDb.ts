@@ -5,6 +5,7 @@
 import { Effect, Layer } from "effect"
 import type * as Scope from "effect/Scope"
 import * as fs from "node:fs"
+import { createRequire } from "node:module"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as SqlPipeline from "../../src/app/pipeline/SqlPipeline.js"
@@ -32,3 +33,18 @@ export const services = (
   Layer.mergeAll(SqlPipeline.layer(options), Items.layer, SqlJobStateStore.layer).pipe(
     Layer.provideMerge(Database.layer({ filename }))
   )
+
+/** A raw connection of "another process" (better-sqlite3 directly), e.g. to hold a write lock. */
+export interface RawConnection {
+  exec(sql: string): void
+  close(): void
+}
+
+/** Opens `filename` with better-sqlite3 directly (no busy wait: it fails at once when locked). */
+export const lockingConnection = (filename: string): RawConnection => {
+  const Sqlite = createRequire(import.meta.url)("better-sqlite3") as new(
+    filename: string,
+    options: { readonly timeout: number }
+  ) => RawConnection
+  return new Sqlite(filename, { timeout: 0 })
+}

@@ -5,7 +5,10 @@
  * It is a plain synchronous, mutable data structure (like a `Map`): call it
  * from inside `Effect.sync` or another effect. It is a cheap first filter
  * only; idempotent storage on (source, key) is what guarantees an item is
- * stored once.
+ * stored once. Checking ({@link Dedup.has}) and remembering
+ * ({@link Dedup.add}) are separate steps so that a pair is remembered only
+ * once it is safely stored: a pair whose write failed must not be skipped
+ * as a "duplicate" by the next run.
  */
 
 /** Default capacity of {@link make}: 10 000 pairs. */
@@ -13,12 +16,13 @@ export const defaultCapacity = 10_000
 
 /** A recently-seen set of (source, key) pairs. */
 export interface Dedup {
+  /** Whether (source, key) is in the set; a hit marks it most recently used. O(1). */
+  readonly has: (source: string, key: string) => boolean
   /**
-   * `true` if (source, key) is in the set (and marks it most recently
-   * used); otherwise adds it — evicting the least recently used pair when
-   * the set is full — and returns `false`. O(1).
+   * Adds (source, key) as the most recently used pair, evicting the least
+   * recently used one when the set is full. O(1).
    */
-  readonly seen: (source: string, key: string) => boolean
+  readonly add: (source: string, key: string) => void
   /** How many pairs the set holds now (at most {@link Dedup.capacity}). */
   readonly size: () => number
   /** The maximum number of pairs held. */
@@ -42,7 +46,7 @@ const pairKey = (source: string, key: string): string => `${source.length}:${sou
  * A new, empty set holding at most `capacity` pairs (default
  * {@link defaultCapacity}). Non-integer capacities are rounded down,
  * `Infinity` means unbounded, and a capacity below 1 remembers nothing
- * (`seen` always returns `false`).
+ * (`has` always returns `false`).
  *
  * Uses a `Map`'s insertion order as the recency order: a hit is deleted and
  * re-inserted, and the first key is the one to evict.
@@ -50,20 +54,22 @@ const pairKey = (source: string, key: string): string => `${source.length}:${sou
 export const make = (capacity: number = defaultCapacity): Dedup => {
   const max = normaliseCapacity(capacity)
   const entries = new Map<string, true>()
-  const seen = (source: string, key: string): boolean => {
+  const has = (source: string, key: string): boolean => {
     const id = pairKey(source, key)
-    if (entries.has(id)) {
-      entries.delete(id)
-      entries.set(id, true)
-      return true
-    }
-    if (max < 1) return false
+    if (!entries.has(id)) return false
+    entries.delete(id)
+    entries.set(id, true)
+    return true
+  }
+  const add = (source: string, key: string): void => {
+    if (max < 1) return
+    const id = pairKey(source, key)
+    entries.delete(id)
     entries.set(id, true)
     if (entries.size > max) {
       const oldest = entries.keys().next()
       if (oldest.done !== true) entries.delete(oldest.value)
     }
-    return false
   }
-  return { seen, size: () => entries.size, capacity: max }
+  return { has, add, size: () => entries.size, capacity: max }
 }

