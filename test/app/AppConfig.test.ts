@@ -50,14 +50,17 @@ describe("AppConfig", () => {
   it.effect("accepts durations in several spellings", () =>
     Effect.gen(function*() {
       for (
-        const [text, millis] of [["90s", 90_000], ["1.5h", 5_400_000], ["2 minutes", 120_000], ["500ms", 500], [
+        const [text, millis] of [["90s", 90_000], ["1.5h", 5_400_000], ["2 minutes", 120_000], ["1 second", 1000], [
           "1 day",
           86_400_000
-        ]] as const
+        ], ["365 days", 365 * 86_400_000]] as const
       ) {
         const config = yield* AppConfig.parse(feed(`    interval: ${text}\n`), "d.yaml")
         assert.strictEqual(Duration.toMillis(config.collectors[0]!.interval), millis, text)
       }
+      // below the interval's minimum of 1 second: spelled out on a timeout
+      const timeout = yield* AppConfig.parse(feed("    timeout: 500ms\n"), "d.yaml")
+      assert.strictEqual(Duration.toMillis(timeout.collectors[0]!.timeout), 500)
     }))
 
   it.effect("a bad value is an error naming the file, the path and what was expected", () =>
@@ -70,7 +73,7 @@ describe("AppConfig", () => {
       )
       assert.match(
         yield* reason(feed("    concurrency: 0\n")),
-        /collectors\[0\]\.concurrency: .*greater than or equal to 1/
+        /collectors\[0\]\.concurrency: Expected an integer from 1 to 1000, got 0$/
       )
       assert.match(yield* reason(feed("    interval: -5 minutes\n")), /collectors\[0\]\.interval: Expected a positive/)
       // several problems are all reported
@@ -142,6 +145,348 @@ describe("AppConfig", () => {
     }))
 })
 
+/** The problem lines of a rejected configuration (without the header). */
+const lines = (text: string) => Effect.map(reason(text), (message) => message.split("\n").slice(1))
+
+describe("AppConfig: every problem is one clean line naming the path and what was expected", () => {
+  it.effect("wrong types at every level, null sections, scalars for lists, lists for maps, nested unknown keys", () =>
+    Effect.gen(function*() {
+      const cases: Array<[string, Array<string>]> = [
+        ["storage: { path: 42 }\ncollectors: []", ["  storage.path: Expected a non-empty string, got 42"]],
+        ["storage: null\ncollectors: []", [
+          "  storage: Expected a map with keys \"path\", \"busyTimeout\", got null"
+        ]],
+        ["storage: { path: a, extra: 1 }\ncollectors: []", [
+          "  storage.extra: is unexpected, expected: \"path\" | \"busyTimeout\""
+        ]],
+        ["collectors: 5", ["  collectors: Expected a list of collectors, got 5"]],
+        ["collectors: { a: 1 }", ["  collectors: Expected a list of collectors, got a map"]],
+        ["[]", [
+          "  (top level): Expected a map with keys \"storage\", \"retry\", \"shutdown\", \"dedup\", \"scheduler\", \"collectors\", got a list"
+        ]],
+        ["dedup: [1]\ncollectors: []", ["  dedup: Expected a map with keys \"capacity\", got a list"]],
+        ["collectors:\n  - 5\n  - null\n  - [a]\n", [
+          "  collectors[0]: Expected a collector (a map with type: feed or type: command), got 5",
+          "  collectors[1]: Expected a collector (a map with type: feed or type: command), got null",
+          "  collectors[2]: Expected a collector (a map with type: feed or type: command), got a list"
+        ]],
+        ["collectors:\n  - type: feed\n    feeds: [1, {url: 2}, {url: x, foo: 1}]\n    debug: yes please\n", [
+          "  collectors[0].debug: Expected true or false, got \"yes please\"",
+          "  collectors[0].feeds[0]: Expected a feed (a map with keys \"url\", \"interval\"), got 1",
+          "  collectors[0].feeds[1].url: Expected an http(s) URL or a local file path, got 2",
+          "  collectors[0].feeds[2].foo: is unexpected, expected: \"url\" | \"interval\""
+        ]],
+        ["collectors:\n  - type: feed\n    feeds: a.xml\n", [
+          "  collectors[0].feeds: Expected a list of feeds, got \"a.xml\""
+        ]],
+        [
+          "collectors:\n  - type: command\n    name: s\n    command: x\n    args: [1, {a: 1}]\n    env: {A: 1}\n    jobs: 4\n    interval: 5\n",
+          [
+            "  collectors[0].args[0]: Expected a string, got 1",
+            "  collectors[0].args[1]: Expected a string, got a map",
+            "  collectors[0].jobs: Expected a list of jobs, got 4",
+            "  collectors[0].interval: Expected a duration such as \"30 minutes\", \"1 hour\" or \"90s\", got 5",
+            "  collectors[0].env.A: Expected a string, got 1"
+          ]
+        ],
+        [
+          "collectors:\n  - type: command\n    name: s\n    command: x\n    jobs: [{ param: a, extra: { deep: 1 } }]\n",
+          [
+            "  collectors[0].jobs[0].extra: is unexpected, expected: \"param\" | \"interval\""
+          ]
+        ],
+        ["scheduler: { maxSleep: null }\ncollectors: []", [
+          "  scheduler.maxSleep: Expected a duration such as \"30 minutes\", \"1 hour\" or \"90s\", got null"
+        ]]
+      ]
+      for (const [text, expected] of cases) {
+        assert.deepStrictEqual(yield* lines(text), expected, text)
+      }
+    }))
+
+  it.effect("no schema internals in any message, whatever the input", () =>
+    Effect.gen(function*() {
+      const inputs = [
+        "storage: 1\nretry: []\nshutdown: x\ndedup: null\nscheduler: true\ncollectors: {}",
+        "collectors:\n  - type: feed\n    name: [x]\n    interval: {a: 1}\n    concurrency: x\n    timeout: []\n" +
+        "    maxBytes: null\n    userAgent: 1\n    maxRedirects: 1.5\n    retryAfter: true\n    debug: 1\n    feeds: [[], null, {}]\n",
+        "collectors:\n  - type: command\n    name: {}\n    command: []\n    args: a\n    jobs: {x: 1}\n    quotaExitCodes: [x, 1.5]\n" +
+        "    quotaField: []\n    keyField: 1\n    cwd: null\n    env: [a]\n    resultsField: {}\n",
+        "collectors:\n  - {}\n  - { type: null }\n  - { type: [feed] }\n  - { type: feed, feeds: [{ url: a }], storage: { path: x } }",
+        "retry: { minDelay: 1, maxDelay: [] }\nshutdown: { timeout: {} }\nstorage: { busyTimeout: null }\ncollectors: []",
+        "\"just a string\"",
+        "42",
+        "collectors: null"
+      ]
+      const noise =
+        /Encoded side|Type side|<->|ReadonlyArray|Expected undefined|actual|Struct|readonly|NonEmptyTrimmedString|\{ \|/
+      for (const text of inputs) {
+        const problems = yield* lines(text)
+        assert.isAbove(problems.length, 0, text)
+        for (const line of problems) {
+          assert.match(line, /^ {2}(\(top level\)|[A-Za-z][\w.[\]]*): \S/, `${text} -> ${line}`)
+          assert.notMatch(line, noise, `${text} -> ${line}`)
+        }
+        assert.strictEqual(new Set(problems).size, problems.length, `duplicate lines for ${text}`)
+      }
+    }))
+
+  it.effect("every clash is reported, not only the first", () =>
+    Effect.gen(function*() {
+      const problems = yield* lines(
+        "collectors:\n  - { type: feed, feeds: [{url: a}, {url: a}, {url: b}, {url: b}] }\n" +
+          "  - { type: feed, feeds: [{url: c}] }\n  - { type: feed, feeds: [{url: d}] }\n" +
+          "  - { type: command, name: s, command: x, jobs: [{param: q}, {param: q}] }\n"
+      )
+      assert.deepStrictEqual(problems, [
+        "  collectors[0].feeds[1]: \"a\" is listed twice",
+        "  collectors[0].feeds[3]: \"b\" is listed twice",
+        "  collectors[1].name: collector name \"feed\" is used twice (also collectors[0])",
+        "  collectors[2].name: collector name \"feed\" is used twice (also collectors[0])",
+        "  collectors[3].jobs[1]: \"q\" is listed twice"
+      ])
+    }))
+
+  it.effect("feed URLs: http(s) with a host, file: URLs and local paths; other schemes are errors", () =>
+    Effect.gen(function*() {
+      const url = (u: string) => `collectors:\n  - type: feed\n    feeds: [{ url: ${JSON.stringify(u)} }]\n`
+      for (
+        const ok of [
+          "https://example.org/rss",
+          "HTTP://example.org:8080/a?b=c",
+          "file:///tmp/x.xml",
+          "a.xml",
+          "/abs/a.xml"
+        ]
+      ) {
+        yield* AppConfig.parse(url(ok), "ok.yaml")
+      }
+      assert.deepStrictEqual(yield* lines(url("http://")), [
+        "  collectors[0].feeds[0].url: Expected an http(s) URL with a host, got \"http://\""
+      ])
+      assert.deepStrictEqual(yield* lines(url("https://exa mple.org/")), [
+        "  collectors[0].feeds[0].url: Expected an http(s) URL with a host, got \"https://exa mple.org/\""
+      ])
+      assert.match(
+        (yield* lines(url("ftp://example.org/rss")))[0]!,
+        /feeds\[0\]\.url: unsupported URL scheme "ftp:" \(a feed is an http\(s\) URL or a local file\)/
+      )
+      assert.match((yield* lines(url("file://remote-host/x.xml")))[0]!, /feeds\[0\]\.url: invalid file URL/)
+    }))
+})
+
+describe("AppConfig: instance ids are unambiguous (bug 5)", () => {
+  it.effect("collector \"a:b\" with feed \"c\" and collector \"a\" with feed \"b:c\" (both a:b:c) are rejected", () =>
+    Effect.gen(function*() {
+      const problems = yield* lines(
+        "collectors:\n  - { type: feed, name: 'a:b', feeds: [{url: c}] }\n  - { type: feed, name: a, feeds: [{url: 'b:c'}] }\n"
+      )
+      assert.deepStrictEqual(problems, [
+        "  collectors[0].name: Expected a collector name without \":\" (instance ids are name:param), got \"a:b\""
+      ])
+      const command = yield* lines("collectors:\n  - { type: command, name: 'x:y', command: x }\n")
+      assert.match(command[0]!, /collectors\[0\]\.name: Expected a collector name without ":"/)
+    }))
+
+  it.effect("defence in depth: crossCheck reports any instance id that two jobs share", () =>
+    Effect.gen(function*() {
+      const valid = yield* AppConfig.parse(
+        "collectors:\n  - { type: feed, name: p, feeds: [{url: c}] }\n  - { type: feed, name: q, feeds: [{url: 'b:c'}] }\n" +
+          "  - { type: command, name: r, command: x }\n  - { type: command, name: s, command: x }\n",
+        "ok.yaml"
+      )
+      assert.deepStrictEqual(AppConfig.crossCheck(valid), [])
+      const [p, q, r, s] = valid.collectors
+      // names the schema would refuse, to reach the last line of defence
+      const forged: AppConfig.AppConfig = {
+        ...valid,
+        collectors: [{ ...p!, name: "a:b" }, { ...q!, name: "a" }, { ...r!, name: "a:b:c" }, { ...s!, name: "s" }]
+      }
+      assert.deepStrictEqual(AppConfig.crossCheck(forged), [
+        "  collectors[1].feeds[0]: instance id \"a:b:c\" is also the id of collectors[0].feeds[0]",
+        "  collectors[2]: instance id \"a:b:c\" is also the id of collectors[0].feeds[0]"
+      ])
+    }))
+})
+
+describe("AppConfig: bounds (bug 13)", () => {
+  const command = (extra: string) => `collectors:\n  - type: command\n    name: s\n    command: x\n${extra}`
+
+  it.effect("every duration is bounded, with a message", () =>
+    Effect.gen(function*() {
+      const cases: Array<[string, string]> = [
+        [
+          feed("    interval: 99999999999999999999 weeks\n"),
+          "  collectors[0].interval: Expected a duration from 1 second to 365 days, got \"99999999999999999999 weeks\""
+        ],
+        [
+          feed("    interval: 500ms\n"),
+          "  collectors[0].interval: Expected a duration from 1 second to 365 days, got \"500ms\""
+        ],
+        [
+          feed("    interval: 366 days\n"),
+          "  collectors[0].interval: Expected a duration from 1 second to 365 days, got \"366 days\""
+        ],
+        [
+          feed("    interval: " + "9".repeat(400) + "s\n"),
+          // long values are shortened in messages
+          `  collectors[0].interval: Expected a duration from 1 second to 365 days, got "${"9".repeat(75)}..."`
+        ],
+        [
+          "collectors:\n  - type: feed\n    feeds: [{ url: a.xml, interval: 53 weeks }]\n",
+          "  collectors[0].feeds[0].interval: Expected a duration from 1 second to 365 days, got \"53 weeks\""
+        ],
+        [
+          command("    jobs: [{ param: q, interval: 0.5s }]\n"),
+          "  collectors[0].jobs[0].interval: Expected a duration from 1 second to 365 days, got \"0.5s\""
+        ],
+        [
+          feed("    timeout: 25 hours\n"),
+          "  collectors[0].timeout: Expected a duration of at most 24 hours, got \"25 hours\""
+        ],
+        [
+          command("    timeout: 2 days\n"),
+          "  collectors[0].timeout: Expected a duration of at most 24 hours, got \"2 days\""
+        ],
+        [
+          feed("    retryAfter: 2d\n"),
+          "  collectors[0].retryAfter: Expected a duration of at most 24 hours, got \"2d\""
+        ],
+        [
+          command("    retryAfter: 1w\n"),
+          "  collectors[0].retryAfter: Expected a duration of at most 24 hours, got \"1w\""
+        ],
+        [
+          "scheduler: { maxSleep: 25 days }\ncollectors: []",
+          "  scheduler.maxSleep: Expected a duration of at most 24 days, got \"25 days\""
+        ],
+        [
+          "storage: { busyTimeout: 61 minutes }\ncollectors: []",
+          "  storage.busyTimeout: Expected a duration of at most 1 hour, got \"61 minutes\""
+        ],
+        [
+          "retry: { minDelay: 25h }\ncollectors: []",
+          "  retry.minDelay: Expected a duration of at most 24 hours, got \"25h\""
+        ],
+        [
+          "retry: { maxDelay: 2 days }\ncollectors: []",
+          "  retry.maxDelay: Expected a duration of at most 24 hours, got \"2 days\""
+        ],
+        [
+          "shutdown: { timeout: 2h }\ncollectors: []",
+          "  shutdown.timeout: Expected a duration of at most 1 hour, got \"2h\""
+        ],
+        [
+          "retry: { minDelay: 10 minutes, maxDelay: 5 minutes }\ncollectors: []",
+          "  retry.maxDelay: must not be shorter than retry.minDelay (10m), got 5m"
+        ]
+      ]
+      for (const [text, expected] of cases) assert.deepStrictEqual(yield* lines(text), [expected], text)
+      // the upper bounds themselves are accepted
+      const top = yield* AppConfig.parse(
+        "storage: { busyTimeout: 1 hour }\nretry: { minDelay: 24 hours, maxDelay: 24 hours }\nshutdown: { timeout: 1 hour }\n" +
+          "scheduler: { maxSleep: 24 days }\n" +
+          feed("    interval: 365 days\n    timeout: 24 hours\n    retryAfter: 24 hours\n"),
+        "top.yaml"
+      )
+      assert.strictEqual(Duration.toMillis(top.scheduler.maxSleep), 24 * 86_400_000)
+      assert.strictEqual(Duration.toMillis(top.storage.busyTimeout), 3_600_000)
+      assert.strictEqual(Duration.toMillis(top.shutdown.timeout), 3_600_000)
+      assert.strictEqual(Duration.toMillis(top.retry.minDelay), 86_400_000)
+    }))
+
+  it.effect("every number is bounded; 1e400, .nan and .inf cannot sneak in", () =>
+    Effect.gen(function*() {
+      const cases: Array<[string, string]> = [
+        [feed("    concurrency: 1001\n"), "  collectors[0].concurrency: Expected an integer from 1 to 1000, got 1001"],
+        [feed("    concurrency: 1.5\n"), "  collectors[0].concurrency: Expected an integer from 1 to 1000, got 1.5"],
+        [
+          feed("    maxBytes: 1e400\n"),
+          "  collectors[0].maxBytes: Expected an integer from 1 to 1073741824 (1 GiB), got Infinity"
+        ],
+        [
+          feed("    maxBytes: 2147483648\n"),
+          "  collectors[0].maxBytes: Expected an integer from 1 to 1073741824 (1 GiB), got 2147483648"
+        ],
+        [feed("    maxRedirects: 21\n"), "  collectors[0].maxRedirects: Expected an integer from 0 to 20, got 21"],
+        [feed("    maxRedirects: -1\n"), "  collectors[0].maxRedirects: Expected an integer from 0 to 20, got -1"],
+        [feed("    maxRedirects: .nan\n"), "  collectors[0].maxRedirects: Expected an integer from 0 to 20, got NaN"],
+        [
+          command("    maxOutputBytes: .inf\n"),
+          "  collectors[0].maxOutputBytes: Expected an integer from 1 to 1073741824 (1 GiB), got Infinity"
+        ],
+        [
+          command("    quotaExitCodes: [75, 256]\n"),
+          "  collectors[0].quotaExitCodes[1]: Expected an integer from 0 to 255, got 256"
+        ],
+        [
+          command("    concurrency: -.inf\n"),
+          "  collectors[0].concurrency: Expected an integer from 1 to 1000, got -Infinity"
+        ],
+        [
+          "dedup: { capacity: 1e400 }\ncollectors: []",
+          "  dedup.capacity: Expected an integer from 1 to 10000000, got Infinity"
+        ],
+        [
+          "dedup: { capacity: .nan }\ncollectors: []",
+          "  dedup.capacity: Expected an integer from 1 to 10000000, got NaN"
+        ],
+        [
+          "dedup: { capacity: 10000001 }\ncollectors: []",
+          "  dedup.capacity: Expected an integer from 1 to 10000000, got 10000001"
+        ]
+      ]
+      for (const [text, expected] of cases) assert.deepStrictEqual(yield* lines(text), [expected], text)
+      const top = yield* AppConfig.parse(
+        "dedup: { capacity: 10000000 }\n" +
+          feed("    concurrency: 1000\n    maxBytes: 1073741824\n    maxRedirects: 20\n"),
+        "top.yaml"
+      )
+      assert.strictEqual(top.dedup.capacity, 10_000_000)
+    }))
+
+  it.effect("strings handed to a process or an HTTP header cannot carry NUL bytes or line breaks", () =>
+    Effect.gen(function*() {
+      assert.deepStrictEqual(yield* lines(command("    args: [\"a\\0b\"]\n")), [
+        "  collectors[0].args[0]: Expected a string without NUL characters, got \"a\\u0000b\""
+      ])
+      assert.deepStrictEqual(yield* lines(command("    env: { \"A=B\": x }\n")), [
+        "  collectors[0].env: Expected environment variable names without \"=\" or NUL characters, got \"A=B\""
+      ])
+      assert.deepStrictEqual(yield* lines(feed("    userAgent: \"a\\r\\nX-Evil: 1\"\n")), [
+        "  collectors[0].userAgent: Expected a non-empty string without control characters, got \"a\\r\\nX-Evil: 1\""
+      ])
+    }))
+})
+
+describe("AppConfig: YAML aliases (bug 13)", () => {
+  it.effect("an unresolved alias is a ConfigFileError, not a crash", () =>
+    Effect.gen(function*() {
+      assert.deepStrictEqual(yield* lines("a: &x 1\nstorage: { path: *y }\ncollectors: []"), [
+        "  YAML error: alias *y refers to no anchor (an anchor &y must come before it)"
+      ])
+    }))
+
+  it.effect("more than 100 alias uses, or aliases that expand too much, are a ConfigFileError", () =>
+    Effect.gen(function*() {
+      const many = (n: number) =>
+        `x-feed: &f { url: a.xml }\ncollectors:\n  - type: feed\n    feeds: [${Array(n).fill("*f").join(", ")}]\n`
+      assert.deepStrictEqual(yield* lines(many(101)), [
+        "  YAML error: more than 100 alias uses (*name); write the values out instead"
+      ])
+      // a "billion laughs" document: few alias uses, a huge expansion
+      let laughs = "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+      for (let i = 1; i < 9; i++) {
+        const prev = String.fromCharCode(96 + i)
+        const next = String.fromCharCode(97 + i)
+        laughs += `${next}: &${next} [${Array(10).fill(`*${prev}`).join(", ")}]\n`
+      }
+      const expanded = yield* lines(laughs + "collectors: []\n")
+      assert.strictEqual(expanded.length, 1)
+      assert.match(expanded[0]!, /^ {2}YAML error: aliases expand to too much data/)
+    }))
+})
+
 describe("USE_RAY_SCHEDULER picks the adapter", () => {
   const config = AppConfig.parse("collectors: []", "t.yaml")
   const typeWith = (env: ReadonlyArray<readonly [string, string]>) =>
@@ -160,5 +505,24 @@ describe("USE_RAY_SCHEDULER picks the adapter", () => {
       const bad = yield* Effect.either(typeWith([["USE_RAY_SCHEDULER", "maybe"]]))
       assert.isTrue(Either.isLeft(bad))
       assert.match(String(Either.isLeft(bad) ? bad.left : ""), /USE_RAY_SCHEDULER/)
+    }))
+
+  it.effect("accepts exactly what the docs say: true or false, in any case; anything else names the variable", () =>
+    Effect.gen(function*() {
+      assert.strictEqual(yield* typeWith([["USE_RAY_SCHEDULER", "TRUE"]]), "RayScheduler")
+      assert.strictEqual(yield* typeWith([["USE_RAY_SCHEDULER", "False"]]), "LegacyScheduler")
+      for (const value of ["yes", "no", "1", "0", "on", "off", "y", "n", "", "truthy"]) {
+        const viaLayer = yield* Effect.either(typeWith([["USE_RAY_SCHEDULER", value]]))
+        assert.isTrue(Either.isLeft(viaLayer), `adapterLayer accepted ${JSON.stringify(value)}`)
+        const viaEnvironment = yield* Effect.either(
+          AppConfig.environment.pipe(
+            Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["USE_RAY_SCHEDULER", value]])))
+          )
+        )
+        assert.isTrue(Either.isLeft(viaEnvironment), `environment accepted ${JSON.stringify(value)}`)
+        const message = String(Either.isLeft(viaEnvironment) ? viaEnvironment.left : "")
+        assert.include(message, "USE_RAY_SCHEDULER")
+        assert.include(message, `Expected true or false, got ${JSON.stringify(value)}`)
+      }
     }))
 })

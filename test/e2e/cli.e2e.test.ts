@@ -59,10 +59,86 @@ collectors:
     expect(ko.stderr).not.toContain("at ") // no stack trace for a known problem
   }, 60_000)
 
+  it(
+    "check-config: colliding instance ids, an unresolved YAML alias and an absurd interval exit 1 with one clean line",
+    () => {
+      const write = (name: string, text: string) => {
+        const file = path.join(dir, name)
+        fs.writeFileSync(file, text)
+        return file
+      }
+      const cases: Array<[string, string]> = [
+        [
+          write(
+            "colliding.yaml",
+            `collectors:\n  - { type: feed, name: "a:b", feeds: [{ url: c }] }\n  - { type: feed, name: a, feeds: [{ url: "b:c" }] }\n`
+          ),
+          `  collectors[0].name: Expected a collector name without ":" (instance ids are name:param), got "a:b"`
+        ],
+        [
+          write("alias.yaml", "x: &x 1\ncollectors: *nope\n"),
+          "  YAML error: alias *nope refers to no anchor (an anchor &nope must come before it)"
+        ],
+        [
+          write(
+            "forever.yaml",
+            `collectors:\n  - type: feed\n    feeds: [{ url: ${
+              JSON.stringify(feedPath)
+            } }]\n    interval: 99999999999999999999 weeks\n`
+          ),
+          `  collectors[0].interval: Expected a duration from 1 second to 365 days, got "99999999999999999999 weeks"`
+        ]
+      ]
+      for (const [file, line] of cases) {
+        const result = rayinfo("check-config", "--config", file)
+        expect(result.code, result.stdout).toBe(1)
+        expect(result.stderr.trim()).toBe(`Invalid configuration file ${file}:\n${line}`)
+      }
+    },
+    90_000
+  )
+
+  it("check-config: missing feed files, commands and directories are all listed (offline checks)", () => {
+    const file = path.join(dir, "offline.yaml")
+    const missing = path.join(dir, "missing.xml")
+    fs.writeFileSync(
+      file,
+      `collectors:
+  - type: feed
+    feeds: [{ url: ${JSON.stringify(feedPath)} }, { url: ${JSON.stringify(missing)} }]
+  - type: command
+    name: search
+    command: no-such-search-tool-on-path
+  - type: command
+    name: local
+    command: ./tool.sh
+    cwd: ${JSON.stringify(path.join(dir, "nowhere"))}
+  - type: command
+    name: node
+    command: node
+`
+    )
+    const result = rayinfo("check-config", "--config", file)
+    expect(result.code, result.stdout).toBe(1)
+    const lines = result.stderr.trim().split("\n")
+    expect(lines[0]).toBe(`Invalid configuration file ${file}:`)
+    expect(lines.slice(1)).toEqual([
+      `  collectors[0].feeds[1].url: file not found: ${missing}`,
+      expect.stringMatching(/^ {2}collectors\[1\]\.command: "no-such-search-tool-on-path" not found on PATH \(/),
+      `  collectors[2].cwd: directory not found: ${path.join(dir, "nowhere")}`
+    ])
+  }, 60_000)
+
   it("an invalid environment variable stops the command with a message naming it", () => {
     const bad = run({ USE_RAY_SCHEDULER: "maybe" }, ["check-config", "--config", good])
     expect(bad.code).toBe(1)
     expect(bad.stderr).toContain("Invalid environment: (Invalid data at USE_RAY_SCHEDULER")
+    // the docs say true or false: "yes" is not silently read as true
+    const yes = run({ USE_RAY_SCHEDULER: "yes" }, ["check-config", "--config", good])
+    expect(yes.code).toBe(1)
+    expect(yes.stderr).toContain(
+      `Invalid environment: (Invalid data at USE_RAY_SCHEDULER: "Expected true or false, got "yes"")`
+    )
     const level = run({ LOG_LEVEL: "loud" }, ["check-config", "--config", good])
     expect(level.code).toBe(1)
     expect(level.stderr).toContain("Expected a log level")

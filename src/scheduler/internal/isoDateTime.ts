@@ -10,6 +10,39 @@
  * @internal
  */
 
+/**
+ * The earliest instant a task can have: 0000-01-01T00:00:00.000Z. ISO-8601
+ * (and `DateTime.formatIso`) writes years outside 0000-9999 as expanded
+ * years (`+010000-01-01...`), which this parser does not accept, so the
+ * representable range is limited to four-digit years.
+ *
+ * @internal
+ */
+export const MIN_EPOCH_MILLIS = -62_167_219_200_000
+
+/**
+ * The latest instant a task can have: 9999-12-31T23:59:59.999Z.
+ *
+ * @internal
+ */
+export const MAX_EPOCH_MILLIS = 253_402_300_799_999
+
+/**
+ * The representable range, for messages.
+ *
+ * @internal
+ */
+export const RANGE_TEXT = "0000-01-01T00:00:00.000Z .. 9999-12-31T23:59:59.999Z"
+
+/**
+ * Whether epoch milliseconds are a whole millisecond within
+ * {@link MIN_EPOCH_MILLIS} .. {@link MAX_EPOCH_MILLIS}.
+ *
+ * @internal
+ */
+export const isRepresentable = (millis: number): boolean =>
+  Number.isInteger(millis) && millis >= MIN_EPOCH_MILLIS && millis <= MAX_EPOCH_MILLIS
+
 const ISO_PATTERN =
   /^(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?)?\s*([Zz]|[+-]\d{2}(?::?\d{2})?)?$/
 
@@ -56,6 +89,6 @@ export const parseIsoDateTime = (input: string): number | string => {
   date.setUTCFullYear(year, month - 1, day)
   date.setUTCHours(hour, minute, second, millis)
   const utc = date.getTime() - offsetMinutes * 60_000
-  if (!Number.isFinite(utc) || Math.abs(utc) > 8.64e15) return "date-time is out of range"
+  if (!isRepresentable(utc)) return `the instant is out of range (${RANGE_TEXT})`
   return utc
 }
