@@ -1,9 +1,11 @@
 /**
  * Test support for the collectors: an in-memory JobStateStore, a real local
- * HTTP server (node:http on 127.0.0.1, ephemeral port), and stream helpers.
+ * HTTP server (node:http on 127.0.0.1, ephemeral port), stream helpers, and
+ * process helpers (liveness, clean-up, bounded waits on the real clock).
  */
-import { Chunk, Effect, Layer, Option, Stream } from "effect"
+import { Chunk, Duration, Effect, Layer, Option, Schedule, Stream, TestServices } from "effect"
 import type * as Scope from "effect/Scope"
+import { readFileSync } from "node:fs"
 import * as Http from "node:http"
 import type { AddressInfo } from "node:net"
 import type { FetchError, RawEvent } from "../../src/app/collectors/Collector.js"
@@ -113,3 +115,61 @@ export const collectError = (stream: Stream.Stream<RawEvent, FetchError>): Effec
     Effect.flatMap((events) => Effect.dieMessage(`expected the run to fail; it produced ${events.length} events`)),
     Effect.flip
   )
+
+/**
+ * Whether process `pid` is running: it exists and is not a zombie (a dead
+ * process not yet reaped by its parent still answers `kill(pid, 0)`).
+ */
+export const isAlive = (pid: number): boolean => {
+  let stat: string
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, "utf8")
+  } catch {
+    return false
+  }
+  // "pid (comm) state ...": the state follows the last ")"
+  return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z"
+}
+
+/** Sends SIGKILL to each pid that is still alive (clean-up after a failed test; errors ignored). */
+export const killAll = (pids: Iterable<number>): void => {
+  for (const pid of pids) {
+    if (!Number.isSafeInteger(pid) || pid <= 0) continue
+    try {
+      process.kill(pid, "SIGKILL")
+    } catch {
+      // already gone
+    }
+  }
+}
+
+/**
+ * Polls `check` every 20 ms on the real clock (also under `TestClock`)
+ * until it holds; dies naming `what` after `within` (default 30 s: generous,
+ * a loaded machine must not fail it).
+ */
+export const waitUntil = (
+  what: string,
+  check: () => boolean,
+  within: Duration.DurationInput = "30 seconds"
+): Effect.Effect<void> =>
+  TestServices.provideLive(
+    Effect.sync(check).pipe(
+      Effect.repeat({ until: (done) => done, schedule: Schedule.spaced("20 millis") }),
+      Effect.timeoutFail({
+        duration: within,
+        onTimeout: () => new Error(`timed out after ${Duration.format(Duration.decode(within))} waiting for ${what}`)
+      }),
+      Effect.orDie,
+      Effect.asVoid
+    )
+  )
+
+/** The pids (one per line, as `echo $! >> file` writes them) in `file`; none if it does not exist yet. */
+export const readPids = (file: string): Array<number> => {
+  try {
+    return readFileSync(file, "utf8").split("\n").filter((line) => line.trim() !== "").map(Number)
+  } catch {
+    return []
+  }
+}

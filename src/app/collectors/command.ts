@@ -5,16 +5,29 @@
  *
  * The command is run directly from an argv array, never through a shell: the
  * param is always exactly one argv element, whatever it contains.
+ *
+ * Each run has a process group of its own (the command's pid is its id),
+ * recorded in {@link ProcessGroups} while it runs. The whole group — the
+ * command and whatever it started — is killed with `SIGKILL` when the run
+ * ends: after a success as after a failure, a timeout or an interruption
+ * (at once, without waiting for anything). What a crashed service left is
+ * killed by `ProcessGroups` at the next start.
+ *
+ * A run, step by step: spawn (interruptible) → wait for the exit (or for
+ * stdout to pass `maxOutputBytes`), all under `timeout` → kill the group →
+ * read the pipes to their end (at most {@link drainGrace}) → scan the
+ * output and parse its results in slices, letting the event loop run
+ * between slices (a 10 MiB output never blocks it for long) → emit the
+ * events in chunks of {@link resultsPerSlice}, again yielding between
+ * chunks, so the pipeline that stores them does not hold the event loop
+ * either.
  */
-import * as Command from "@effect/platform/Command"
-import * as CommandExecutor from "@effect/platform/CommandExecutor"
+import * as Chunk from "effect/Chunk"
 import * as Data from "effect/Data"
 import * as DateTime from "effect/DateTime"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
-import * as Fiber from "effect/Fiber"
-import { identity } from "effect/Function"
+import * as Scheduler from "effect/Scheduler"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import { JsonObject } from "../../scheduler/Task.js"
@@ -27,7 +40,10 @@ import {
   type RawEvent,
   RetryableCollectorError
 } from "./Collector.js"
-import { canonicalJson, collectBytes, sha256Hex, TailBuffer } from "./internal/util.js"
+import { OutputScanner, parseJson } from "./internal/outputScanner.js"
+import * as Process from "./internal/process.js"
+import { canonicalJson, sha256Hex } from "./internal/util.js"
+import { ProcessGroups } from "./ProcessGroups.js"
 
 /** A job of the command collector: one param (e.g. a search query). */
 export interface CommandJob {
@@ -91,6 +107,38 @@ const DEFAULT_KEY_FIELDS: ReadonlyArray<string> = ["url", "link", "id"]
 /** Bytes of stderr kept, and characters of it quoted in error messages. */
 const STDERR_KEEP_BYTES = 4096
 const STDERR_TAIL_CHARS = 500
+/** Characters of the command line kept in its {@link ProcessGroups} record. */
+const RECORDED_COMMAND_CHARS = 200
+
+/**
+ * How long stdout and stderr may stay open once the command exited and its
+ * group was killed: only a process that left the group (`setsid`) can hold
+ * them that long. Beyond it the run fails. 2 seconds.
+ */
+export const drainGrace: Duration.Duration = Duration.seconds(2)
+
+/** Results parsed between two turns of the event loop: 1000 (about 1–3 ms of work). */
+export const resultsPerSlice = 1000
+
+/**
+ * Events emitted between two turns of the event loop: 100 (the pipeline's
+ * default batch: its work on them — one transaction — runs in one turn).
+ */
+export const eventsPerChunk = 100
+
+/** Characters of output scanned between two turns of the event loop: 1 Mi. */
+const SCAN_SLICE_CHARS = 1024 * 1024
+
+/**
+ * Runs its tasks from `setImmediate`: an effect yielding on it lets the
+ * event loop handle pending I/O (an HTTP request, a finished query) before
+ * it goes on. (`Effect.yieldNow` on the default scheduler resumes from a
+ * microtask, which lets other fibers run but not the event loop.)
+ */
+const eventLoopScheduler = Scheduler.make((task) => void setImmediate(task))
+
+/** Lets the event loop run (a macrotask turn), then goes on. */
+const yieldToEventLoop: Effect.Effect<void> = Effect.withScheduler(Effect.yieldNow(), eventLoopScheduler)
 
 /**
  * The argv of a run: `"{param}"` elements replaced by `param` (or appended
@@ -104,11 +152,15 @@ export const buildArgs = (args: ReadonlyArray<string>, param: string | undefined
 const isJsonObject = Schema.is(JsonObject)
 
 /** A failure inside the timed part of a run; becomes a CollectorError with the stderr tail. */
-class RunFailure extends Data.TaggedError("RunFailure")<{ readonly reason: string }> {}
+class RunFailure extends Data.TaggedError("RunFailure")<{
+  readonly reason: string
+  /** The pipes were already waited for (and stayed open): no point waiting again. */
+  readonly drained?: boolean
+}> {}
 
 /**
- * Makes the command collector. Its `CommandExecutor` is captured here, so
- * `fetch` needs none.
+ * Makes the command collector. Its {@link ProcessGroups} service is
+ * captured here, so `fetch` needs none.
  *
  * The command must print JSON on stdout: an array of results, or an object
  * whose `resultsField` is one. Each result that is a JSON object becomes a
@@ -118,16 +170,20 @@ class RunFailure extends Data.TaggedError("RunFailure")<{ readonly reason: strin
  * A run fails with
  * - {@link RetryableCollectorError} (`retryAfter` option) when the exit code
  *   is in `quotaExitCodes`, or the output object has `quotaField` truthy;
- * - {@link CollectorError} otherwise on a non-zero exit, a timeout, stdout
- *   over `maxOutputBytes`, output that is not JSON or has no results array,
- *   or a command that cannot be started. The message has the command name
- *   and the last 500 characters of its stderr.
+ * - {@link CollectorError} otherwise on a non-zero exit or a signal, a
+ *   timeout, stdout over `maxOutputBytes`, output that is not JSON or has no
+ *   results array, pipes held open beyond {@link drainGrace} after the
+ *   exit, or a command that cannot be started. The message has the command
+ *   name and the last 500 characters of its stderr.
+ *
+ * Whatever the outcome, the command's process group is killed (`SIGKILL`)
+ * before the run ends.
  */
 export const make = (
   options: CommandCollectorOptions
-): Effect.Effect<Collector, never, CommandExecutor.CommandExecutor> =>
+): Effect.Effect<Collector, never, ProcessGroups> =>
   Effect.gen(function*() {
-    const executor = yield* CommandExecutor.CommandExecutor
+    const groups = yield* ProcessGroups
 
     const name = options.name
     const args = options.args ?? []
@@ -141,14 +197,6 @@ export const make = (
     const debug = options.debug ?? false
     const label = `command "${options.command}"`
 
-    const commandFor = (param: string | undefined): Command.Command =>
-      Command.make(options.command, ...buildArgs(args, param)).pipe(
-        // stdin is closed at once: the command never waits for input
-        Command.stdin(Stream.empty),
-        options.cwd === undefined ? identity : Command.workingDirectory(options.cwd),
-        options.env === undefined ? identity : Command.env(options.env)
-      )
-
     const keyOf = (result: JsonObject): string => {
       for (const field of keyFields) {
         const value = result[field]
@@ -158,107 +206,147 @@ export const make = (
       return `sha256:${sha256Hex(canonicalJson(result))}`
     }
 
-    const isQuota = (output: unknown): boolean =>
-      quotaField !== undefined && typeof output === "object" && output !== null && !Array.isArray(output) &&
-      Boolean((output as Record<string, unknown>)[quotaField])
-
-    /** Runs the command: its exit code, stdout, and the tail of its stderr. */
+    /**
+     * Runs the command to its end: its exit status, its stdout, and a
+     * function quoting the tail of its stderr. The group is dead when this
+     * returns, fails or is interrupted.
+     */
     const run = (instance: string, param: string | undefined) =>
       Effect.gen(function*() {
-        const stderr = new TailBuffer(STDERR_KEEP_BYTES)
+        const argv = buildArgs(args, param)
+        const commandLine = [options.command, ...argv].join(" ").slice(0, RECORDED_COMMAND_CHARS)
+        const proc = yield* Process.spawn({
+          command: options.command,
+          args: argv,
+          cwd: options.cwd,
+          env: options.env,
+          maxStdoutBytes: maxOutputBytes,
+          stderrKeepBytes: STDERR_KEEP_BYTES
+        }, (pgid) =>
+          Effect.zipRight(
+            // recorded as soon as the group exists; dropped when the run's scope closes, after the group was killed
+            groups.track(pgid, instance, commandLine),
+            Effect.addFinalizer(() => Effect.sync(() => Process.killProcessGroup(pgid)))
+          )).pipe(
+            Effect.mapError((error) =>
+              new CollectorError({ instance, message: `${label} could not be started: ${error.message}`, cause: error })
+            )
+          )
         const withStderr = (reason: string): string => {
-          const tail = stderr.text(STDERR_TAIL_CHARS)
+          const tail = proc.stderrTail(STDERR_TAIL_CHARS)
           return `${label} ${reason}; stderr: ${tail === "" ? "(empty)" : tail}`
         }
-        const proc = yield* executor.start(commandFor(param)).pipe(
-          Effect.mapError((error) =>
-            new CollectorError({ instance, message: `${label} could not be started: ${error.message}`, cause: error })
+
+        const toEnd = Effect.gen(function*() {
+          const status = yield* proc.exit.pipe(
+            Effect.catchTag("StdoutTooLarge", (error) =>
+              Effect.fail(
+                new RunFailure({
+                  reason: `wrote more than ${maxOutputBytes} bytes to stdout (${error.bytesSeen} read; killed)`
+                })
+              ))
           )
-        )
-        const stderrFiber = yield* proc.stderr.pipe(
-          Stream.runForEach((chunk) => Effect.sync(() => stderr.push(chunk))),
-          Effect.ignore,
-          Effect.fork
-        )
-        const outcome = yield* Effect.all([
-          collectBytes(
-            proc.stdout,
-            maxOutputBytes,
-            (seen) =>
-              new RunFailure({ reason: `wrote more than ${maxOutputBytes} bytes to stdout (${seen} read; killed)` })
-          ).pipe(
-            Effect.catchTag("SystemError", (error) =>
-              Effect.fail(new RunFailure({ reason: `stdout failed: ${error.message}` }))),
-            Effect.catchTag("BadArgument", (error) =>
-              Effect.fail(new RunFailure({ reason: `stdout failed: ${error.message}` })))
-          ),
-          Effect.either(proc.exitCode),
-          Fiber.join(stderrFiber)
-        ], { concurrency: "unbounded" }).pipe(
+          // what the command left running goes with it, so that the pipes reach their end
+          yield* proc.killGroup
+          yield* proc.closed.pipe(
+            Effect.timeoutFail({
+              duration: drainGrace,
+              onTimeout: () =>
+                new RunFailure({
+                  reason: `exited, but its stdout or stderr was still open ${
+                    Duration.format(drainGrace)
+                  } later (held by a process that left the process group)`,
+                  drained: true
+                })
+            })
+          )
+          if (proc.stdoutBytes() > maxOutputBytes) {
+            return yield* new RunFailure({
+              reason: `wrote more than ${maxOutputBytes} bytes to stdout (${proc.stdoutBytes()} read)`
+            })
+          }
+          return status
+        })
+
+        const status = yield* toEnd.pipe(
           Effect.timeoutFail({
             duration: timeout,
-            onTimeout: () =>
-              new RunFailure({ reason: `timed out after ${Duration.format(timeout)} (killed)` })
+            onTimeout: () => new RunFailure({ reason: `timed out after ${Duration.format(timeout)} (killed)` })
           }),
-          // killed at once on failure or interruption (e.g. service shutdown), even if it ignores SIGTERM
-          Effect.tapError(() =>
-            Effect.ignore(proc.kill("SIGKILL"))
+          // killed at once; its stderr is read to the end (briefly) for the message
+          Effect.tapError((failure) =>
+            Effect.zipRight(
+              proc.killGroup,
+              failure.drained === true ? Effect.void : Effect.ignore(Effect.timeout(proc.closed, drainGrace))
+            )
           ),
-          Effect.onInterrupt(() => Effect.ignore(proc.kill("SIGKILL"))),
           Effect.mapError((failure) => new CollectorError({ instance, message: withStderr(failure.reason) }))
         )
-        const [stdout, exit] = outcome
-        return { stdout, exit, withStderr }
+        return { status, stdout: proc.stdout(), withStderr }
       }).pipe(Effect.scoped)
 
     const fetch = (param: string | undefined): Stream.Stream<RawEvent, FetchError> =>
       Stream.unwrap(Effect.gen(function*() {
         const instance = instanceId(name, param)
-        const { exit, stdout, withStderr } = yield* run(instance, param)
+        const { status, stdout, withStderr } = yield* run(instance, param)
         const fail = (reason: string, cause?: unknown) =>
           Effect.fail(new CollectorError({ instance, message: withStderr(reason), cause }))
         const quota = (reason: string) =>
           Effect.fail(new RetryableCollectorError({ instance, message: withStderr(reason), retryAfter }))
 
-        if (Either.isLeft(exit)) return yield* fail(`was terminated: ${exit.left.message}`, exit.left)
-        const code = exit.right
+        if (status.code === null) return yield* fail(`was terminated by signal ${status.signal}`)
+        const code = status.code
         if (quotaExitCodes.includes(code)) return yield* quota(`exited with quota exit code ${code}`)
-        const output = Either.try({
-          try: (): unknown => JSON.parse(new TextDecoder("utf-8").decode(stdout)),
-          catch: (error) => (error instanceof Error ? error.message : String(error))
-        })
-        if (Either.isRight(output) && isQuota(output.right)) {
+        // only the quota field could turn a failed run into a retry
+        if (code !== 0 && quotaField === undefined) return yield* fail(`exited with code ${code}`)
+
+        const text = new TextDecoder("utf-8").decode(stdout)
+        yield* yieldToEventLoop
+        const scanner = new OutputScanner(text, resultsField, quotaField)
+        while (!scanner.step(SCAN_SLICE_CHARS)) yield* yieldToEventLoop
+        const scanned = scanner.result()
+
+        if (scanned._tag !== "Invalid" && scanned.quota !== undefined && Boolean(scanned.quota.value)) {
           return yield* quota(`reported quota exceeded ("${quotaField}")`)
         }
         if (code !== 0) return yield* fail(`exited with code ${code}`)
-        if (Either.isLeft(output)) return yield* fail(`printed invalid JSON (${output.left})`)
-
-        const value = output.right
-        const results: unknown = Array.isArray(value)
-          ? value
-          : typeof value === "object" && value !== null
-          ? (value as Record<string, unknown>)[resultsField]
-          : undefined
-        if (!Array.isArray(results)) {
+        if (scanned._tag === "Invalid") return yield* fail(`printed invalid JSON (${scanned.reason})`)
+        if (scanned._tag === "NoResults") {
           return yield* fail(`printed JSON that is neither an array nor an object with a "${resultsField}" array`)
         }
 
         const fetchedAt = yield* DateTime.now
-        const events: Array<RawEvent> = []
+        const spans = scanned.spans
+        const total = spans.length / 2
+        const chunks: Array<Chunk.Chunk<RawEvent>> = []
         let skipped = 0
-        for (const result of results) {
-          if (isJsonObject(result)) {
-            events.push({ source: instance, key: keyOf(result), raw: result, fetchedAt, debug })
-          } else {
-            skipped++
+        for (let first = 0; first < total; first += resultsPerSlice) {
+          const events: Array<RawEvent> = []
+          for (let index = first; index < Math.min(first + resultsPerSlice, total); index++) {
+            const parsed = parseJson(text.slice(spans[2 * index], spans[2 * index + 1]))
+            if ("error" in parsed) return yield* fail(`printed invalid JSON (result ${index + 1}: ${parsed.error})`)
+            const result = parsed.value
+            if (isJsonObject(result)) {
+              events.push({ source: instance, key: keyOf(result), raw: result, fetchedAt, debug })
+            } else {
+              skipped++
+            }
           }
+          for (let start = 0; start < events.length; start += eventsPerChunk) {
+            chunks.push(Chunk.unsafeFromArray(events.slice(start, start + eventsPerChunk)))
+          }
+          yield* yieldToEventLoop
         }
         if (skipped > 0) {
-          yield* Effect.logWarning(`${label}: skipped ${skipped} of ${results.length} results (not JSON objects)`).pipe(
+          yield* Effect.logWarning(`${label}: skipped ${skipped} of ${total} results (not JSON objects)`).pipe(
             Effect.annotateLogs({ collector: instance })
           )
         }
-        return Stream.fromIterable(events)
+        // one chunk per turn of the event loop: the consumer's work on a chunk runs between two turns
+        return Stream.fromIterable(chunks).pipe(
+          Stream.mapEffect((chunk) => Effect.as(yieldToEventLoop, chunk)),
+          Stream.flattenChunks
+        )
       }))
 
     return {

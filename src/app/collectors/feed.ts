@@ -10,7 +10,11 @@
  *   response are kept in the {@link JobStateStore} (meta key `"http"`) and
  *   sent back as `If-None-Match` / `If-Modified-Since`; `304 Not Modified` is
  *   a run without events.
- * - local files are read with `FileSystem`, under the same size limit.
+ * - local files are read under the same timeout and size limit; only
+ *   regular files: a FIFO, a device, a socket or a directory is refused
+ *   before anything is opened (opening a FIFO would block a thread until a
+ *   writer appears), and the file is opened so that it cannot block
+ *   (`internal/file.ts`).
  * - the document is parsed with fast-xml-parser configured for hostile input
  *   (see `docs/collectors.md`): no DOCTYPE entity is expanded, external
  *   entities are refused, nothing beyond the size limit is read.
@@ -18,7 +22,6 @@
  * Each item becomes a {@link RawEvent} whose `raw` is a normalised JSON object
  * (see {@link FeedEntry}).
  */
-import * as FileSystem from "@effect/platform/FileSystem"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as Clock from "effect/Clock"
@@ -42,6 +45,7 @@ import {
   RetryableCollectorError
 } from "./Collector.js"
 import { type FeedItem, parseFeed } from "./internal/feedParser.js"
+import { readRegularFile } from "./internal/file.js"
 import { canonicalJson, collectBytes, sha256Hex } from "./internal/util.js"
 
 /** One feed to collect: a job of the feed collector. */
@@ -132,18 +136,71 @@ const DEFAULT_MAX_REDIRECTS = 5
 const ACCEPT = "application/rss+xml, application/atom+xml, application/rdf+xml;q=0.9, application/xml;q=0.9, " +
   "text/xml;q=0.9, */*;q=0.8"
 
+const DAY = "(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)"
+const LONG_DAY = "(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)"
+const MONTH = "(?<month>Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
+const TIME = "(?<hour>\\d{2}):(?<minute>\\d{2}):(?<second>\\d{2})"
+const MONTHS = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
+
+/** The three forms of an HTTP date (RFC 9110 §5.6.7), all UTC. */
+const HTTP_DATES: ReadonlyArray<RegExp> = [
+  // Sun, 06 Nov 1994 08:49:37 GMT (IMF-fixdate, the preferred form)
+  new RegExp(`^${DAY}, (?<day>\\d{2}) ${MONTH} (?<year>\\d{4}) ${TIME} GMT$`, "i"),
+  // Sunday, 06-Nov-94 08:49:37 GMT (obsolete RFC 850 form)
+  new RegExp(`^${LONG_DAY}, (?<day>\\d{2})-${MONTH}-(?<year2>\\d{2}) ${TIME} GMT$`, "i"),
+  // Sun Nov  6 08:49:37 1994 (obsolete asctime form)
+  new RegExp(`^${DAY} ${MONTH} (?<day>[ \\d]\\d) ${TIME} (?<year>\\d{4})$`, "i")
+]
+
 /**
- * Reads a `Retry-After` header value: delay-seconds or an HTTP date
- * (relative to `nowMillis`; a date in the past is a zero delay).
- * None when it is neither.
+ * Epoch milliseconds of an HTTP date in any of its three forms; undefined
+ * when `value` is none of them or names a date that does not exist. A
+ * two-digit (RFC 850) year more than 50 years ahead of `nowMillis` is read
+ * as the previous century's.
+ */
+const parseHttpDate = (value: string, nowMillis: number): number | undefined => {
+  for (const form of HTTP_DATES) {
+    const fields = form.exec(value)?.groups
+    if (fields === undefined) continue
+    let year = Number(fields.year)
+    if (fields.year2 !== undefined) {
+      const nowYear = new Date(nowMillis).getUTCFullYear()
+      year = 2000 + Number(fields.year2)
+      while (year > nowYear + 50) year -= 100
+    }
+    const month = MONTHS.indexOf(fields.month!.toLowerCase())
+    const day = Number(fields.day!.trim())
+    const [hour, minute, second] = [Number(fields.hour), Number(fields.minute), Number(fields.second)]
+    if (hour > 23 || minute > 59 || second > 60) return undefined
+    // setUTCFullYear, not Date.UTC, which reads years 0-99 as 1900-1999
+    const date = new Date(0)
+    date.setUTCFullYear(year, month, day)
+    // a leap second is read as the second before it
+    date.setUTCHours(hour, minute, Math.min(second, 59), 0)
+    // 31 Feb rolls over into March: such a date does not exist
+    return date.getUTCDate() === day && date.getUTCMonth() === month ? date.getTime() : undefined
+  }
+  return undefined
+}
+
+/**
+ * Reads a `Retry-After` header value (RFC 9110 §10.2.3): delay-seconds (digits
+ * only) or an HTTP date, relative to `nowMillis` (a date in the past is a
+ * zero delay). Always a finite, non-negative duration, or none when the
+ * value is neither form (negative, fractional, garbage, a date that does
+ * not exist). Delay-seconds beyond `Number.MAX_SAFE_INTEGER` (a 400-digit
+ * number) saturate there: bounding the delay is the caller's business.
  */
 export const parseRetryAfter = (value: string, nowMillis: number): Option.Option<Duration.Duration> => {
   const trimmed = value.trim()
-  if (/^\d+$/.test(trimmed)) return Option.some(Duration.seconds(Number(trimmed)))
-  // an HTTP date always names its zone (GMT), so Date.parse does not depend on the local zone
-  if (!/[a-z]/i.test(trimmed)) return Option.none()
-  const at = Date.parse(trimmed)
-  return Number.isNaN(at) ? Option.none() : Option.some(Duration.millis(Math.max(0, at - nowMillis)))
+  if (/^\d+$/.test(trimmed)) {
+    const seconds = Number(trimmed)
+    return Option.some(Duration.seconds(Number.isSafeInteger(seconds) ? seconds : Number.MAX_SAFE_INTEGER))
+  }
+  const at = parseHttpDate(trimmed, nowMillis)
+  return at === undefined || !Number.isFinite(nowMillis)
+    ? Option.none()
+    : Option.some(Duration.millis(Math.max(0, at - nowMillis)))
 }
 
 type FeedLocation =
@@ -259,10 +316,9 @@ const sameValidators = (a: HttpValidators, b: HttpValidators): boolean =>
  */
 export const make = (
   options: FeedCollectorOptions
-): Effect.Effect<Collector, never, HttpClient.HttpClient | FileSystem.FileSystem | JobStateStore> =>
+): Effect.Effect<Collector, never, HttpClient.HttpClient | JobStateStore> =>
   Effect.gen(function*() {
     const client = yield* HttpClient.HttpClient
-    const fs = yield* FileSystem.FileSystem
     const store = yield* JobStateStore
 
     const name = options.name ?? DEFAULT_NAME
@@ -280,9 +336,12 @@ export const make = (
     const tooLarge = (instance: string, feed: string) => () =>
       new CollectorError({ instance, message: `feed ${feed}: document larger than ${maxBytes} bytes (maxBytes)` })
 
+    /** The stored validators; none if they cannot be read (the feed is then fetched in full). */
     const loadValidators = (instance: string): Effect.Effect<Option.Option<HttpValidators>> =>
       store.getMeta(instance, httpMetaKey).pipe(
-        Effect.map(Option.flatMap(Schema.decodeUnknownOption(HttpValidators)))
+        Effect.map(Option.flatMap(Schema.decodeUnknownOption(HttpValidators))),
+        Effect.catchTag("StorageError", (error) =>
+          Effect.as(Effect.logWarning(`${error.message}; fetching the whole feed`), Option.none()))
       )
 
     const fetchHttp = (instance: string, feed: string, url: URL): Effect.Effect<Option.Option<Fetched>, FetchError> =>
@@ -290,8 +349,12 @@ export const make = (
         const stored = yield* loadValidators(instance)
         const headers: Record<string, string> = { "user-agent": userAgent, accept: ACCEPT }
         if (Option.isSome(stored)) {
-          if (stored.value.etag !== undefined) headers["if-none-match"] = stored.value.etag
-          if (stored.value.lastModified !== undefined) headers["if-modified-since"] = stored.value.lastModified
+          if (stored.value.etag !== undefined) {
+            headers["if-none-match"] = stored.value.etag
+          }
+          if (stored.value.lastModified !== undefined) {
+            headers["if-modified-since"] = stored.value.lastModified
+          }
         }
         const response = yield* http.execute(HttpClientRequest.get(url, { headers })).pipe(
           Effect.catchTags({
@@ -320,13 +383,16 @@ export const make = (
           })
         )
         const status = response.status
-        if (status === 304) return Option.none()
+        if (status === 304) {
+          return Option.none()
+        }
         if (status === 429 || status === 503) {
           const now = yield* Clock.currentTimeMillis
           const header = response.headers["retry-after"]
           const retryAfter = header === undefined
             ? fallbackRetryAfter
-            : Option.getOrElse(parseRetryAfter(header, now), () => fallbackRetryAfter)
+            : Option.getOrElse(parseRetryAfter(header, now), () =>
+              fallbackRetryAfter)
           return yield* Effect.fail(
             new RetryableCollectorError({
               instance,
@@ -370,17 +436,14 @@ export const make = (
       }).pipe(Effect.scoped)
 
     const fetchFile = (instance: string, feed: string, path: string): Effect.Effect<Fetched, CollectorError> =>
-      collectBytes(fs.stream(path, { bytesToRead: maxBytes + 1 }), maxBytes, tooLarge(instance, feed)).pipe(
+      readRegularFile(path, maxBytes).pipe(
         Effect.catchTags({
-          BadArgument: (error) =>
-            Effect.fail(new CollectorError({ instance, message: `feed ${feed}: ${error.message}`, cause: error })),
-          SystemError: (error) =>
+          FileTooLarge: () => Effect.fail(tooLarge(instance, feed)()),
+          FileReadError: (error) =>
             Effect.fail(
               new CollectorError({
                 instance,
-                message: `feed ${feed}: cannot read ${path}: ${error.reason}${
-                  error.description === undefined ? "" : ` (${error.description})`
-                }`,
+                message: `feed ${feed}: cannot read ${path}: ${error.message}`,
                 cause: error
               })
             )
@@ -435,7 +498,14 @@ export const make = (
         })
         const saveValidators = Option.match(fetched.value.validators, {
           onNone: () => Effect.void,
-          onSome: (validators) => store.setMeta(instance, httpMetaKey, validators)
+          onSome: (validators) =>
+            store.setMeta(instance, httpMetaKey, validators).pipe(
+              // the items are stored; without validators the next run fetches the whole feed again
+              Effect.catchTag(
+                "StorageError",
+                (error) => Effect.logWarning(`${error.message}; the next run fetches the whole feed`)
+              )
+            )
         })
         return Stream.concat(Stream.fromIterable(events), Stream.execute(saveValidators))
       }))
