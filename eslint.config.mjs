@@ -4,7 +4,7 @@ import effect from "@effect/eslint-plugin"
 import tseslint from "typescript-eslint"
 
 export default tseslint.config(
-  { ignores: ["node_modules/**", "coverage/**", "bench/results/**", "scratch/**", "**/*.d.ts"] },
+  { ignores: ["node_modules/**", "dist/**", "coverage/**", "bench/results/**", "scratch/**", "**/*.d.ts"] },
   ...tseslint.configs.recommended,
   ...effect.configs.dprint,
   {

@@ -1,18 +1,38 @@
 /**
  * `Items` — read-only queries on the stored items (the `items` table the
- * pipeline writes), for the HTTP API and the CLI.
+ * pipeline writes), for the HTTP API (`GET /items`, `/status`) and the CLI
+ * (`rayinfo items`).
+ *
+ * Paging ({@link ItemsService.page}) is keyset paging, newest first by
+ * (`stored_at`, `rowid`): a page ends with an opaque cursor naming its last
+ * row, and the next page holds the rows strictly after it in that order.
+ * Rows inserted meanwhile are newer than any cursor (later `stored_at`,
+ * higher `rowid`), so they never shift a later page: walking the pages
+ * yields every item that existed when the walk started exactly once, with
+ * no duplicates and no gaps, while the service keeps writing. (A cursor
+ * names a `rowid`, which a `VACUUM` may renumber; the service never
+ * vacuums.)
  *
  * SQL errors, and rows that do not decode (e.g. `raw` that is not JSON),
  * are defects (`Effect.orDie`): these queries have no error channel, a
- * failure means a broken database, not something a caller can handle.
+ * failure means a broken database, not something a caller can handle. Bad
+ * query *input* is a typed {@link InvalidItemsQuery}, from {@link parseQuery}.
  */
+import * as FileSystem from "@effect/platform/FileSystem"
+import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import * as SqlClient from "@effect/sql/SqlClient"
+import { SqlError } from "@effect/sql/SqlError"
+import type { ConfigError } from "effect/ConfigError"
 import * as Context from "effect/Context"
-import type * as DateTime from "effect/DateTime"
+import * as Data from "effect/Data"
+import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
-import { Json } from "../../scheduler/Task.js"
+import { IsoDateTimeUtc, Json } from "../../scheduler/Task.js"
 
 /** A stored item. */
 export interface Item {
@@ -33,6 +53,42 @@ export interface SourceCount {
   readonly count: number
 }
 
+/** Default page size of {@link ItemsService.page}: 50. */
+export const defaultLimit = 50
+
+/** Largest page size of {@link ItemsService.page}: 1000. */
+export const maxLimit = 1000
+
+/** A position in the newest-first order: the row a page ended with (decoded from a cursor). */
+export interface ItemsPosition {
+  /** The row's `stored_at` (ISO-8601, as stored). */
+  readonly storedAt: string
+  readonly rowid: number
+}
+
+/** Which items {@link ItemsService.page} selects; every filter is optional and they combine with AND. */
+export interface ItemsQuery {
+  /** Only items of this source: the exact collector instance id, e.g. `news:https://x/feed.xml`. Default: all. */
+  readonly source?: string | undefined
+  /** Only items of this collector: source `collector` or `collector:<param>`. Default: all. */
+  readonly collector?: string | undefined
+  /** Only items stored at or after this instant (`stored_at`, inclusive). Default: no lower bound. */
+  readonly since?: DateTime.Utc | undefined
+  /** Only items stored before this instant (`stored_at`, exclusive). Default: no upper bound. */
+  readonly until?: DateTime.Utc | undefined
+  /** Page size, 1 to {@link maxLimit} (rounded down, clamped). Default: {@link defaultLimit}. */
+  readonly limit?: number | undefined
+  /** Start after this position (from the previous page's cursor). Default: the newest item. */
+  readonly after?: ItemsPosition | undefined
+}
+
+/** One page of items, newest first. */
+export interface ItemsPage {
+  readonly items: ReadonlyArray<Item>
+  /** Cursor of the next (older) page; none when this is the last page. Pass it to {@link decodeCursor}. */
+  readonly nextCursor: Option.Option<string>
+}
+
 /** The item queries. */
 export interface ItemsService {
   /** Number of stored items. */
@@ -45,6 +101,8 @@ export interface ItemsService {
    * gives none; `Infinity` gives all.
    */
   readonly recent: (limit: number) => Effect.Effect<ReadonlyArray<Item>>
+  /** One page of items matching `query`, newest first by (`stored_at`, `rowid`); see the module doc. */
+  readonly page: (query: ItemsQuery) => Effect.Effect<ItemsPage>
 }
 
 /** The {@link ItemsService}. */
@@ -62,11 +120,132 @@ const ItemRow = Schema.Struct({
 
 const decodeItems = Schema.decodeUnknown(Schema.Array(ItemRow))
 
+/** With what a cursor names: `stored_at` as stored (text, compared as text) and `rowid`. */
+const PagedItemRow = Schema.Struct({ ...ItemRow.fields, position_stored_at: Schema.String, rowid: Schema.Number })
+const decodePagedItems = Schema.decodeUnknown(Schema.Array(PagedItemRow))
+
+const toItem = (row: typeof ItemRow.Type): Item => ({
+  source: row.source,
+  key: row.key,
+  raw: row.raw,
+  fetchedAt: row.fetched_at,
+  storedAt: row.stored_at,
+  debug: row.debug !== 0
+})
+
 const CountRow = Schema.Struct({ count: Schema.Number })
 const decodeCount = Schema.decodeUnknown(Schema.Tuple(CountRow))
 
 const SourceCountRow = Schema.Struct({ source: Schema.String, count: Schema.Number })
 const decodeSourceCounts = Schema.decodeUnknown(Schema.Array(SourceCountRow))
+
+/** A page size within 1..{@link maxLimit}; {@link defaultLimit} when absent or not a number. */
+const clampLimit = (limit: number | undefined): number =>
+  limit === undefined || Number.isNaN(limit) ? defaultLimit : Math.min(maxLimit, Math.max(1, Math.floor(limit)))
+
+// ---- cursors and query parameters ------------------------------------------
+
+/** A cursor is base64url(JSON `[stored_at, rowid]`): opaque to clients, but nothing secret. */
+const Cursor = Schema.compose(
+  Schema.StringFromBase64Url,
+  Schema.parseJson(Schema.Tuple(Schema.String, Schema.NonNegativeInt))
+)
+
+/** The opaque cursor of a position (what a page's `nextCursor` holds). */
+export const encodeCursor = (position: ItemsPosition): string =>
+  Schema.encodeSync(Cursor)([position.storedAt, position.rowid])
+
+/** Bad input to the item queries: a query parameter (or CLI option) that is unknown or malformed. */
+export class InvalidItemsQuery extends Data.TaggedError("InvalidItemsQuery")<{
+  /** The parameter's name, e.g. `limit`. */
+  readonly parameter: string
+  /** What is wrong, e.g. `expected an integer from 1 to 1000, got "0"`. */
+  readonly reason: string
+}> {
+  override get message(): string {
+    return `Invalid ${this.parameter}: ${this.reason}`
+  }
+}
+
+/** Decodes a cursor from a page's `nextCursor`; anything else is an {@link InvalidItemsQuery} on `cursor`. */
+export const decodeCursor = (cursor: string): Either.Either<ItemsPosition, InvalidItemsQuery> =>
+  Schema.decodeUnknownEither(Cursor)(cursor).pipe(
+    Either.map(([storedAt, rowid]) => ({ storedAt, rowid })),
+    Either.mapLeft(() =>
+      new InvalidItemsQuery({ parameter: "cursor", reason: "not a cursor returned as next_cursor by a previous page" })
+    )
+  )
+
+/** The query parameters {@link parseQuery} reads. */
+export const queryParameters = ["source", "collector", "since", "until", "limit", "cursor"] as const
+
+/** Raw query parameters as they come from a URL (a repeated parameter is an array) or the command line. */
+export type RawItemsQuery = Readonly<Record<string, string | ReadonlyArray<string> | undefined>>
+
+/**
+ * Parses text parameters into an {@link ItemsQuery}: `source`, `collector`
+ * (non-empty), `since`, `until` (ISO-8601 instants such as
+ * `2024-05-01T12:00:00Z`, `2024-05-01T20:00:00+08:00` or `2024-05-01`; no
+ * offset means UTC; `until` must be after `since`), `limit` (an integer
+ * from 1 to {@link maxLimit}; default {@link defaultLimit}) and `cursor` (a
+ * previous page's `nextCursor`). Absent (`undefined`) parameters are not set.
+ * An unknown parameter, a repeated one or a malformed value is an
+ * {@link InvalidItemsQuery} naming the parameter.
+ */
+export const parseQuery = (raw: RawItemsQuery): Either.Either<ItemsQuery, InvalidItemsQuery> =>
+  Either.gen(function*() {
+    const fail = (parameter: string, reason: string) => Either.left(new InvalidItemsQuery({ parameter, reason }))
+    const known: ReadonlyArray<string> = queryParameters
+    const values: Record<string, string> = {}
+    for (const [name, value] of Object.entries(raw)) {
+      if (value === undefined) continue
+      if (!known.includes(name)) {
+        return yield* fail(name, `unknown parameter (known: ${queryParameters.join(", ")})`)
+      }
+      if (typeof value !== "string") {
+        if (value.length !== 1) return yield* fail(name, "given more than once")
+        values[name] = value[0]!
+      } else {
+        values[name] = value
+      }
+    }
+    const text = (name: string) =>
+      values[name] === undefined
+        ? Either.right(undefined)
+        : values[name] === ""
+        ? fail(name, "must not be empty")
+        : Either.right(values[name])
+    const instant = (name: string) =>
+      values[name] === undefined ?
+        Either.right(undefined) :
+        Schema.decodeUnknownEither(IsoDateTimeUtc)(values[name]).pipe(
+          Either.mapLeft((error) =>
+            new InvalidItemsQuery({
+              parameter: name,
+              reason: ParseResult.ArrayFormatter.formatErrorSync(error)[0]?.message ?? String(error)
+            })
+          )
+        )
+    const source = yield* text("source")
+    const collector = yield* text("collector")
+    const since = yield* instant("since")
+    const until = yield* instant("until")
+    if (since !== undefined && until !== undefined && !DateTime.lessThan(since, until)) {
+      return yield* fail(
+        "until",
+        `must be after since (${DateTime.formatIso(since)}), got ${DateTime.formatIso(until)}`
+      )
+    }
+    let limit: number | undefined
+    if (values.limit !== undefined) {
+      limit = /^\d{1,9}$/.test(values.limit) ? Number(values.limit) : NaN
+      if (!(limit >= 1 && limit <= maxLimit)) {
+        return yield* fail("limit", `expected an integer from 1 to ${maxLimit}, got ${JSON.stringify(values.limit)}`)
+      }
+    }
+    const after = values.cursor === undefined ? undefined : yield* decodeCursor(values.cursor)
+    return { source, collector, since, until, limit, after }
+  })
 
 /** SQLite's LIMIT: -1 means no limit. */
 const sqlLimit = (limit: number): number =>
@@ -92,21 +271,64 @@ export const make: Effect.Effect<ItemsService, never, SqlClient.SqlClient> = Eff
     sql`SELECT source, key, raw, fetched_at, stored_at, debug FROM items
         ORDER BY stored_at DESC, rowid DESC LIMIT ${sqlLimit(limit)}`.pipe(
       Effect.flatMap(decodeItems),
-      Effect.map((rows) =>
-        rows.map((row): Item => ({
-          source: row.source,
-          key: row.key,
-          raw: row.raw,
-          fetchedAt: row.fetched_at,
-          storedAt: row.stored_at,
-          debug: row.debug !== 0
-        }))
-      ),
+      Effect.map((rows) => rows.map(toItem)),
       Effect.orDie
     )
 
-  return { count, countBySource, recent }
+  const page: ItemsService["page"] = (query) => {
+    const limit = clampLimit(query.limit)
+    const where = sql.and([
+      ...(query.source === undefined ? [] : [sql`source = ${query.source}`]),
+      ...(query.collector === undefined ? [] : [
+        sql`(source = ${query.collector} OR substr(source, 1, length(${query.collector + ":"})) = ${
+          query.collector + ":"
+        })`
+      ]),
+      ...(query.since === undefined ? [] : [sql`stored_at >= ${DateTime.formatIso(query.since)}`]),
+      ...(query.until === undefined ? [] : [sql`stored_at < ${DateTime.formatIso(query.until)}`]),
+      ...(query.after === undefined ? [] : [sql`(stored_at, rowid) < (${query.after.storedAt}, ${query.after.rowid})`])
+    ])
+    // one row more than asked: whether there is a next page, without an extra query
+    return sql`SELECT rowid AS rowid, stored_at AS position_stored_at, source, key, raw, fetched_at, stored_at, debug
+        FROM items
+        WHERE ${where} ORDER BY stored_at DESC, rowid DESC LIMIT ${limit + 1}`.pipe(
+      Effect.flatMap(decodePagedItems),
+      Effect.map((rows): ItemsPage => {
+        const items = rows.slice(0, limit)
+        const last = items[items.length - 1]
+        return {
+          items: items.map(toItem),
+          nextCursor: rows.length > limit && last !== undefined
+            ? Option.some(encodeCursor({ storedAt: last.position_stored_at, rowid: last.rowid }))
+            : Option.none()
+        }
+      }),
+      Effect.orDie
+    )
+  }
+
+  return { count, countBySource, recent, page }
 })
 
 /** The {@link Items} queries on the SqlClient's database (see `Database.ts` for the schema). */
 export const layer: Layer.Layer<Items, never, SqlClient.SqlClient> = Layer.effect(Items, make)
+
+/**
+ * The {@link Items} queries on an existing database file opened read-only
+ * (no migrations, no writes): for readers such as `rayinfo items`, which may
+ * run while the service writes to the same file (WAL mode lets readers and
+ * the writer work concurrently). A missing file is a `SqlError` saying so.
+ */
+export const layerReadonly = (
+  filename: string
+): Layer.Layer<Items, SqlError | ConfigError, FileSystem.FileSystem> =>
+  Layer.unwrapEffect(
+    Effect.gen(function*() {
+      const fs = yield* FileSystem.FileSystem
+      const exists = yield* fs.exists(filename).pipe(
+        Effect.mapError((cause) => new SqlError({ cause, message: `Cannot read the database file ${filename}` }))
+      )
+      if (!exists) return yield* new SqlError({ cause: null, message: `No database file at ${filename}` })
+      return layer.pipe(Layer.provide(SqliteClient.layer({ filename, readonly: true, disableWAL: true })))
+    })
+  )
