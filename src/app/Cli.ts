@@ -4,7 +4,9 @@
  * - `rayinfo run` — the service (what `npm start` runs)
  * - `rayinfo collectors` — configured jobs and their state
  * - `rayinfo trigger <instance>` — run one job now and print what it stored
- * - `rayinfo check-config` — validate the configuration file
+ * - `rayinfo check-config` — validate the configuration file, and check
+ *   offline that its feed files and commands exist (`config/check.ts`)
+ * - `rayinfo items` — print stored items (reads the database read-only)
  *
  * Every command takes `--config <file>`; without it, `RAYINFO_CONFIG`, else
  * `./rayinfo.yaml`.
@@ -21,9 +23,12 @@ import * as Effect from "effect/Effect"
 import * as Logger from "effect/Logger"
 import * as Option from "effect/Option"
 import * as AppConfig from "./config/AppConfig.js"
-import { runResultJson } from "./http/ApiLive.js"
+import * as ConfigCheck from "./config/check.js"
+import { itemJson, runResultJson } from "./http/ApiLive.js"
 import { SchedulerAdapter } from "./scheduling/SchedulerAdapter.js"
 import * as Service from "./Service.js"
+import * as ItemsModule from "./storage/Items.js"
+import { type Item, Items, parseQuery } from "./storage/Items.js"
 
 /** A command failed in a way already explained to the user on stderr; exit code 1. */
 export class CliFailure extends Data.TaggedError("CliFailure")<{ readonly message: string }> {}
@@ -55,6 +60,9 @@ const withCore = <A, E>(
   f: (loaded: { readonly path: string; readonly config: AppConfig.AppConfig }) => Effect.Effect<A, E, SchedulerAdapter>
 ) => Effect.flatMap(loadConfig(option), (loaded) => Effect.provide(f(loaded), Service.coreLayer(loaded.config)))
 
+/** Fails with a message already printed on stderr. */
+const explain = (message: string) => Effect.zipRight(Console.error(message), Effect.fail(new CliFailure({ message })))
+
 const run = Command.make("run", { config: configOption }, ({ config }) =>
   Effect.gen(function*() {
     const env = yield* AppConfig.environment
@@ -62,18 +70,34 @@ const run = Command.make("run", { config: configOption }, ({ config }) =>
     yield* Effect.logInfo(`configuration ${loaded.path}: ${loaded.config.collectors.length} collector(s)`)
     yield* Effect.gen(function*() {
       const adapter = yield* SchedulerAdapter
+      const lease = yield* Service.ServiceLease
       const jobs = yield* adapter.loadAll
       yield* adapter.start
       yield* Effect.logInfo(
         `${adapter.type} started with ${jobs} job(s); API on http://${env.host}:${env.port}/status`
       )
-      return yield* Effect.never
+      // runs until interrupted (SIGINT/SIGTERM), unless another process took the database over
+      yield* lease.lost
+      return yield* explain(
+        `Stopping: another process took over the database ${loaded.config.storage.path} ` +
+          `(this one stopped renewing its lease for too long)`
+      )
     }).pipe(
       Effect.provide(Service.serviceLayer(loaded.config, { host: env.host, port: env.port })),
-      Effect.catchTag("ServeError", (error) => {
-        const reason = error.cause instanceof Error ? error.cause.message : String(error.cause)
-        const message = `Cannot serve the HTTP API on ${env.host}:${env.port}: ${reason} (set PORT / HOST)`
-        return Effect.zipRight(Console.error(message), Effect.fail(new CliFailure({ message })))
+      Effect.catchTags({
+        ServeError: (error) => {
+          const reason = error.cause instanceof Error ? error.cause.message : String(error.cause)
+          return explain(`Cannot serve the HTTP API on ${env.host}:${env.port}: ${reason} (set PORT / HOST)`)
+        },
+        LeaseHeldError: (error) =>
+          explain(
+            `Another RayInfo service is already running on the database ${loaded.config.storage.path}: ` +
+              `${error.holder.description}, since ${new Date(error.holder.acquiredAt).toISOString()}. ` +
+              `Two services would both run every job, so this one does not start. Stop the other one first ` +
+              `(a service that was killed releases the database at once on the same machine, ` +
+              `otherwise when its lease expires at ${new Date(error.holder.expiresAt).toISOString()}).`
+          ),
+        StorageError: (error) => explain(`Cannot use the database ${loaded.config.storage.path}: ${error.message}`)
       })
     )
   })).pipe(Command.withDescription("run the collector service until SIGINT/SIGTERM"))
@@ -119,6 +143,7 @@ const trigger = Command.make(
               return yield* new CliFailure({ message: error.message })
             }))
         )
+        if (outcome._tag === "Cancelled") return yield* explain(`${instance} was not run: ${outcome.reason}`)
         yield* Console.log(JSON.stringify(runResultJson(outcome), null, 2))
         if (outcome._tag !== "Succeeded") return yield* new CliFailure({ message: outcome.error })
       }))
@@ -127,6 +152,7 @@ const trigger = Command.make(
 const checkConfig = Command.make("check-config", { config: configOption }, ({ config }) =>
   Effect.gen(function*() {
     const { config: app, path } = yield* loadConfig(config)
+    yield* ConfigCheck.offline(path, app) // feed files, commands, working directories
     const jobs = app.collectors.reduce(
       (n, c) => n + (c.type === "feed" ? c.feeds.length : Math.max(1, c.jobs.length)),
       0
@@ -134,11 +160,73 @@ const checkConfig = Command.make("check-config", { config: configOption }, ({ co
     yield* Console.log(
       `${path}: OK — ${app.collectors.length} collector(s), ${jobs} job(s), storage ${app.storage.path}`
     )
-  })).pipe(Command.withDescription("validate the configuration file"))
+  })).pipe(Command.withDescription("validate the configuration file; check that feed files and commands exist"))
+
+const textOption = (name: string, description: string) =>
+  Options.text(name).pipe(Options.withDescription(description), Options.optional)
+
+/** One line of `rayinfo items`: stored time, source, title and link when present, key. */
+const itemLine = (item: Item): string => {
+  const raw = typeof item.raw === "object" && item.raw !== null && !Array.isArray(item.raw)
+    ? item.raw as Readonly<Record<string, unknown>>
+    : {}
+  const text = (value: unknown) => typeof value === "string" ? value.replace(/\s+/g, " ").trim() : ""
+  const title = text(raw.title)
+  const link = text(raw.link) || text(raw.url)
+  return [DateTime.formatIso(item.storedAt), item.source, title, link === item.key ? "" : link, item.key]
+    .filter((part) => part !== "")
+    .join("  ")
+}
+
+const items = Command.make(
+  "items",
+  {
+    config: configOption,
+    source: textOption("source", "only this source (exact instance id, e.g. news:https://x/feed.xml)"),
+    collector: textOption("collector", "only this collector's instances (source name or name:<param>)"),
+    since: textOption("since", "only items stored at or after this ISO-8601 instant (no offset means UTC)"),
+    until: textOption("until", "only items stored before this ISO-8601 instant"),
+    limit: textOption("limit", "how many, 1 to 1000 (default 50)"),
+    cursor: textOption("cursor", "continue after the previous page (the cursor it printed)"),
+    json: Options.boolean("json").pipe(Options.withDescription("print JSON lines (GET /items' item objects)"))
+  },
+  (options) =>
+    Effect.gen(function*() {
+      const query = yield* Effect.catchTag(
+        parseQuery({
+          source: Option.getOrUndefined(options.source),
+          collector: Option.getOrUndefined(options.collector),
+          since: Option.getOrUndefined(options.since),
+          until: Option.getOrUndefined(options.until),
+          limit: Option.getOrUndefined(options.limit),
+          cursor: Option.getOrUndefined(options.cursor)
+        }),
+        "InvalidItemsQuery",
+        (error) => explain(`${error.message} (--${error.parameter})`)
+      )
+      const { config: app } = yield* loadConfig(options.config)
+      const page = yield* Effect.flatMap(Items, (items) => items.page(query)).pipe(
+        Effect.provide(ItemsModule.layerReadonly(app.storage.path)),
+        Effect.catchTag(
+          "SqlError",
+          (error) => explain(`Cannot read the items in ${app.storage.path}: ${error.message}`)
+        )
+      )
+      for (const item of page.items) {
+        yield* Console.log(options.json ? JSON.stringify(itemJson(item)) : itemLine(item))
+      }
+      // on stderr, so that stdout is only items (one per line)
+      if (Option.isSome(page.nextCursor)) {
+        yield* Console.error(`more: add --cursor ${page.nextCursor.value}`)
+      } else if (page.items.length === 0) {
+        yield* Console.error("no items")
+      }
+    })
+).pipe(Command.withDescription("print stored items, newest first (reads the database; works while the service runs)"))
 
 const rayinfo = Command.make("rayinfo").pipe(
   Command.withDescription("RayInfo collector service"),
-  Command.withSubcommands([run, collectors, trigger, checkConfig])
+  Command.withSubcommands([run, collectors, trigger, checkConfig, items])
 )
 
 const cli = Command.run(rayinfo, { name: "rayinfo", version: "0.1.0" })

@@ -39,14 +39,18 @@ const readText = (path: string): string | undefined => {
 /** This machine's boot id, or `""` when the system has none. */
 export const bootId = (): string => readText("/proc/sys/kernel/random/boot_id")?.trim() ?? ""
 
-/** The start time of process `pid` (clock ticks since boot), or undefined if it does not exist or is unknown. */
+/**
+ * The start time of process `pid` (clock ticks since boot), or undefined if
+ * it does not exist (a zombie — exited, not yet waited for — counts as not
+ * existing) or is unknown.
+ */
 export const startTimeOf = (pid: number): string | undefined => {
   const stat = readText(`/proc/${pid}/stat`)
   if (stat === undefined) return undefined
   // "pid (comm) state ppid ..." — comm may contain spaces and parentheses: split after the last ")"
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
   // fields[0] is field 3 (state); the start time is field 22
-  return fields[19]
+  return fields[0] === "Z" || fields[0] === "X" ? undefined : fields[19]
 }
 
 let cached: ProcessOwner | undefined

@@ -1,51 +1,58 @@
 /**
- * The RayInfo collector service, assembled from layers:
+ * The RayInfo collector service, assembled from layers (built bottom-up):
  *
- *   HTTP API ─┐
- *             ├─ SchedulerAdapter (RayScheduler | Legacy, from USE_RAY_SCHEDULER)
- *             │    └─ CollectorRunner ─ Collectors (from the config file)
- *             └─ Items, Pipeline, JobStateStore ─ Database (SQLite, migrated)
+ *   HTTP API
+ *     └─ SchedulerAdapter (RayScheduler | Legacy, from USE_RAY_SCHEDULER)
+ *          └─ CollectorRunner ─ Collectors (from the config file; process groups reaped)
+ *               └─ the `service` lease (one service per database)
+ *                    └─ Items, Pipeline, JobStateStore, Leases ─ Database (SQLite, migrated)
  *
  * Closing the service's scope (SIGINT/SIGTERM through `NodeRuntime.runMain`)
- * releases it in reverse: the HTTP server stops, the adapter stops
- * triggering and waits for running collections, then SQLite is closed.
+ * releases it in reverse, except that scheduling stops first: the adapter
+ * stops triggering and the runner waits for running collections up to
+ * `shutdown.timeout` (then interrupts them) while the HTTP API still
+ * answers; then the HTTP server stops, the lease is released and SQLite is
+ * closed. See docs/architecture.md, "Shutdown".
  */
-import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
-import type * as CommandExecutor from "@effect/platform/CommandExecutor"
-import type * as FileSystem from "@effect/platform/FileSystem"
 import type * as HttpClient from "@effect/platform/HttpClient"
-import * as Config from "effect/Config"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type { Collector } from "./collectors/Collector.js"
 import * as CommandCollector from "./collectors/command.js"
 import * as FeedCollector from "./collectors/feed.js"
-import type { AppConfig, CollectorConfig } from "./config/AppConfig.js"
+import * as ProcessGroups from "./collectors/ProcessGroups.js"
+import { type AppConfig, type CollectorConfig, useRayScheduler } from "./config/AppConfig.js"
 import * as ApiLive from "./http/ApiLive.js"
 import * as SqlPipeline from "./pipeline/SqlPipeline.js"
+import * as ProcessOwner from "./ProcessOwner.js"
 import * as CollectorRunner from "./scheduling/CollectorRunner.js"
 import * as LegacySchedulerAdapter from "./scheduling/LegacySchedulerAdapter.js"
 import * as RaySchedulerAdapter from "./scheduling/RaySchedulerAdapter.js"
+import { SchedulerAdapter } from "./scheduling/SchedulerAdapter.js"
 import * as Database from "./storage/Database.js"
 import * as Items from "./storage/Items.js"
 import type { JobStateStore } from "./storage/JobStateStore.js"
+import { type Lease, Leases } from "./storage/Leases.js"
+import * as LeasesModule from "./storage/Leases.js"
 import * as SqlJobStateStore from "./storage/SqlJobStateStore.js"
 
-/** SQLite, migrated, with the job state store, the pipeline and the item queries on it. */
+/** SQLite, migrated, with the job state store, the pipeline, the item queries and the leases on it. */
 export const storageLayer = (config: AppConfig) =>
   Layer.mergeAll(
     SqlJobStateStore.layer,
     SqlPipeline.layer({ dedupCapacity: config.dedup.capacity }),
-    Items.layer
-  ).pipe(Layer.provideMerge(Database.layer({ filename: config.storage.path })))
+    Items.layer,
+    LeasesModule.layerSql()
+  ).pipe(Layer.provideMerge(Database.layer({ filename: config.storage.path, busyTimeout: config.storage.busyTimeout })))
 
 const buildCollector = (
   config: CollectorConfig
 ): Effect.Effect<
   Collector,
   never,
-  CommandExecutor.CommandExecutor | FileSystem.FileSystem | HttpClient.HttpClient | JobStateStore
+  HttpClient.HttpClient | JobStateStore | ProcessGroups.ProcessGroups
 > => {
   switch (config.type) {
     case "feed":
@@ -81,7 +88,11 @@ const buildCollector = (
   }
 }
 
-/** The configured collectors, built with the Node HTTP client, file system and process runner. */
+/**
+ * The configured collectors, built with the Node HTTP client, and the
+ * process groups of their commands recorded in the database
+ * (building it kills what a crashed predecessor left running).
+ */
 export const collectorsLayer = (config: AppConfig) =>
   Layer.effect(
     CollectorRunner.Collectors,
@@ -90,30 +101,75 @@ export const collectorsLayer = (config: AppConfig) =>
         collector,
         concurrency: collectorConfig.concurrency
       })))
-  ).pipe(Layer.provide(Layer.merge(NodeHttpClient.layer, NodeContext.layer)))
+  ).pipe(Layer.provide(Layer.merge(NodeHttpClient.layer, ProcessGroups.layerSql)))
 
 /**
  * The scheduler adapter chosen by the environment: `USE_RAY_SCHEDULER`
- * (boolean, default `true`) selects the RayScheduler; `false` the legacy
+ * (`true` or `false` in any case, default `true`; see
+ * `AppConfig.useRayScheduler`) selects the RayScheduler; `false` the legacy
  * interval scheduler.
  */
 export const adapterLayer = (config: AppConfig) =>
   Layer.unwrapEffect(
     Effect.map(
-      Config.boolean("USE_RAY_SCHEDULER").pipe(Config.withDefault(true)),
+      useRayScheduler,
       (useRay) =>
         useRay ? RaySchedulerAdapter.layer({ maxSleep: config.scheduler.maxSleep }) : LegacySchedulerAdapter.layer
     )
   )
 
-/** Adapter + runner + collectors + storage: everything but the HTTP server. */
-export const coreLayer = (config: AppConfig) =>
+/** The runner with the configured retry policy and shutdown timeout. */
+export const runnerLayer = (config: AppConfig) =>
+  CollectorRunner.layer({
+    retry: { minDelay: config.retry.minDelay, maxDelay: config.retry.maxDelay },
+    shutdownTimeout: config.shutdown.timeout
+  })
+
+/** Adapter + runner + collectors, on top of storage. */
+const schedulingLayer = (config: AppConfig) =>
   adapterLayer(config).pipe(
-    Layer.provideMerge(CollectorRunner.layer),
-    Layer.provideMerge(collectorsLayer(config)),
-    Layer.provideMerge(storageLayer(config))
+    Layer.provideMerge(runnerLayer(config)),
+    Layer.provideMerge(collectorsLayer(config))
   )
 
-/** The whole service: the core and the HTTP API on `host`:`port`. */
+/** Adapter + runner + collectors + storage: everything but the HTTP server and the service lease (CLI commands). */
+export const coreLayer = (config: AppConfig) => schedulingLayer(config).pipe(Layer.provideMerge(storageLayer(config)))
+
+/** The `service` lease held by the running service. */
+export class ServiceLease extends Context.Tag("rayinfo/ServiceLease")<ServiceLease, Lease>() {}
+
+/**
+ * Takes the database's `service` lease: fails with `LeaseHeldError` when
+ * another service holds it (see docs/architecture.md, "Processes sharing a
+ * database").
+ */
+export const serviceLeaseLayer = (server: ApiLive.ServerOptions) =>
+  Layer.scoped(
+    ServiceLease,
+    Effect.flatMap(Leases, (leases) =>
+      leases.acquire("service", {
+        wait: false,
+        description: `the RayInfo service (${
+          ProcessOwner.describe(ProcessOwner.current())
+        }, API http://${server.host}:${server.port})`
+      }))
+  )
+
+/**
+ * Stops the scheduling (bounded by `shutdown.timeout`) before the HTTP server
+ * closes: the server waits for the requests in flight, and a `POST
+ * /instances/:id/run` waits for its run, so the runs must end (or be
+ * dropped or interrupted) first. `/status` keeps answering meanwhile.
+ */
+const stopSchedulingFirst = Layer.scopedDiscard(
+  Effect.flatMap(SchedulerAdapter, (adapter) => Effect.addFinalizer(() => adapter.shutdown))
+)
+
+/** The whole service: the lease, the core and the HTTP API on `host`:`port`. */
 export const serviceLayer = (config: AppConfig, server: ApiLive.ServerOptions) =>
-  ApiLive.layer(server).pipe(Layer.provideMerge(coreLayer(config)))
+  stopSchedulingFirst.pipe(
+    Layer.provideMerge(ApiLive.layer(server)),
+    Layer.provideMerge(schedulingLayer(config)),
+    Layer.provideMerge(serviceLeaseLayer(server)),
+    Layer.provideMerge(storageLayer(config))
+  )

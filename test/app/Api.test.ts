@@ -7,7 +7,7 @@ import { HttpApiBuilder, HttpClient, HttpClientResponse } from "@effect/platform
 import { NodeHttpServer } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import type { Schema } from "effect"
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Option } from "effect"
 import { CollectorsJson, RunResultJson, StatusJson } from "../../src/app/http/Api.js"
 import { RayInfoApi } from "../../src/app/http/Api.js"
 import { StatusGroupLive } from "../../src/app/http/ApiLive.js"
@@ -20,7 +20,8 @@ const runs: Array<RunRecord> = []
 const ItemsStub = Layer.succeed(Items, {
   count: Effect.succeed(42),
   countBySource: Effect.succeed([]),
-  recent: () => Effect.succeed([])
+  recent: () => Effect.succeed([]),
+  page: () => Effect.succeed({ items: [], nextCursor: Option.none() })
 })
 
 const TestServer = HttpApiBuilder.serve().pipe(

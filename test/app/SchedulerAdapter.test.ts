@@ -3,8 +3,10 @@
  * the legacy interval scheduler), under the TestClock.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Context, DateTime, Duration, Effect, Either, Fiber, Layer, Option, TestClock } from "effect"
+import { Context, DateTime, Deferred, Duration, Effect, Either, Fiber, Layer, Option, TestClock } from "effect"
 import { SchedulerAdapter } from "../../src/app/scheduling/SchedulerAdapter.js"
+import { ForceShutdown } from "../../src/app/Shutdown.js"
+import { captureLogs } from "../support.js"
 import {
   adapterLayer,
   adapters,
@@ -26,9 +28,14 @@ for (const [name, adapter] of adapters) {
   describe(`SchedulerAdapter: ${name}`, () => {
     const build = (
       collectors: Parameters<typeof adapterLayer>[1],
-      store = memoryJobStateStore(),
-      pipeline = memoryPipeline()
-    ) => Effect.map(Layer.build(adapterLayer(adapter, collectors, store, pipeline)), Context.get(SchedulerAdapter))
+      store: Parameters<typeof adapterLayer>[2] = memoryJobStateStore(),
+      pipeline: Parameters<typeof adapterLayer>[3] = memoryPipeline(),
+      options: Parameters<typeof adapterLayer>[4] = {}
+    ) =>
+      Effect.map(
+        Layer.build(adapterLayer(adapter, collectors, store, pipeline, options)),
+        Context.get(SchedulerAdapter)
+      )
 
     it.scoped("a job that never ran runs at start, then every interval", () =>
       Effect.gen(function*() {
@@ -192,13 +199,18 @@ for (const [name, adapter] of adapters) {
         assert.strictEqual(Either.isLeft(missing) ? missing.left._tag : "", "UnknownInstanceError")
       }))
 
-    it.scoped("shutdown stops triggering at once and waits for the run in flight", () =>
+    it.scoped("shutdown stops triggering at once and waits for the run in flight (within the shutdown timeout)", () =>
       Effect.gen(function*() {
         const runs: Array<RunRecord> = []
         const store = memoryJobStateStore()
-        const scheduler = yield* build([
-          scriptedCollector({ name: "long", intervalMinutes: 5, runs, script: () => ({ ms: 10 * MIN }) })
-        ], store)
+        const scheduler = yield* build(
+          [
+            scriptedCollector({ name: "long", intervalMinutes: 5, runs, script: () => ({ ms: 10 * MIN }) })
+          ],
+          store,
+          memoryPipeline(),
+          { shutdownTimeout: "1 hour" }
+        )
         yield* scheduler.start
         yield* TestClock.adjust("1 minute")
         assert.strictEqual(runs.length, 1)
@@ -212,6 +224,117 @@ for (const [name, adapter] of adapters) {
         yield* TestClock.adjust("60 minutes")
         assert.strictEqual(runs.length, 1, "nothing runs after shutdown")
         assert.isFalse((yield* scheduler.status).running)
+      }))
+
+    it.scoped("shutdown is bounded: a run still going at the shutdown timeout is interrupted, logged and counted", () =>
+      captureLogs((logs) =>
+        Effect.gen(function*() {
+          const runs: Array<RunRecord> = []
+          const store = memoryJobStateStore()
+          const scheduler = yield* build(
+            [scriptedCollector({ name: "long", intervalMinutes: 5, runs, script: () => ({ ms: 10 * MIN }) })],
+            store,
+            memoryPipeline(),
+            { shutdownTimeout: "30 seconds" }
+          )
+          yield* scheduler.start
+          yield* TestClock.adjust("1 minute")
+          const stopping = yield* Effect.fork(scheduler.shutdown)
+          yield* settle
+          assert.isNull(stopping.unsafePoll(), "waits for the running collection")
+          assert.isTrue(
+            logs.some((log) =>
+              /waiting up to 30s for 1 running collection\(s\): long \(running for 1m\)/.test(log.message)
+            ),
+            "says what it waits for"
+          )
+          yield* TestClock.adjust("29 seconds")
+          assert.isNull(stopping.unsafePoll())
+          yield* TestClock.adjust("1 second")
+          yield* Fiber.join(stopping)
+          assert.isTrue(logs.some((log) => /interrupting 1 running collection\(s\) after 30s: long/.test(log.message)))
+          assert.isUndefined(runs[0]!.end, "the run was interrupted")
+          assert.isUndefined(store.states.get("long"), "an interrupted run records nothing")
+          const status = yield* scheduler.status
+          assert.strictEqual(status.runs.cancelled, 1)
+          assert.strictEqual(status.runs.inFlight, 0)
+          yield* TestClock.adjust("60 minutes")
+          assert.strictEqual(runs.length, 1, "nothing runs after shutdown")
+        })
+      ))
+
+    it.scoped("ForceShutdown (a second signal) interrupts the running collections at once", () =>
+      Effect.gen(function*() {
+        const runs: Array<RunRecord> = []
+        const force = yield* Deferred.make<void>()
+        const scheduler = yield* build(
+          [scriptedCollector({ name: "long", intervalMinutes: 5, runs, script: () => ({ ms: 10 * MIN }) })]
+        ).pipe(Effect.provideService(ForceShutdown, Deferred.await(force)))
+        yield* scheduler.start
+        yield* TestClock.adjust("1 minute")
+        const stopping = yield* Effect.fork(scheduler.shutdown)
+        yield* settle
+        assert.isNull(stopping.unsafePoll())
+        yield* Deferred.succeed(force, undefined)
+        yield* Fiber.join(stopping)
+        assert.isUndefined(runs[0]!.end)
+        assert.strictEqual((yield* scheduler.status).runs.cancelled, 1)
+      }))
+
+    it.scoped("manual runs do not pile up: 200 triggers of a busy job queue one run, which they all share", () =>
+      Effect.gen(function*() {
+        const runs: Array<RunRecord> = []
+        const scheduler = yield* build([
+          scriptedCollector({ name: "busy", intervalMinutes: 60, runs, script: () => ({ ms: 10 * MIN }) })
+        ])
+        yield* scheduler.start
+        yield* settle
+        assert.strictEqual(runs.length, 1, "the scheduled run is going")
+        const triggers = yield* Effect.forEach(
+          Array.from({ length: 200 }),
+          () => Effect.fork(scheduler.runInstance("busy")),
+          { concurrency: "unbounded" }
+        )
+        yield* TestClock.adjust("10 minutes")
+        assert.strictEqual(runs.length, 2, "one manual run after the scheduled one")
+        yield* TestClock.adjust("10 minutes")
+        const outcomes = yield* Effect.forEach(triggers, Fiber.join)
+        assert.strictEqual(runs.length, 2, "and no more")
+        assert.isTrue(outcomes.every((o) => o._tag === "Succeeded"))
+        assert.strictEqual(
+          new Set(outcomes.map((o) => o._tag === "Succeeded" ? DateTime.toEpochMillis(o.startedAt) : -1)).size,
+          1
+        )
+        // a trigger while a manual run is going queues a new one
+        const again = yield* Effect.fork(scheduler.runInstance("busy"))
+        yield* TestClock.adjust("10 minutes")
+        assert.strictEqual((yield* Fiber.join(again))._tag, "Succeeded")
+        assert.strictEqual(runs.length, 3)
+      }))
+
+    it.scoped("at shutdown, runs waiting for their turn are dropped (Cancelled) and the running one finishes", () =>
+      Effect.gen(function*() {
+        const runs: Array<RunRecord> = []
+        const scheduler = yield* build(
+          [scriptedCollector({ name: "busy", intervalMinutes: 60, runs, script: () => ({ ms: 10 * MIN }) })],
+          memoryJobStateStore(),
+          memoryPipeline(),
+          { shutdownTimeout: "1 hour" }
+        )
+        yield* scheduler.start
+        yield* settle
+        const waiting = yield* Effect.fork(scheduler.runInstance("busy"))
+        yield* settle
+        const stopping = yield* Effect.fork(scheduler.shutdown)
+        yield* settle
+        const dropped = yield* Fiber.join(waiting)
+        assert.strictEqual(dropped._tag, "Cancelled", "dropped at once, not run")
+        yield* TestClock.adjust("10 minutes")
+        yield* Fiber.join(stopping)
+        assert.strictEqual(runs.length, 1)
+        assert.strictEqual(runs[0]!.end, 10 * MIN)
+        const late = yield* scheduler.runInstance("busy")
+        assert.strictEqual(late._tag, "Cancelled", "no run after shutdown")
       }))
   })
 }

@@ -12,6 +12,7 @@ import * as RaySchedulerAdapter from "../../src/app/scheduling/RaySchedulerAdapt
 import type { SchedulerAdapter } from "../../src/app/scheduling/SchedulerAdapter.js"
 import type { JobState } from "../../src/app/storage/JobStateStore.js"
 import { JobStateStore } from "../../src/app/storage/JobStateStore.js"
+import * as Leases from "../../src/app/storage/Leases.js"
 import type { Json } from "../../src/scheduler/Task.js"
 
 /** An in-memory JobStateStore; `states` can be pre-filled to simulate a restart. */
@@ -69,7 +70,7 @@ export const memoryPipeline = () => {
 /** What a scripted run does. */
 export interface Step {
   readonly ms?: number
-  readonly outcome?: "ok" | "fail" | "retry"
+  readonly outcome?: "ok" | "fail" | "retry" | "die" | "interrupt"
   readonly retryAfter?: Duration.Duration
   readonly events?: number
 }
@@ -83,13 +84,14 @@ export interface RunRecord {
 
 /**
  * A collector whose runs follow `script(param, runIndex)`: sleep `ms`, emit
- * `events` events, then succeed, fail or ask for a retry.
+ * `events` events, then succeed, fail, ask for a retry, die (a defect) or
+ * interrupt itself.
  */
 export const scriptedCollector = (options: {
   readonly name: string
   readonly intervalMinutes: number
   readonly params?: ReadonlyArray<string>
-  readonly script?: (param: string | undefined, run: number) => Step
+  readonly script?: ((param: string | undefined, run: number) => Step) | undefined
   readonly runs: Array<RunRecord>
 }): Collector => {
   const counts = new Map<string, number>()
@@ -126,6 +128,10 @@ export const scriptedCollector = (options: {
                 retryAfter: step.retryAfter ?? Duration.hours(1)
               })
             )
+          case "die":
+            return Stream.die(new Error(`run ${n} died`))
+          case "interrupt":
+            return yield* Effect.interrupt
           default:
             return Stream.fromIterable(events)
         }
@@ -141,24 +147,27 @@ export const adapters: ReadonlyArray<
   ["LegacyScheduler", LegacySchedulerAdapter.layer]
 ]
 
-/** What an adapter needs: the runner over the given collectors, with in-memory storage. */
+/** What an adapter needs: the runner over the given collectors, with in-memory storage and leases. */
 export const runnerLayer = (
   collectors: ReadonlyArray<Collector>,
-  store = memoryJobStateStore(),
-  pipeline = memoryPipeline()
+  store: { readonly layer: Layer.Layer<JobStateStore> } = memoryJobStateStore(),
+  pipeline: { readonly layer: Layer.Layer<Pipeline> } = memoryPipeline(),
+  options: CollectorRunner.CollectorRunnerOptions = {}
 ) =>
-  CollectorRunner.layer.pipe(
+  CollectorRunner.layer(options).pipe(
     Layer.provideMerge(
       Layer.succeed(CollectorRunner.Collectors, collectors.map((collector) => ({ collector, concurrency: 1 })))
     ),
     Layer.provideMerge(store.layer),
-    Layer.provideMerge(pipeline.layer)
+    Layer.provideMerge(pipeline.layer),
+    Layer.provideMerge(Leases.layerMemory())
   )
 
 /** An adapter over the given collectors and in-memory storage. */
 export const adapterLayer = (
   adapter: Layer.Layer<SchedulerAdapter, never, CollectorRunner.CollectorRunner | JobStateStore>,
   collectors: ReadonlyArray<Collector>,
-  store = memoryJobStateStore(),
-  pipeline = memoryPipeline()
-) => adapter.pipe(Layer.provideMerge(runnerLayer(collectors, store, pipeline)))
+  store: { readonly layer: Layer.Layer<JobStateStore> } = memoryJobStateStore(),
+  pipeline: { readonly layer: Layer.Layer<Pipeline> } = memoryPipeline(),
+  options: CollectorRunner.CollectorRunnerOptions = {}
+) => adapter.pipe(Layer.provideMerge(runnerLayer(collectors, store, pipeline, options)))

@@ -1,6 +1,6 @@
 /**
  * The HTTP API's contract (`@effect/platform` HttpApi): `GET /status`,
- * `GET /collectors`, `POST /instances/:id/run`. Field names are snake_case,
+ * `GET /collectors`, `POST /instances/:id/run`, `GET /items`. Field names are snake_case,
  * as in the service this one replaces.
  */
 import * as HttpApi from "@effect/platform/HttpApi"
@@ -17,6 +17,7 @@ export const RunCountersJson = Schema.Struct({
   succeeded: Count,
   failed: Count,
   retried: Count,
+  cancelled: Count,
   in_flight: Count,
   items_stored: Count
 })
@@ -49,6 +50,15 @@ export const StatusJson = Schema.Struct({
 })
 export type StatusJson = typeof StatusJson.Type
 
+/** The last outcome of a job in this process (also when it could not be stored). */
+export const LastOutcomeJson = Schema.Struct({
+  outcome: Schema.Literal("succeeded", "retry", "failed", "cancelled"),
+  /** When the run ended. */
+  at: Timestamp,
+  error: Schema.NullOr(Schema.String),
+  retry_after_seconds: Schema.NullOr(Schema.Number)
+})
+
 /** One collector instance in `GET /collectors`. */
 export const InstanceJson = Schema.Struct({
   id: Schema.String,
@@ -56,11 +66,16 @@ export const InstanceJson = Schema.Struct({
   interval_seconds: Schema.Number,
   concurrency: Count,
   running: Schema.Boolean,
+  /** A manual run is waiting for the running one (further `POST /instances/:id/run` join it). */
+  manual_run_queued: Schema.Boolean,
   last_run_at: Schema.NullOr(Timestamp),
   run_count: Count,
   error_count: Count,
   last_error: Schema.NullOr(Schema.String),
-  next_run_at: Schema.NullOr(Timestamp)
+  next_run_at: Schema.NullOr(Timestamp),
+  last_outcome: Schema.NullOr(LastOutcomeJson),
+  /** Why the stored state (`last_run_at`, counts) could not be read, if it could not. */
+  state_error: Schema.NullOr(Schema.String)
 })
 
 /** `GET /collectors`: instances grouped by collector. */
@@ -82,6 +97,51 @@ export const RunResultJson = Schema.Struct({
 })
 export type RunResultJson = typeof RunResultJson.Type
 
+/** One stored item in `GET /items`. */
+export const ItemJson = Schema.Struct({
+  /** The collector instance that fetched it, e.g. `news:https://x/feed.xml`. */
+  source: Schema.String,
+  /** Its identity within the source (link, guid, url, ...). */
+  key: Schema.String,
+  raw: Schema.Unknown.annotations({ description: "the item as fetched (JSON)" }),
+  fetched_at: Timestamp,
+  stored_at: Timestamp,
+  debug: Schema.Boolean
+})
+
+/** `GET /items`: a page of stored items, newest first by `stored_at`. */
+export const ItemsPageJson = Schema.Struct({
+  items: Schema.Array(ItemJson),
+  /** Pass as `cursor` for the next (older) page; `null` on the last page. */
+  next_cursor: Schema.NullOr(Schema.String)
+})
+export type ItemsPageJson = typeof ItemsPageJson.Type
+
+/** A query parameter as given; repeated ones are rejected by the handler with {@link InvalidQueryParameter}. */
+const QueryParameter = (description: string) =>
+  Schema.optional(Schema.Union(Schema.String, Schema.Array(Schema.String)).annotations({ description }))
+
+/** The query parameters of `GET /items` (all optional; filters combine with AND). */
+export const ItemsUrlParams = Schema.Struct({
+  source: QueryParameter("only this source (exact collector instance id)"),
+  collector: QueryParameter("only this collector's sources: `name` or `name:<param>`"),
+  since: QueryParameter("only items stored at or after this ISO-8601 instant (no offset means UTC)"),
+  until: QueryParameter("only items stored before this ISO-8601 instant"),
+  limit: QueryParameter("page size, 1 to 1000 (default 50)"),
+  cursor: QueryParameter("`next_cursor` of the previous page")
+})
+
+/** 400: a query parameter is unknown, repeated or malformed; `parameter` names it. */
+export class InvalidQueryParameter extends Schema.TaggedError<InvalidQueryParameter>()("InvalidQueryParameter", {
+  parameter: Schema.String,
+  message: Schema.String
+}) {}
+
+/** 503: the run was not done because the service is shutting down. */
+export class ServiceUnavailable extends Schema.TaggedError<ServiceUnavailable>()("ServiceUnavailable", {
+  message: Schema.String
+}) {}
+
 /** 404: no collector instance with that id. */
 export class InstanceNotFound extends Schema.TaggedError<InstanceNotFound>()("InstanceNotFound", {
   message: Schema.String
@@ -96,6 +156,13 @@ export class StatusGroup extends HttpApiGroup.make("status")
       .setPath(Schema.Struct({ id: Schema.String }))
       .addSuccess(RunResultJson)
       .addError(InstanceNotFound, { status: 404 })
+      .addError(ServiceUnavailable, { status: 503 })
+  )
+  .add(
+    HttpApiEndpoint.get("items", "/items")
+      .setUrlParams(ItemsUrlParams)
+      .addSuccess(ItemsPageJson)
+      .addError(InvalidQueryParameter, { status: 400 })
   )
 {}
 

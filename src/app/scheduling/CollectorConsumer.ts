@@ -1,8 +1,8 @@
 /**
  * `CollectorConsumer` — a collector instance (a collector and one of its
  * params) as a `TaskConsumer` named `collector` or `collector:param`. Its
- * `consume` runs the instance once through the `CollectorRunner` (fetch →
- * pipeline → job state) and hands the outcome to `afterRun`, which the
+ * `consume` runs the instance once through the `CollectorRunner` (which
+ * always ends in an outcome) and hands the outcome to `afterRun`, which the
  * RayScheduler adapter uses to plan the job's next task.
  */
 import * as Effect from "effect/Effect"
@@ -32,7 +32,7 @@ export const make = (
     concurrency: options.instance.concurrency,
     consume: (task) =>
       options.runner.setNextRun(options.instance.id, Option.none()).pipe(
-        Effect.zipRight(options.runner.runOnce(options.instance)),
+        Effect.zipRight(options.runner.run(options.instance)),
         Effect.flatMap((outcome) => options.afterRun(task, outcome))
       )
   })

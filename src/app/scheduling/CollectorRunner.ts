@@ -1,32 +1,51 @@
 /**
  * `CollectorRunner` — runs one collector instance once: fetch → pipeline →
- * job state, whatever scheduler triggered it. Shared by both scheduler
- * adapters, so they differ only in *when* they run instances.
+ * job state, whatever triggered it (a scheduler adapter or a manual
+ * trigger). Both scheduler adapters share it, so they differ only in *when*
+ * they run instances. Its guarantees are described in docs/architecture.md
+ * ("Supervision", "Shutdown", "Processes sharing a database"); in short:
  *
- * - Runs of one instance never overlap (a per-instance lock), so a manual
- *   trigger and a scheduled run of the same job queue up instead of racing.
- * - Each run executes in its own fiber that outlives an interruption of the
- *   caller: stopping a trigger never cuts a collection in half, and
- *   `awaitIdle` waits for the runs in flight (graceful shutdown).
- * - Outcomes are data: a retryable error (quota, HTTP 429/503, transient
- *   network) does not update the last run time; any other failure, or a
- *   defect, is counted and logged; nothing escapes to the scheduler.
+ * - **A run always ends in an outcome.** Whatever happens inside it — a
+ *   failure, a defect or an interruption in the fetch, the pipeline, or
+ *   while recording the outcome — `run` and `trigger` return a
+ *   {@link RunOutcome}; nothing escapes to the adapter, which can therefore
+ *   always plan the job's next run. The outcome is logged, counted and kept
+ *   for `/collectors`.
+ * - **Runs of one job never overlap**: a per-job lock in this process and a
+ *   `job:<id>` lease in the database (`Leases`) across processes.
+ * - **Manual runs do not pile up**: at most one manual run per job waits for
+ *   its turn; further requests join it and get its outcome.
+ * - **Bounded shutdown**: `drain` rejects new runs, drops the waiting ones,
+ *   waits for the running ones up to a timeout (or until `ForceShutdown`)
+ *   and then interrupts them.
+ * - Each run executes in its own fiber (a `FiberSet` owned by the runner):
+ *   interrupting a caller (an HTTP client that went away) never cuts a
+ *   collection in half.
  */
 import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as DateTime from "effect/DateTime"
+import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as FiberId from "effect/FiberId"
+import * as FiberSet from "effect/FiberSet"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
 import type { Collector } from "../collectors/Collector.js"
 import { instanceId } from "../collectors/Collector.js"
 import type { PipelineResult } from "../pipeline/Pipeline.js"
 import { Pipeline } from "../pipeline/Pipeline.js"
+import * as ProcessOwner from "../ProcessOwner.js"
+import { ForceShutdown } from "../Shutdown.js"
 import type { JobState } from "../storage/JobStateStore.js"
 import { JobStateStore } from "../storage/JobStateStore.js"
+import { Leases } from "../storage/Leases.js"
+import { defaultRetryPolicy, retryDelay, type RetryPolicy } from "./Timing.js"
 
 /** A collector with its scheduling settings, as configured. */
 export interface ConfiguredCollector {
@@ -48,9 +67,13 @@ export interface Instance {
   readonly concurrency: number
 }
 
-/** The instances of the configured collectors, in configuration order. */
-export const instancesOf = (collectors: ReadonlyArray<ConfiguredCollector>): ReadonlyArray<Instance> =>
-  collectors.flatMap(({ collector, concurrency }): ReadonlyArray<Instance> =>
+/**
+ * The instances of the configured collectors, in configuration order. Two
+ * instances with the same id are a programming error (the configuration
+ * loader rejects them): it dies with an `IllegalArgumentException`.
+ */
+export const instancesOf = (collectors: ReadonlyArray<ConfiguredCollector>): ReadonlyArray<Instance> => {
+  const instances = collectors.flatMap(({ collector, concurrency }): ReadonlyArray<Instance> =>
     collector.jobs === undefined || collector.jobs.length === 0
       ? [{
         id: instanceId(collector.name, undefined),
@@ -67,20 +90,35 @@ export const instancesOf = (collectors: ReadonlyArray<ConfiguredCollector>): Rea
         concurrency
       }))
   )
+  const ids = new Set<string>()
+  for (const instance of instances) {
+    if (ids.has(instance.id)) {
+      throw new Cause.IllegalArgumentException(`Two collector jobs have the instance id ${JSON.stringify(instance.id)}`)
+    }
+    ids.add(instance.id)
+  }
+  return instances
+}
 
 /** What one run did. */
 export type RunOutcome = Data.TaggedEnum<{
-  /** The run completed; its counts. */
+  /** The run completed and was recorded; its counts. */
   Succeeded: { readonly instance: string; readonly startedAt: DateTime.Utc; readonly result: PipelineResult }
-  /** Retryable failure: run again after `retryAfter`; the last run time is unchanged. */
+  /**
+   * The run failed for a reason that passes (quota, HTTP 429/503, network,
+   * a locked database): run again after `retryAfter` (already clamped to the
+   * retry policy); the last run time is unchanged.
+   */
   Retry: {
     readonly instance: string
     readonly startedAt: DateTime.Utc
     readonly error: string
     readonly retryAfter: Duration.Duration
   }
-  /** The run failed (or died); the job runs again at its next interval. */
+  /** The run failed, died or was interrupted from inside; the job runs again at its next interval. */
   Failed: { readonly instance: string; readonly startedAt: DateTime.Utc; readonly error: string }
+  /** The run did not happen or was interrupted because the service is shutting down. */
+  Cancelled: { readonly instance: string; readonly reason: string }
 }>
 export const RunOutcome = Data.taggedEnum<RunOutcome>()
 
@@ -97,6 +135,8 @@ export interface RunCounters {
   readonly succeeded: number
   readonly failed: number
   readonly retried: number
+  /** Runs dropped or interrupted by a shutdown. */
+  readonly cancelled: number
   readonly inFlight: number
   readonly itemsStored: number
 }
@@ -109,130 +149,335 @@ export interface InstanceInfo {
   readonly intervalMillis: number
   readonly concurrency: number
   readonly running: boolean
+  /** A manual run is waiting for its turn (further triggers join it). */
+  readonly manualRunQueued: boolean
   readonly nextRunAt: Option.Option<DateTime.Utc>
+  /** The stored state; none if never recorded, or if it could not be read (see `stateError`). */
   readonly state: Option.Option<JobState>
+  /** Why the stored state could not be read, if it could not. */
+  readonly stateError: Option.Option<string>
+  /** The last outcome in this process (also when it could not be recorded). */
   readonly lastOutcome: Option.Option<RunOutcome>
-}
-
-interface Live {
-  readonly instance: Instance
-  readonly lock: Effect.Semaphore
-  running: number
-  nextRunAt: Option.Option<DateTime.Utc>
-  lastOutcome: Option.Option<RunOutcome>
+  /** When the last outcome ended. */
+  readonly lastOutcomeAt: Option.Option<DateTime.Utc>
 }
 
 export interface CollectorRunnerService {
   readonly instances: ReadonlyArray<Instance>
+  /** The floor and cap of retry delays, for planning. */
+  readonly retryPolicy: RetryPolicy
   readonly find: (id: string) => Effect.Effect<Instance, UnknownInstanceError>
-  /** Runs the instance once and reports the outcome. Never fails. */
-  readonly runOnce: (instance: Instance) => Effect.Effect<RunOutcome>
+  /**
+   * Runs the instance once (a scheduled run): waits for the job's turn, runs,
+   * records and reports the outcome. Never fails; `Cancelled` when the
+   * runner is draining.
+   */
+  readonly run: (instance: Instance) => Effect.Effect<RunOutcome>
+  /**
+   * Runs the instance now, outside its schedule (a manual run). If a manual
+   * run of it is already waiting for its turn, joins that one instead.
+   */
+  readonly trigger: (id: string) => Effect.Effect<RunOutcome, UnknownInstanceError>
   /** Records when an adapter plans the instance's next run (for status). */
   readonly setNextRun: (id: string, at: Option.Option<DateTime.Utc>) => Effect.Effect<void>
   readonly info: Effect.Effect<ReadonlyArray<InstanceInfo>>
   readonly counters: Effect.Effect<RunCounters>
-  /** Waits until no run is in flight. */
-  readonly awaitIdle: Effect.Effect<void>
+  /** Whether `drain` has begun: no new run starts. */
+  readonly draining: Effect.Effect<boolean>
+  /**
+   * Stops accepting runs, cancels the waiting ones and waits for the running
+   * ones up to the shutdown timeout — or until `ForceShutdown` completes —
+   * then interrupts them. Idempotent.
+   */
+  readonly drain: Effect.Effect<void>
 }
 
 export class CollectorRunner
   extends Context.Tag("rayinfo/CollectorRunner")<CollectorRunner, CollectorRunnerService>()
 {}
 
-const describe = (cause: Cause.Cause<unknown>): string => {
+/** Options of {@link make} and {@link layer}. */
+export interface CollectorRunnerOptions {
+  /** Floor and cap of retry delays. Default: {@link defaultRetryPolicy} (≥ 30 s, ≤ the job's interval). */
+  readonly retry?: RetryPolicy | undefined
+  /** How long `drain` waits for running collections before interrupting them. Default: 30 seconds. */
+  readonly shutdownTimeout?: Duration.DurationInput | undefined
+}
+
+/** Default shutdown timeout: 30 seconds. */
+export const defaultShutdownTimeout: Duration.Duration = Duration.seconds(30)
+
+/** After interrupting the runs, how long `drain` waits for them to stop (their finalizers) before giving up. */
+const INTERRUPT_GRACE = Duration.seconds(5)
+
+/**
+ * Runs `effect` in a fiber of its own, interruptible, and waits for it.
+ * `drain` usually runs in a finalizer of a fiber that is being interrupted
+ * (the service's main fiber on SIGTERM): there, a timeout could not stop a
+ * wait (finalizers are uninterruptible), and an interruptible region would
+ * end at once (the interruption is pending). A fresh fiber has neither.
+ */
+const detached = <A>(effect: Effect.Effect<A>): Effect.Effect<A> =>
+  Effect.flatMap(Effect.forkDaemon(Effect.interruptible(effect)), Fiber.join)
+
+/** One line saying what went wrong, from a run's cause. */
+export const describeCause = (cause: Cause.Cause<unknown>): string => {
   const failure = Cause.failureOption(cause)
   if (Option.isSome(failure)) {
     const error = failure.value
-    return error instanceof Error ? error.message : String(error)
+    return error instanceof Error || (typeof error === "object" && error !== null && "message" in error)
+      ? String((error as { readonly message: unknown }).message)
+      : String(error)
   }
+  const defect = Cause.dieOption(cause)
+  if (Option.isSome(defect)) {
+    const value = defect.value
+    return `defect: ${value instanceof Error ? `${value.name}: ${value.message}` : String(value)}`
+  }
+  if (Cause.isInterruptedOnly(cause)) return "interrupted"
   return Cause.pretty(cause).split("\n")[0] ?? "unknown failure"
 }
 
-/** Builds the runner over the configured collectors. */
-export const make: Effect.Effect<CollectorRunnerService, never, Collectors | Pipeline | JobStateStore> = Effect.gen(
-  function*() {
+interface Live {
+  readonly instance: Instance
+  /** One run of the job at a time in this process. */
+  readonly lock: Effect.Semaphore
+  /** The outcome of the manual run waiting for its turn, if any: further triggers join it. */
+  queuedManual: Option.Option<Deferred.Deferred<RunOutcome>>
+  /** When the current run started (epoch ms); none when not running. */
+  runningSince: Option.Option<number>
+  nextRunAt: Option.Option<DateTime.Utc>
+  lastOutcome: Option.Option<RunOutcome>
+  lastOutcomeAt: Option.Option<DateTime.Utc>
+}
+
+/** What started a run: its schedule, or a manual trigger (with the outcome its callers wait for). */
+type Trigger = { readonly _tag: "Scheduled" } | {
+  readonly _tag: "Manual"
+  readonly outcome: Deferred.Deferred<RunOutcome>
+}
+
+const scheduled: Trigger = { _tag: "Scheduled" }
+
+/** Builds the runner over the configured collectors; its runs are interrupted when the scope closes. */
+export const make = (
+  options: CollectorRunnerOptions = {}
+): Effect.Effect<CollectorRunnerService, never, Collectors | Pipeline | JobStateStore | Leases | Scope.Scope> =>
+  Effect.gen(function*() {
     const collectors = yield* Collectors
     const pipeline = yield* Pipeline
     const store = yield* JobStateStore
+    const leases = yield* Leases
+    const force = yield* ForceShutdown
+    const policy = options.retry ?? defaultRetryPolicy
+    const shutdownTimeout = Duration.decode(options.shutdownTimeout ?? defaultShutdownTimeout)
     const instances = instancesOf(collectors)
     const live = new Map<string, Live>()
     for (const instance of instances) {
       live.set(instance.id, {
         instance,
         lock: yield* Effect.makeSemaphore(1),
-        running: 0,
+        queuedManual: Option.none(),
+        runningSince: Option.none(),
         nextRunAt: Option.none(),
-        lastOutcome: Option.none()
+        lastOutcome: Option.none(),
+        lastOutcomeAt: Option.none()
       })
     }
-    let started = 0
-    let succeeded = 0
-    let failed = 0
-    let retried = 0
-    let itemsStored = 0
-    let inFlight = 0
-    // open while no run is in flight
-    const idle = yield* Effect.makeLatch(true)
+    const runs = yield* FiberSet.make<RunOutcome>()
+    const closing = yield* Deferred.make<void>()
+    const self = ProcessOwner.describe(ProcessOwner.current())
+    const counters = { started: 0, succeeded: 0, failed: 0, retried: 0, cancelled: 0, itemsStored: 0 }
 
-    const run = (entry: Live): Effect.Effect<RunOutcome> =>
+    const cancelled = (instance: Instance) =>
+      RunOutcome.Cancelled({ instance: instance.id, reason: "the service is shutting down" })
+
+    /** Fetch → pipeline, classified. */
+    const execute = (instance: Instance, startedAt: DateTime.Utc): Effect.Effect<RunOutcome> =>
+      Effect.gen(function*() {
+        const exit = yield* Effect.exit(pipeline.run(instance.collector.fetch(instance.param)))
+        if (Exit.isSuccess(exit)) return RunOutcome.Succeeded({ instance: instance.id, startedAt, result: exit.value })
+        const error = Cause.failureOption(exit.cause)
+        const message = describeCause(exit.cause)
+        if (Option.isSome(error) && error.value._tag === "RetryableCollectorError") {
+          return RunOutcome.Retry({
+            instance: instance.id,
+            startedAt,
+            error: message,
+            retryAfter: retryDelay(error.value.retryAfter, instance.interval, policy)
+          })
+        }
+        if (Option.isSome(error) && error.value._tag === "StorageError") {
+          return RunOutcome.Retry({
+            instance: instance.id,
+            startedAt,
+            error: message,
+            retryAfter: retryDelay(Duration.zero, instance.interval, policy)
+          })
+        }
+        if (Cause.isDie(exit.cause) || Cause.isInterrupted(exit.cause)) {
+          yield* Effect.logError(`${instance.id}: run died`, exit.cause)
+        }
+        return RunOutcome.Failed({ instance: instance.id, startedAt, error: message })
+      })
+
+    /** Stores the outcome in the job state; a failure to do so changes the outcome. */
+    const record = (instance: Instance, outcome: RunOutcome): Effect.Effect<RunOutcome> =>
+      Effect.gen(function*() {
+        if (outcome._tag === "Cancelled") return outcome
+        const at = yield* DateTime.now
+        const exit = yield* Effect.exit(
+          outcome._tag === "Succeeded"
+            ? store.recordSuccess(instance.id, outcome.startedAt)
+            : store.recordFailure(instance.id, at, outcome.error)
+        )
+        if (Exit.isSuccess(exit)) return outcome
+        const failure = `recording the outcome (${outcome._tag.toLowerCase()}) failed: ${describeCause(exit.cause)}`
+        const error = outcome._tag === "Succeeded" ? failure : `${outcome.error}; ${failure}`
+        if (Cause.isDie(exit.cause)) yield* Effect.logError(`${instance.id}: ${failure}`, exit.cause)
+        const storageError = Option.exists(Cause.failureOption(exit.cause), (e) => e._tag === "StorageError")
+        return storageError || outcome._tag === "Retry"
+          ? RunOutcome.Retry({
+            instance: instance.id,
+            startedAt: outcome.startedAt,
+            error,
+            retryAfter: outcome._tag === "Retry"
+              ? outcome.retryAfter
+              : retryDelay(Duration.zero, instance.interval, policy)
+          })
+          : RunOutcome.Failed({ instance: instance.id, startedAt: outcome.startedAt, error })
+      })
+
+    /** Counts, remembers and logs an outcome. */
+    const report = (entry: Live, outcome: RunOutcome) =>
+      Effect.gen(function*() {
+        const id = entry.instance.id
+        entry.lastOutcome = Option.some(outcome)
+        entry.lastOutcomeAt = Option.some(yield* DateTime.now)
+        switch (outcome._tag) {
+          case "Succeeded": {
+            counters.succeeded++
+            counters.itemsStored += outcome.result.stored
+            const { duplicates, received, stored } = outcome.result
+            return yield* Effect.logInfo(`${id}: ${stored} new, ${duplicates} duplicate, ${received} received`)
+          }
+          case "Retry":
+            counters.retried++
+            return yield* Effect.logWarning(
+              `${id}: ${outcome.error}; retrying in ${Duration.format(outcome.retryAfter)}`
+            )
+          case "Failed":
+            counters.failed++
+            return yield* Effect.logError(`${id}: run failed: ${outcome.error}`)
+          case "Cancelled":
+            counters.cancelled++
+            return yield* Effect.logInfo(`${id}: run cancelled: ${outcome.reason}`)
+        }
+      })
+
+    /** Waits for `effect` unless draining begins first (then none). */
+    const unlessClosing = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+      Effect.raceFirst(Effect.asSome(effect), Effect.as(Deferred.await(closing), Option.none<A>()))
+
+    /** A whole run, from waiting for its turn to the reported outcome. Never fails. */
+    const runEntry = (entry: Live, trigger: Trigger): Effect.Effect<RunOutcome> =>
       Effect.gen(function*() {
         const { instance } = entry
-        const startedAt = yield* DateTime.now
-        started++
-        entry.running++
-        const exit = yield* Effect.exit(pipeline.run(instance.collector.fetch(instance.param)))
-        entry.running--
-        let outcome: RunOutcome
-        if (exit._tag === "Success") {
-          succeeded++
-          itemsStored += exit.value.stored
-          yield* store.recordSuccess(instance.id, startedAt)
-          outcome = RunOutcome.Succeeded({ instance: instance.id, startedAt, result: exit.value })
-          yield* Effect.logInfo(
-            `${instance.id}: ${exit.value.stored} new, ${exit.value.duplicates} duplicate, ${exit.value.received} received`
-          )
-        } else {
-          const error = Cause.failureOption(exit.cause)
-          const message = describe(exit.cause)
-          const failedAt = yield* DateTime.now
-          yield* store.recordFailure(instance.id, failedAt, message)
-          if (Option.isSome(error) && error.value._tag === "RetryableCollectorError") {
-            retried++
-            outcome = RunOutcome.Retry({
-              instance: instance.id,
-              startedAt,
-              error: message,
-              retryAfter: error.value.retryAfter
-            })
-            yield* Effect.logWarning(
-              `${instance.id}: ${message}; retrying in ${Duration.format(error.value.retryAfter)}`
-            )
-          } else {
-            failed++
-            outcome = RunOutcome.Failed({ instance: instance.id, startedAt, error: message })
-            yield* Effect.logError(`${instance.id}: run failed`, exit.cause)
-          }
+        // interruptible wait for the lock (acquireRelease would make it uninterruptible), released with the scope
+        const turn = yield* unlessClosing(Effect.uninterruptibleMask((restore) =>
+          Effect.zipRight(restore(entry.lock.take(1)), Effect.addFinalizer(() => entry.lock.release(1)))
+        ))
+        // a manual run that got its turn (or was dropped) is no longer the one to join
+        if (
+          trigger._tag === "Manual" && Option.exists(entry.queuedManual, (queued) =>
+            queued === trigger.outcome)
+        ) {
+          entry.queuedManual = Option.none()
         }
-        entry.lastOutcome = Option.some(outcome)
+        if (Option.isNone(turn)) return yield* Effect.as(report(entry, cancelled(instance)), cancelled(instance))
+        const lease = yield* unlessClosing(
+          leases.acquire(`job:${instance.id}`, {
+            description: `a ${trigger._tag === "Manual" ? "manual" : "scheduled"} run of ${instance.id} (${self})`,
+            onWait: (holder) =>
+              Effect.logInfo(`${instance.id} is being run by ${holder.description}; waiting for it to finish`)
+          })
+        ).pipe(Effect.either)
+        if (lease._tag === "Right" && Option.isNone(lease.right)) {
+          return yield* Effect.as(report(entry, cancelled(instance)), cancelled(instance))
+        }
+        const startedAt = yield* DateTime.now
+        counters.started++
+        entry.runningSince = Option.some(DateTime.toEpochMillis(startedAt))
+        yield* Effect.addFinalizer(() => Effect.sync(() => (entry.runningSince = Option.none())))
+        const outcome = lease._tag === "Left"
+          ? RunOutcome.Retry({
+            instance: instance.id,
+            startedAt,
+            error: lease.left.message,
+            retryAfter: retryDelay(Duration.zero, instance.interval, policy)
+          })
+          : yield* Effect.flatMap(execute(instance, startedAt), (outcome) => record(instance, outcome))
+        yield* report(entry, outcome)
         return outcome
-      }).pipe(Effect.annotateLogs({ module: "CollectorRunner", instance: entry.instance.id }))
+      }).pipe(
+        Effect.scoped,
+        // The supervision boundary: anything unexpected above still ends in an outcome.
+        Effect.catchAllCause((cause) =>
+          Effect.gen(function*() {
+            yield* Effect.logError(`${entry.instance.id}: run died`, cause)
+            const outcome = RunOutcome.Failed({
+              instance: entry.instance.id,
+              startedAt: yield* DateTime.now,
+              error: describeCause(cause)
+            })
+            yield* report(entry, outcome)
+            return outcome
+          })
+        ),
+        Effect.annotateLogs({ module: "CollectorRunner", instance: entry.instance.id })
+      )
 
-    const runOnce = (instance: Instance): Effect.Effect<RunOutcome> =>
-      Effect.gen(function*() {
+    const interruptedByShutdown = (entry: Live) =>
+      RunOutcome.Cancelled({ instance: entry.instance.id, reason: "interrupted by the shutdown" })
+
+    /**
+     * Forks a run into the runner's fiber set; its outcome, once it ends. A
+     * run fiber interrupted by `drain` is a cancelled run.
+     */
+    const fork = (entry: Live, trigger: Trigger): Effect.Effect<Effect.Effect<RunOutcome>> =>
+      Effect.map(
+        FiberSet.run(
+          runs,
+          // interruptible whatever the caller's region (`trigger` forks from an uninterruptible one)
+          Effect.interruptible(runEntry(entry, trigger)).pipe(
+            Effect.onExit((exit) =>
+              Effect.gen(function*() {
+                if (Exit.isFailure(exit)) {
+                  counters.cancelled++
+                  entry.lastOutcome = Option.some(interruptedByShutdown(entry))
+                }
+                if (trigger._tag === "Manual") {
+                  yield* Deferred.succeed(
+                    trigger.outcome,
+                    Exit.isSuccess(exit) ? exit.value : interruptedByShutdown(entry)
+                  )
+                }
+              })
+            )
+          )
+        ),
+        (fiber) =>
+          Effect.map(Fiber.await(fiber), (exit) => Exit.isSuccess(exit) ? exit.value : interruptedByShutdown(entry))
+      )
+
+    const run = (instance: Instance): Effect.Effect<RunOutcome> =>
+      Effect.suspend(() => {
         const entry = live.get(instance.id)
         if (entry === undefined) {
-          return RunOutcome.Failed({ instance: instance.id, startedAt: yield* DateTime.now, error: "unknown instance" })
+          return Effect.die(new Cause.IllegalArgumentException(`unknown collector instance ${instance.id}`))
         }
-        if (inFlight++ === 0) idle.unsafeClose()
-        // The run has its own fiber: interrupting the caller does not cut it short.
-        const fiber = yield* Effect.forkDaemon(
-          entry.lock.withPermits(1)(run(entry)).pipe(
-            Effect.ensuring(Effect.sync(() => {
-              if (--inFlight === 0) idle.unsafeOpen()
-            }))
-          )
-        )
-        return yield* Fiber.join(fiber)
+        return Effect.flatMap(Deferred.isDone(closing), (done) =>
+          done ? Effect.succeed(cancelled(instance)) : Effect.flatten(fork(entry, scheduled)))
       })
 
     const find = (id: string) =>
@@ -243,38 +488,108 @@ export const make: Effect.Effect<CollectorRunnerService, never, Collectors | Pip
           : Effect.succeed(entry.instance)
       })
 
+    const trigger = (id: string): Effect.Effect<RunOutcome, UnknownInstanceError> =>
+      Effect.uninterruptibleMask((restore) =>
+        Effect.gen(function*() {
+          const entry = live.get(id)
+          if (entry === undefined) return yield* new UnknownInstanceError({ instance: id })
+          if (yield* Deferred.isDone(closing)) return cancelled(entry.instance)
+          if (Option.isSome(entry.queuedManual)) return yield* restore(Deferred.await(entry.queuedManual.value))
+          // queued (in the same synchronous step as the check) before the run is forked, so that no
+          // other trigger queues a second one; not interruptible until forked, so it always completes
+          const outcome = Deferred.unsafeMake<RunOutcome>(FiberId.none)
+          entry.queuedManual = Option.some(outcome)
+          yield* fork(entry, { _tag: "Manual", outcome })
+          return yield* restore(Deferred.await(outcome))
+        })
+      )
+
+    const runningNow = (now: number) =>
+      instances.flatMap((instance) => {
+        const since = live.get(instance.id)!.runningSince
+        return Option.isSome(since)
+          ? [`${instance.id} (running for ${Duration.format(Duration.millis(now - since.value))})`]
+          : []
+      })
+
+    const drain = Effect.gen(function*() {
+      if (!(yield* Deferred.succeed(closing, undefined))) return yield* FiberSet.awaitEmpty(runs)
+      const now = DateTime.toEpochMillis(yield* DateTime.now)
+      const running = runningNow(now)
+      if (running.length === 0 && (yield* FiberSet.size(runs)) === 0) return
+      if (running.length > 0) {
+        yield* Effect.logInfo(
+          `waiting up to ${Duration.format(shutdownTimeout)} for ${running.length} running collection(s): ` +
+            `${running.join(", ")} (a second signal interrupts them now)`
+        )
+      }
+      const finished = yield* detached(
+        FiberSet.awaitEmpty(runs).pipe(
+          Effect.as("finished" as const),
+          Effect.timeoutTo({ duration: shutdownTimeout, onSuccess: (a) => a, onTimeout: () => "timeout" as const }),
+          Effect.raceFirst(Effect.as(force, "forced" as const))
+        )
+      )
+      if (finished === "finished") return
+      const still = runningNow(DateTime.toEpochMillis(yield* DateTime.now))
+      yield* Effect.logWarning(
+        `interrupting ${still.length} running collection(s) ${
+          finished === "forced" ? "at once (second signal)" : `after ${Duration.format(shutdownTimeout)}`
+        }: ${still.join(", ")}`
+      )
+      const stopped = yield* detached(FiberSet.clear(runs).pipe(Effect.timeout(INTERRUPT_GRACE), Effect.option))
+      if (Option.isNone(stopped)) {
+        yield* Effect.logError(
+          `some collections did not stop within ${Duration.format(INTERRUPT_GRACE)} of being interrupted`
+        )
+      }
+    }).pipe(Effect.annotateLogs({ module: "CollectorRunner" }))
+
+    yield* Effect.addFinalizer(() => drain)
+
     return {
       instances,
+      retryPolicy: policy,
       find,
-      runOnce,
+      run,
+      trigger,
       setNextRun: (id, at) =>
         Effect.sync(() => {
           const entry = live.get(id)
           if (entry !== undefined) entry.nextRunAt = at
         }),
-      info: Effect.forEach(instances, (instance) =>
-        Effect.map(store.get(instance.id), (state): InstanceInfo => {
-          const entry = live.get(instance.id)!
-          return {
-            id: instance.id,
-            collector: instance.collector.name,
-            param: Option.fromNullable(instance.param),
-            intervalMillis: Duration.toMillis(instance.interval),
-            concurrency: instance.concurrency,
-            running: entry.running > 0,
-            nextRunAt: entry.nextRunAt,
-            state,
-            lastOutcome: entry.lastOutcome
-          }
-        })),
-      counters: Effect.sync(() => ({ started, succeeded, failed, retried, inFlight, itemsStored })),
-      awaitIdle: idle.await
+      info: Effect.forEach(
+        instances,
+        (instance) =>
+          Effect.map(Effect.either(store.get(instance.id)), (state): InstanceInfo => {
+            const entry = live.get(instance.id)!
+            return {
+              id: instance.id,
+              collector: instance.collector.name,
+              param: Option.fromNullable(instance.param),
+              intervalMillis: Duration.toMillis(instance.interval),
+              concurrency: instance.concurrency,
+              running: Option.isSome(entry.runningSince),
+              manualRunQueued: Option.isSome(entry.queuedManual),
+              nextRunAt: entry.nextRunAt,
+              state: state._tag === "Right" ? state.right : Option.none(),
+              stateError: state._tag === "Left" ? Option.some(state.left.message) : Option.none(),
+              lastOutcome: entry.lastOutcome,
+              lastOutcomeAt: entry.lastOutcomeAt
+            }
+          })
+      ),
+      counters: Effect.sync(() => ({
+        ...counters,
+        inFlight: instances.filter((i) => Option.isSome(live.get(i.id)!.runningSince)).length
+      })),
+      draining: Deferred.isDone(closing),
+      drain
     }
-  }
-)
+  })
 
-/** The runner as a layer. */
-export const layer: Layer.Layer<CollectorRunner, never, Collectors | Pipeline | JobStateStore> = Layer.effect(
-  CollectorRunner,
-  make
-)
+/** The runner as a layer (its runs are drained when the layer is released). */
+export const layer = (
+  options: CollectorRunnerOptions = {}
+): Layer.Layer<CollectorRunner, never, Collectors | Pipeline | JobStateStore | Leases> =>
+  Layer.scoped(CollectorRunner, make(options))

@@ -1,67 +1,70 @@
 /**
  * The legacy adapter: the APScheduler-style design the RayScheduler
- * replaces — one long-lived fiber per job, sleeping until the job's first
- * run and then repeating it with `Effect.repeat(Schedule.fixed(interval))`.
- * Kept behind the same `SchedulerAdapter` interface so the two can be
- * compared and switched (`USE_RAY_SCHEDULER=false`).
+ * replaces — one long-lived fiber (and one timer) per job, sleeping until the
+ * job's next run, running it, and planning the next one. It plans with the
+ * same rules as the RayScheduler adapter (`Timing.ts`), so the two differ
+ * only in how they wait; it is kept behind the same `SchedulerAdapter`
+ * interface so the two can be compared and switched
+ * (`USE_RAY_SCHEDULER=false`).
+ *
+ * Each job fiber is supervised (docs/architecture.md, "Supervision"): if a
+ * step fails in a way the runner did not turn into an outcome, the failure
+ * is logged and the job goes on after the retry floor; only the shutdown
+ * stops it.
  */
 import * as DateTime from "effect/DateTime"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Fiber from "effect/Fiber"
+import * as FiberSet from "effect/FiberSet"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import * as Runtime from "effect/Runtime"
-import * as Schedule from "effect/Schedule"
-import * as ScheduleDecision from "effect/ScheduleDecision"
-import * as Intervals from "effect/ScheduleIntervals"
 import type * as Scope from "effect/Scope"
 import { JobStateStore } from "../storage/JobStateStore.js"
-import type { Instance, RunOutcome } from "./CollectorRunner.js"
+import type { Instance } from "./CollectorRunner.js"
 import { CollectorRunner } from "./CollectorRunner.js"
+import { firstPlanned, plannedAfter } from "./Plan.js"
 import { SchedulerAdapter, type SchedulerAdapterService } from "./SchedulerAdapter.js"
-import { firstRunAt } from "./Timing.js"
+import { type Planned, retryAt, retryDelay } from "./Timing.js"
 
 /** Builds the adapter; its job fibers are stopped when the current scope closes. */
 export const make: Effect.Effect<SchedulerAdapterService, never, CollectorRunner | JobStateStore | Scope.Scope> = Effect
   .gen(function*() {
     const runner = yield* CollectorRunner
     const store = yield* JobStateStore
-    const runtime = yield* Effect.runtime<never>()
+    const jobs = yield* FiberSet.make<void>()
     let loaded = false
-    let fibers: Array<Fiber.RuntimeFiber<unknown>> = []
+    let started = false
 
     const setNext = (instance: Instance, millis: number) =>
       runner.setNextRun(instance.id, Option.some(DateTime.unsafeMake(millis)))
 
-    /** One run; a retryable failure is retried after its `retryAfter`, before the next regular slot. */
-    const runWithRetry = (instance: Instance): Effect.Effect<RunOutcome> =>
+    /** Waits for the planned run, runs it; the run after it, or none when the service stops. */
+    const step = (instance: Instance, planned: Planned): Effect.Effect<Option.Option<Planned>> =>
       Effect.gen(function*() {
-        yield* runner.setNextRun(instance.id, Option.none())
-        const outcome = yield* runner.runOnce(instance)
-        if (outcome._tag !== "Retry") return outcome
+        yield* setNext(instance, planned.at)
         const now = DateTime.toEpochMillis(yield* DateTime.now)
-        yield* setNext(instance, now + Duration.toMillis(outcome.retryAfter))
-        yield* Effect.sleep(outcome.retryAfter)
-        return yield* runWithRetry(instance)
+        if (planned.at > now) yield* Effect.sleep(Duration.millis(planned.at - now))
+        yield* runner.setNextRun(instance.id, Option.none())
+        const outcome = yield* runner.run(instance)
+        return yield* plannedAfter(instance, planned.anchor, outcome)
       })
 
-    const job = (instance: Instance) =>
-      Effect.gen(function*() {
-        const state = yield* store.get(instance.id)
-        const now = DateTime.toEpochMillis(yield* DateTime.now)
-        const first = firstRunAt(Option.flatMap(state, (s) => s.lastRunAt), Duration.toMillis(instance.interval), now)
-        yield* setNext(instance, first)
-        if (first > now) yield* Effect.sleep(Duration.millis(first - now))
-        const schedule = Schedule.fixed(instance.interval).pipe(
-          Schedule.onDecision((_, decision) =>
-            ScheduleDecision.isContinue(decision)
-              ? setNext(instance, Intervals.start(decision.intervals))
-              : Effect.void
-          )
-        )
-        yield* Effect.repeat(runWithRetry(instance), schedule)
-      })
+    /** The job's loop; whatever escapes a step is logged and the job goes on after the retry floor. */
+    const loop = (instance: Instance, planned: Planned): Effect.Effect<void> =>
+      step(instance, planned).pipe(
+        Effect.catchAllCause((cause) =>
+          Effect.gen(function*() {
+            const delay = retryDelay(Duration.zero, instance.interval, runner.retryPolicy)
+            yield* Effect.logError(
+              `${instance.id}: the job's step failed; going on in ${Duration.format(delay)}`,
+              cause
+            )
+            return Option.some(retryAt(delay, DateTime.toEpochMillis(yield* DateTime.now)))
+          })
+        ),
+        Effect.flatMap(Option.match({ onNone: () => Effect.void, onSome: (next) => loop(instance, next) })),
+        Effect.annotateLogs({ instance: instance.id })
+      )
 
     const loadAll = Effect.sync(() => {
       loaded = true
@@ -70,19 +73,20 @@ export const make: Effect.Effect<SchedulerAdapterService, never, CollectorRunner
 
     const start = Effect.gen(function*() {
       yield* loadAll
-      if (fibers.length > 0) return
-      // One fiber per job, forked from the adapter's runtime (its Clock and logger).
-      fibers = runner.instances.map((instance) => Runtime.runFork(runtime)(job(instance)))
+      if (started) return
+      started = true
+      for (const instance of runner.instances) {
+        yield* FiberSet.run(jobs, Effect.flatMap(firstPlanned(store, instance), (first) => loop(instance, first)))
+      }
     })
 
     // Interrupting a job fiber stops its timer at once; a run in flight has
-    // its own fiber (see CollectorRunner) and is awaited, not cut short.
+    // its own fiber (see CollectorRunner) and gets the shutdown timeout.
     const shutdown = Effect.gen(function*() {
-      const running = fibers
-      fibers = []
-      yield* Fiber.interruptAll(running)
+      started = false
+      yield* FiberSet.clear(jobs)
       yield* Effect.forEach(runner.instances, (instance) => runner.setNextRun(instance.id, Option.none()))
-      yield* runner.awaitIdle
+      yield* runner.drain
     })
 
     const service: SchedulerAdapterService = {
@@ -90,7 +94,7 @@ export const make: Effect.Effect<SchedulerAdapterService, never, CollectorRunner
       loadAll,
       start,
       shutdown,
-      runInstance: (id) => Effect.flatMap(runner.find(id), runner.runOnce),
+      runInstance: runner.trigger,
       listInstances: runner.info,
       status: Effect.gen(function*() {
         const info = yield* runner.info
@@ -100,7 +104,7 @@ export const make: Effect.Effect<SchedulerAdapterService, never, CollectorRunner
         )
         return {
           type: "LegacyScheduler" as const,
-          running: fibers.length > 0,
+          running: started,
           registeredJobs: loaded ? runner.instances.length : 0,
           pendingTasks: planned.length,
           nextRunAt,

@@ -2,12 +2,14 @@
  * The RayScheduler adapter: every collector instance is a `TaskConsumer`
  * named `collector` or `collector:param` on one core `Scheduler`. Each job
  * has at most one pending task: a run's consumer submits the job's next
- * task when it finishes (fixed rate, missed slots coalesced; see
- * `Timing.ts`), so tasks never pile up.
+ * task when it finishes (fixed rate, missed slots coalesced, retries clamped;
+ * see `Timing.ts`), so tasks never pile up. Planning is supervised: see
+ * docs/architecture.md, "Supervision".
  */
 import * as DateTime from "effect/DateTime"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
@@ -18,8 +20,9 @@ import { JobStateStore } from "../storage/JobStateStore.js"
 import * as CollectorConsumer from "./CollectorConsumer.js"
 import type { Instance, RunOutcome } from "./CollectorRunner.js"
 import { CollectorRunner } from "./CollectorRunner.js"
+import { firstPlanned, plannedAfter } from "./Plan.js"
 import { SchedulerAdapter, type SchedulerAdapterService } from "./SchedulerAdapter.js"
-import { firstRunAt, nextAfter, type Planned } from "./Timing.js"
+import { type Planned, retryAt, retryDelay } from "./Timing.js"
 
 /** Options of the RayScheduler adapter. */
 export interface RayAdapterOptions {
@@ -41,7 +44,7 @@ export const make = (
     let loaded = false
     let seeded = false
 
-    const plan = (instance: Instance, planned: Planned) =>
+    const submit = (instance: Instance, planned: Planned) =>
       Effect.gen(function*() {
         const at = DateTime.unsafeMake(planned.at)
         const task = yield* Task.create({ source: instance.id, args: { anchor: planned.anchor }, scheduleAt: at })
@@ -49,15 +52,37 @@ export const make = (
         yield* runner.setNextRun(instance.id, Option.some(at))
       })
 
+    /**
+     * Submits the job's next task. Should that fail (it has no known way to),
+     * the job is planned again after the retry floor; only if that fails too
+     * does the job stop, with an error in the log.
+     */
+    const plan = (instance: Instance, planned: Planned): Effect.Effect<void> =>
+      submit(instance, planned).pipe(
+        Effect.catchAllCause((cause) =>
+          Effect.gen(function*() {
+            if (yield* runner.draining) return
+            const delay = retryDelay(Duration.zero, instance.interval, runner.retryPolicy)
+            yield* Effect.logError(
+              `${instance.id}: planning its next run failed; trying again in ${Duration.format(delay)}`,
+              cause
+            )
+            const now = DateTime.toEpochMillis(yield* DateTime.now)
+            yield* submit(instance, retryAt(delay, now)).pipe(
+              Effect.catchAllCause((again) =>
+                Effect.logError(`${instance.id}: cannot plan its next run; the job stops`, again)
+              )
+            )
+          })
+        ),
+        Effect.annotateLogs({ instance: instance.id })
+      )
+
     const afterRun = (instance: Instance, anchor: number, outcome: RunOutcome) =>
-      Effect.gen(function*() {
-        const now = DateTime.toEpochMillis(yield* DateTime.now)
-        if (outcome._tag === "Retry") {
-          const at = now + Duration.toMillis(outcome.retryAfter)
-          return yield* plan(instance, { at, anchor: at })
-        }
-        yield* plan(instance, nextAfter(anchor, Duration.toMillis(instance.interval), now))
-      })
+      Effect.flatMap(
+        plannedAfter(instance, anchor, outcome),
+        (next) => Option.match(next, { onNone: () => Effect.void, onSome: (planned) => plan(instance, planned) })
+      )
 
     const loadAll = Effect.gen(function*() {
       if (loaded) return runner.instances.length
@@ -78,25 +103,27 @@ export const make = (
       yield* loadAll
       if (!seeded) {
         seeded = true
-        const now = DateTime.toEpochMillis(yield* DateTime.now)
         for (const instance of runner.instances) {
-          const state = yield* store.get(instance.id)
-          const lastRunAt = Option.flatMap(state, (s) => s.lastRunAt)
-          const at = firstRunAt(lastRunAt, Duration.toMillis(instance.interval), now)
-          yield* plan(instance, { at, anchor: at })
+          yield* Effect.flatMap(firstPlanned(store, instance), (planned) => plan(instance, planned))
         }
       }
       yield* scheduler.start
     })
 
-    const shutdown = Effect.zipRight(scheduler.stop, runner.awaitIdle)
+    // Dispatching stops at once; the runs in flight get the shutdown timeout
+    // (runner.drain) and the consumers waiting for them then return.
+    const shutdown = Effect.gen(function*() {
+      const stopping = yield* Effect.fork(scheduler.stop)
+      yield* runner.drain
+      yield* Fiber.join(stopping)
+    })
 
     const service: SchedulerAdapterService = {
       type: "RayScheduler",
       loadAll,
       start,
       shutdown,
-      runInstance: (id) => Effect.flatMap(runner.find(id), runner.runOnce),
+      runInstance: runner.trigger,
       listInstances: runner.info,
       status: Effect.gen(function*() {
         const stats = yield* scheduler.stats

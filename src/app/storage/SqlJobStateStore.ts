@@ -4,10 +4,11 @@
  * stored as ISO-8601 UTC strings and read back as `DateTime.Utc`; meta
  * values are stored as JSON text.
  *
- * SQL errors, and rows that do not decode, are defects (`Effect.orDie`):
- * the {@link JobStateStore} interface has no error channel. So is a meta
- * value that is not JSON at run time (the `Json` type rules it out
- * statically).
+ * Every operation fails with a {@link StorageError} when the database fails
+ * or is locked beyond the busy timeout (waiting without blocking, see
+ * `StorageError.ts`), or when a stored row or value does not decode. A meta
+ * value that is not JSON at run time is a defect (the `Json` type rules it
+ * out statically).
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as DateTime from "effect/DateTime"
@@ -17,6 +18,7 @@ import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import { Json } from "../../scheduler/Task.js"
 import { type JobState, JobStateStore, type JobStateStoreService } from "./JobStateStore.js"
+import { withBusyRetry } from "./StorageError.js"
 
 /** A `job_state` row, decoded into a {@link JobState}. */
 const JobStateRow = Schema.Struct({
@@ -55,19 +57,19 @@ export const make: Effect.Effect<JobStateStoreService, never, SqlClient.SqlClien
         FROM job_state WHERE instance = ${instance}`.pipe(
       Effect.flatMap(toStates),
       Effect.map((states) => Option.fromNullable(states[0])),
-      Effect.orDie
+      withBusyRetry("reading the job state")
     )
 
   const list: JobStateStoreService["list"] = sql`
     SELECT instance, last_run_at, run_count, error_count, last_error, last_error_at
-    FROM job_state ORDER BY instance`.pipe(Effect.flatMap(toStates), Effect.orDie)
+    FROM job_state ORDER BY instance`.pipe(Effect.flatMap(toStates), withBusyRetry("reading the job states"))
 
   const recordSuccess: JobStateStoreService["recordSuccess"] = (instance, at) =>
     sql`INSERT INTO job_state (instance, last_run_at, run_count, error_count)
         VALUES (${instance}, ${DateTime.formatIso(at)}, 1, 0)
         ON CONFLICT (instance) DO UPDATE SET
           last_run_at = excluded.last_run_at,
-          run_count = job_state.run_count + 1`.pipe(Effect.asVoid, Effect.orDie)
+          run_count = job_state.run_count + 1`.pipe(Effect.asVoid, withBusyRetry("recording a successful run"))
 
   const recordFailure: JobStateStoreService["recordFailure"] = (instance, at, error) =>
     sql`INSERT INTO job_state (instance, run_count, error_count, last_error, last_error_at)
@@ -75,22 +77,24 @@ export const make: Effect.Effect<JobStateStoreService, never, SqlClient.SqlClien
         ON CONFLICT (instance) DO UPDATE SET
           error_count = job_state.error_count + 1,
           last_error = excluded.last_error,
-          last_error_at = excluded.last_error_at`.pipe(Effect.asVoid, Effect.orDie)
+          last_error_at = excluded.last_error_at`.pipe(Effect.asVoid, withBusyRetry("recording a failed run"))
 
   const getMeta: JobStateStoreService["getMeta"] = (instance, key) =>
     sql<{ readonly value: string }>`SELECT value FROM job_meta WHERE instance = ${instance} AND key = ${key}`.pipe(
       Effect.flatMap((rows) => rows[0] === undefined ? Effect.succeedNone : Effect.asSome(decodeJson(rows[0].value))),
-      Effect.orDie
+      withBusyRetry(`reading ${key} of ${instance}`)
     )
 
   const setMeta: JobStateStoreService["setMeta"] = (instance, key, value) =>
     encodeJson(value).pipe(
+      Effect.orDie, // the Json type rules a non-JSON value out statically
       Effect.flatMap((text) =>
         sql`INSERT INTO job_meta (instance, key, value) VALUES (${instance}, ${key}, ${text})
-            ON CONFLICT (instance, key) DO UPDATE SET value = excluded.value`
+            ON CONFLICT (instance, key) DO UPDATE SET value = excluded.value`.pipe(
+          withBusyRetry(`storing ${key} of ${instance}`)
+        )
       ),
-      Effect.asVoid,
-      Effect.orDie
+      Effect.asVoid
     )
 
   return { get, list, recordSuccess, recordFailure, getMeta, setMeta }

@@ -80,7 +80,8 @@ const busyBackoff = Schedule.exponential(Duration.millis(10)).pipe(
  * {@link StorageError} for `operation`. Retry whole transactions, not
  * statements inside one.
  */
-export const withBusyRetry = (operation: string) => <A, E, R>(
+export const withBusyRetry = (operation: string) =>
+<A, E, R>(
   effect: Effect.Effect<A, E, R>
 ): Effect.Effect<A, StorageError, R> =>
   Effect.flatMap(BusyTimeout, (timeout) =>
