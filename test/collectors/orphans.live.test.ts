@@ -8,45 +8,20 @@
  * both are killed; stops it with SIGTERM. Waits are bounded and generous;
  * every process started here is killed at the end, whatever happened.
  */
-import { type ChildProcess, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import { createRequire } from "node:module"
-import * as net from "node:net"
-import * as os from "node:os"
 import * as path from "node:path"
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { describe, expect, it } from "vitest"
+import {
+  exitWithin,
+  freePort,
+  type Running,
+  startService,
+  temporaryFixture,
+  waitFor,
+  writeConfig
+} from "../e2e/support.js"
 import { isAlive, killAll, readPids } from "./support.js"
-
-const root = path.resolve(import.meta.dirname, "../..")
-
-interface Running {
-  readonly child: ChildProcess
-  readonly output: () => string
-  readonly exited: Promise<number | null>
-}
-
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const server = net.createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      server.close(() => resolve(typeof address === "object" && address !== null ? address.port : 0))
-    })
-  })
-
-const start = (configPath: string, port: number): Running => {
-  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts", "run", "--config", configPath], {
-    cwd: root,
-    env: { ...process.env, PORT: String(port), HOST: "127.0.0.1", LOG_LEVEL: "Info" },
-    stdio: ["ignore", "pipe", "pipe"]
-  })
-  let output = ""
-  child.stdout!.on("data", (chunk) => (output += chunk))
-  child.stderr!.on("data", (chunk) => (output += chunk))
-  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)))
-  return { child, output: () => output, exited }
-}
 
 /** The process groups recorded in the database `filename` (read with better-sqlite3, read-only). */
 const recordedGroups = (filename: string): Array<number> => {
@@ -68,50 +43,10 @@ const recordedGroups = (filename: string): Array<number> => {
   }
 }
 
-/**
- * Polls `check` every 100 ms until it holds, for at most `ms`; fails at once
- * (with its output) if `service` exited meanwhile.
- */
-const waitFor = async (what: string, ms: number, check: () => boolean, service?: Running): Promise<void> => {
-  const deadline = Date.now() + ms
-  const output = () => (service === undefined ? "" : `\n--- output ---\n${service.output()}`)
-  while (Date.now() < deadline) {
-    if (check()) return
-    if (service !== undefined && service.child.exitCode !== null) {
-      throw new Error(`the service exited (code ${service.child.exitCode}) while waiting for ${what}${output()}`)
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100))
-  }
-  throw new Error(`timed out waiting for ${what}${output()}`)
-}
-
-/** `promise`, or a failure naming `what` (with the service's output) after `ms`. */
-const within = <A>(what: string, ms: number, promise: Promise<A>, output?: () => string): Promise<A> => {
-  let timer: NodeJS.Timeout | undefined
-  return Promise.race([
-    promise,
-    new Promise<A>((_, reject) => {
-      timer = setTimeout(
-        () =>
-          reject(
-            new Error(`timed out waiting for ${what}${output === undefined ? "" : `\n--- output ---\n${output()}`}`)
-          ),
-        ms
-      )
-    })
-  ]).finally(() => clearTimeout(timer))
-}
-
 describe("LIVE: commands left by a killed service", () => {
-  let dir: string
-  let configPath: string
-  let pidsFile: string
-  let secondMarker: string
-
-  beforeAll(() => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), "rayinfo-orphans-"))
-    pidsFile = path.join(dir, "pids")
-    secondMarker = path.join(dir, "second-start")
+  const fixture = temporaryFixture("rayinfo-orphans-", (dir) => {
+    const pidsFile = path.join(dir, "pids")
+    const secondMarker = path.join(dir, "second-start")
     // first start: a grandchild that outlives everything, then a long sleep; second start: done at once
     const tool = path.join(dir, "tool.sh")
     fs.writeFileSync(
@@ -123,13 +58,9 @@ echo $$ >> ${JSON.stringify(pidsFile)}
 sleep 300
 `
     )
-    configPath = path.join(dir, "rayinfo.yaml")
-    fs.writeFileSync(
-      configPath,
-      `storage:
-  path: ${JSON.stringify(path.join(dir, "data", "rayinfo.db"))}
-collectors:
-  - type: command
+    const configPath = writeConfig(
+      dir,
+      `  - type: command
     name: tool
     command: /bin/sh
     args: [${JSON.stringify(tool)}]
@@ -137,23 +68,20 @@ collectors:
     timeout: 10 minutes
 `
     )
-  })
-
-  afterAll(() => {
-    killAll(readPids(pidsFile))
-    fs.rmSync(dir, { recursive: true, force: true })
-  })
+    return { dir, configPath, pidsFile, secondMarker }
+  }, ({ pidsFile }) => killAll(readPids(pidsFile)))
 
   it("kill -9 leaves the command and its grandchild running; the next start kills them", async () => {
+    const { configPath, dir, pidsFile, secondMarker } = fixture()
     const services: Array<Running> = []
     try {
       const port = await freePort()
-      const first = start(configPath, port)
+      const first = startService(configPath, port)
       services.push(first)
       await waitFor(
         "the command and its grandchild to start",
         120_000,
-        () => readPids(pidsFile).length === 2,
+        async () => readPids(pidsFile).length === 2 || undefined,
         first
       )
       const orphans = readPids(pidsFile)
@@ -163,27 +91,41 @@ collectors:
       await waitFor(
         "the group to be recorded",
         60_000,
-        () => recordedGroups(database).includes(orphans[1]!),
+        async () => recordedGroups(database).includes(orphans[1]!) || undefined,
         first
       )
 
       first.child.kill("SIGKILL")
-      await within("the killed service to exit", 30_000, first.exited, first.output)
+      expect(await exitWithin(first, 30_000), first.output()).toBeNull() // killed by the signal
       // nothing could kill them: they run on, orphaned
       for (const pid of orphans) expect(isAlive(pid), `process ${pid} survived the service`).toBe(true)
 
       fs.writeFileSync(secondMarker, "x")
-      const second = start(configPath, port)
+      const second = startService(configPath, port)
       services.push(second)
-      await waitFor("the orphans to be killed", 60_000, () => orphans.every((pid) => !isAlive(pid)), second)
-      await waitFor("the reaping to be logged", 30_000, () => second.output().includes("Killed the orphaned"), second)
+      await waitFor(
+        "the orphans to be killed",
+        60_000,
+        async () => orphans.every((pid) => !isAlive(pid)) || undefined,
+        second
+      )
+      await waitFor(
+        "the reaping to be logged",
+        30_000,
+        async () => second.output().includes("Killed the orphaned") || undefined,
+        second
+      )
       expect(second.output()).toContain(`Killed the orphaned process group ${orphans[1]} of tool`)
 
       // the second start's own run (the command prints "[]" at once now) is over: nothing runs at SIGTERM
-      await waitFor("the second run to end", 60_000, () => second.output().includes("tool: 0 new"), second)
+      await waitFor(
+        "the second run to end",
+        60_000,
+        async () => second.output().includes("tool: 0 new") || undefined,
+        second
+      )
       second.child.kill("SIGTERM")
-      const code = await within("the service to stop on SIGTERM", 60_000, second.exited, second.output)
-      expect(code, second.output()).toBe(0)
+      expect(await exitWithin(second, 60_000), second.output()).toBe(0)
     } finally {
       for (const service of services) service.child.kill("SIGKILL")
       killAll(readPids(pidsFile))

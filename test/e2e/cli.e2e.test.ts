@@ -2,53 +2,26 @@
  * LIVE: the `rayinfo` CLI as a user runs it (child processes of the real
  * entrypoint): check-config, trigger, collectors; exit codes and messages.
  */
-import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
-import * as os from "node:os"
 import * as path from "node:path"
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { describe, expect, it } from "vitest"
+import { configYaml, feedCollector, rayinfoSync, root, temporaryFixture } from "./support.js"
 
-const root = path.resolve(import.meta.dirname, "../..")
-
-const run = (env: Record<string, string>, args: ReadonlyArray<string>) => {
-  const result = spawnSync(process.execPath, ["--import", "tsx", "src/main.ts", ...args], {
-    cwd: root,
-    encoding: "utf8",
-    timeout: 60_000,
-    env: { ...process.env, LOG_LEVEL: "warning", ...env }
-  })
-  return { code: result.status, stdout: result.stdout, stderr: result.stderr }
-}
-
-const rayinfo = (...args: Array<string>) => run({}, args)
+const rayinfo = (...args: Array<string>) => rayinfoSync(args)
 
 describe("LIVE: the rayinfo CLI", () => {
-  let dir: string
-  let good: string
-  let bad: string
-  let feedPath: string
-
-  beforeAll(() => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), "rayinfo-cli-"))
-    feedPath = path.join(dir, "news.xml")
+  const fixture = temporaryFixture("rayinfo-cli-", (dir) => {
+    const feedPath = path.join(dir, "news.xml")
     fs.copyFileSync(path.join(root, "examples/feeds/rayinfo-news.xml"), feedPath)
-    good = path.join(dir, "good.yaml")
-    fs.writeFileSync(
-      good,
-      `storage: { path: ${JSON.stringify(path.join(dir, "db", "rayinfo.db"))} }
-collectors:
-  - type: feed
-    name: news
-    feeds: [{ url: ${JSON.stringify(feedPath)} }]
-`
-    )
-    bad = path.join(dir, "bad.yaml")
+    const good = path.join(dir, "good.yaml")
+    fs.writeFileSync(good, configYaml(path.join(dir, "db", "rayinfo.db"), feedCollector([feedPath])))
+    const bad = path.join(dir, "bad.yaml")
     fs.writeFileSync(bad, "collectors:\n  - type: feed\n    feeds: [{ url: x.xml }]\n    interval: soon\n")
+    return { dir, feedPath, good, bad }
   })
 
-  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }))
-
   it("check-config: OK on a good file; exit 1 naming the file, path and expectation on a bad one", () => {
+    const { bad, good } = fixture()
     const ok = rayinfo("check-config", "--config", good)
     expect(ok.code, ok.stderr).toBe(0)
     expect(ok.stdout).toContain("OK — 1 collector(s), 1 job(s)")
@@ -62,6 +35,7 @@ collectors:
   it(
     "check-config: colliding instance ids, an unresolved YAML alias and an absurd interval exit 1 with one clean line",
     () => {
+      const { dir, feedPath } = fixture()
       const write = (name: string, text: string) => {
         const file = path.join(dir, name)
         fs.writeFileSync(file, text)
@@ -99,6 +73,7 @@ collectors:
   )
 
   it("check-config: missing feed files, commands and directories are all listed (offline checks)", () => {
+    const { dir, feedPath } = fixture()
     const file = path.join(dir, "offline.yaml")
     const missing = path.join(dir, "missing.xml")
     fs.writeFileSync(
@@ -130,21 +105,23 @@ collectors:
   }, 60_000)
 
   it("an invalid environment variable stops the command with a message naming it", () => {
-    const bad = run({ USE_RAY_SCHEDULER: "maybe" }, ["check-config", "--config", good])
+    const { good } = fixture()
+    const bad = rayinfoSync(["check-config", "--config", good], { USE_RAY_SCHEDULER: "maybe" })
     expect(bad.code).toBe(1)
     expect(bad.stderr).toContain("Invalid environment: (Invalid data at USE_RAY_SCHEDULER")
     // the docs say true or false: "yes" is not silently read as true
-    const yes = run({ USE_RAY_SCHEDULER: "yes" }, ["check-config", "--config", good])
+    const yes = rayinfoSync(["check-config", "--config", good], { USE_RAY_SCHEDULER: "yes" })
     expect(yes.code).toBe(1)
     expect(yes.stderr).toContain(
       `Invalid environment: (Invalid data at USE_RAY_SCHEDULER: "Expected true or false, got "yes"")`
     )
-    const level = run({ LOG_LEVEL: "loud" }, ["check-config", "--config", good])
+    const level = rayinfoSync(["check-config", "--config", good], { LOG_LEVEL: "loud" })
     expect(level.code).toBe(1)
     expect(level.stderr).toContain("Expected a log level")
   }, 60_000)
 
   it("trigger runs one job and prints what it stored; collectors shows its state; unknown ids exit 1", () => {
+    const { feedPath, good } = fixture()
     const id = `news:${feedPath}`
     const first = rayinfo("trigger", id, "--config", good)
     expect(first.code, first.stderr).toBe(0)

@@ -4,52 +4,20 @@
  * the service (a child process of the real entrypoint) runs and writes to it,
  * and after it stopped; `GET /items` on the running service agrees with it.
  */
-import { type ChildProcess, spawn, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
-import * as net from "node:net"
-import * as os from "node:os"
 import * as path from "node:path"
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
-
-const root = path.resolve(import.meta.dirname, "../..")
-
-const rayinfo = (...args: Array<string>) => {
-  const result = spawnSync(process.execPath, ["--import", "tsx", "src/main.ts", ...args], {
-    cwd: root,
-    encoding: "utf8",
-    timeout: 60_000,
-    env: { ...process.env, LOG_LEVEL: "warning" }
-  })
-  return { code: result.status, stdout: result.stdout, stderr: result.stderr }
-}
-
-const lines = (text: string) => text.split("\n").filter((line) => line !== "")
-
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const server = net.createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      server.close(() => resolve(typeof address === "object" && address !== null ? address.port : 0))
-    })
-  })
-
-/** Polls `check` every 100 ms until it returns a value, for at most `ms`. */
-const waitFor = async <A>(what: string, ms: number, check: () => Promise<A | undefined>): Promise<A> => {
-  const deadline = Date.now() + ms
-  let last: unknown
-  while (Date.now() < deadline) {
-    try {
-      const value = await check()
-      if (value !== undefined) return value
-    } catch (error) {
-      last = error
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100))
-  }
-  throw new Error(`timed out waiting for ${what}${last === undefined ? "" : `: ${String(last)}`}`)
-}
+import { describe, expect, it } from "vitest"
+import {
+  configYaml,
+  feedCollector,
+  freePort,
+  getJson,
+  rayinfoSync,
+  root,
+  startService,
+  temporaryFixture,
+  waitFor
+} from "./support.js"
 
 interface ItemJson {
   readonly source: string
@@ -60,65 +28,40 @@ interface ItemJson {
   readonly debug: boolean
 }
 
-describe("LIVE: rayinfo items and GET /items", () => {
-  let dir: string
-  let config: string
-  let dbPath: string
-  let news: string
-  let notes: string
+const rayinfo = (...args: Array<string>) => rayinfoSync(args)
 
-  beforeAll(() => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), "rayinfo-items-"))
-    news = path.join(dir, "news.xml")
-    notes = path.join(dir, "notes.atom")
+const lines = (text: string) => text.split("\n").filter((line) => line !== "")
+
+describe("LIVE: rayinfo items and GET /items", () => {
+  const fixture = temporaryFixture("rayinfo-items-", (dir) => {
+    const news = path.join(dir, "news.xml")
+    const notes = path.join(dir, "notes.atom")
     fs.copyFileSync(path.join(root, "examples/feeds/rayinfo-news.xml"), news)
     fs.copyFileSync(path.join(root, "examples/feeds/effect-notes.atom"), notes)
-    dbPath = path.join(dir, "db", "rayinfo.db")
-    config = path.join(dir, "rayinfo.yaml")
-    fs.writeFileSync(
-      config,
-      `storage: { path: ${JSON.stringify(dbPath)} }
-collectors:
-  - type: feed
-    name: news
-    interval: 1 hour
-    feeds: [{ url: ${JSON.stringify(news)} }, { url: ${JSON.stringify(notes)} }]
-`
-    )
+    const dbPath = path.join(dir, "db", "rayinfo.db")
+    const config = path.join(dir, "rayinfo.yaml")
+    fs.writeFileSync(config, configYaml(dbPath, feedCollector([news, notes], "1 hour")))
+    return { config, dbPath, news }
   })
-
-  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }))
 
   it(
     "reads the items while the service runs (same as GET /items) and after it stopped; bad options exit 1",
     async () => {
+      const { config, dbPath, news } = fixture()
       // nothing stored yet: a clear message, no stack trace
       const none = rayinfo("items", "--config", config)
       expect(none.code).toBe(1)
       expect(none.stderr.trim()).toBe(`Cannot read the items in ${dbPath}: No database file at ${dbPath}`)
 
       const port = await freePort()
-      const service: ChildProcess = spawn(process.execPath, [
-        "--import",
-        "tsx",
-        "src/main.ts",
-        "run",
-        "--config",
-        config
-      ], {
-        cwd: root,
-        env: { ...process.env, PORT: String(port), HOST: "127.0.0.1", LOG_LEVEL: "warning" },
-        stdio: ["ignore", "pipe", "pipe"]
-      })
-      let output = ""
-      service.stdout!.on("data", (chunk) => (output += chunk))
-      service.stderr!.on("data", (chunk) => (output += chunk))
-      const exited = new Promise<number | null>((resolve) => service.on("exit", (code) => resolve(code)))
+      const service = startService(config, port, { LOG_LEVEL: "warning" })
       try {
         const api = await waitFor("5 items on GET /items", 30_000, async () => {
-          const response = await fetch(`http://127.0.0.1:${port}/items`)
-          const body = await response.json() as { items: Array<ItemJson>; next_cursor: string | null }
-          return body.items.length === 5 ? body : undefined
+          const page = (await getJson(port, "/items")).body as unknown as {
+            items: Array<ItemJson>
+            next_cursor: string | null
+          }
+          return page.items.length === 5 ? page : undefined
         })
         expect(api.next_cursor).toBeNull()
 
@@ -152,10 +95,10 @@ collectors:
         expect(second.stderr).not.toContain("more:")
         expect([...lines(first.stdout), ...lines(second.stdout)].map((line) => JSON.parse(line))).toEqual(api.items)
 
-        service.kill("SIGTERM")
-        expect(await exited, output).toBe(0)
+        service.child.kill("SIGTERM")
+        expect(await service.exited, service.output()).toBe(0)
       } finally {
-        service.kill("SIGKILL")
+        service.child.kill("SIGKILL")
       }
 
       // the service stopped (database closed): still readable; filters combine

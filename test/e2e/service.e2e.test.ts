@@ -6,14 +6,10 @@
  * clean exit, then restarts and checks that it resumes instead of re-running
  * every job. Bounded waits; a few seconds in total.
  */
-import { type ChildProcess, spawn } from "node:child_process"
 import * as fs from "node:fs"
-import * as net from "node:net"
-import * as os from "node:os"
 import * as path from "node:path"
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
-
-const root = path.resolve(import.meta.dirname, "../..")
+import { describe, expect, it } from "vitest"
+import { exitWithin, freePort, getJson, root, startService, temporaryFixture, waitFor, writeConfig } from "./support.js"
 
 interface InstanceJson {
   readonly id: string
@@ -22,64 +18,9 @@ interface InstanceJson {
   readonly last_run_at: string
 }
 
-interface Running {
-  readonly child: ChildProcess
-  readonly output: () => string
-  readonly exited: Promise<number | null>
-}
-
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const server = net.createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      server.close(() => resolve(typeof address === "object" && address !== null ? address.port : 0))
-    })
-  })
-
-const start = (configPath: string, port: number, extraEnv: Record<string, string> = {}): Running => {
-  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts", "run", "--config", configPath], {
-    cwd: root,
-    env: { ...process.env, PORT: String(port), HOST: "127.0.0.1", LOG_LEVEL: "Info", ...extraEnv },
-    stdio: ["ignore", "pipe", "pipe"]
-  })
-  let output = ""
-  child.stdout!.on("data", (chunk) => (output += chunk))
-  child.stderr!.on("data", (chunk) => (output += chunk))
-  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)))
-  return { child, output: () => output, exited }
-}
-
-/** Polls `check` every 100 ms until it returns a value, for at most `ms`. */
-const waitFor = async <A>(what: string, ms: number, check: () => Promise<A | undefined>): Promise<A> => {
-  const deadline = Date.now() + ms
-  let last: unknown
-  while (Date.now() < deadline) {
-    try {
-      const value = await check()
-      if (value !== undefined) return value
-    } catch (error) {
-      last = error
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100))
-  }
-  throw new Error(`timed out waiting for ${what}${last === undefined ? "" : `: ${String(last)}`}`)
-}
-
-const getJson = async (port: number, route: string) => {
-  const response = await fetch(`http://127.0.0.1:${port}${route}`)
-  return { status: response.status, body: await response.json() as Record<string, unknown> }
-}
-
 describe("LIVE: the service end to end", () => {
-  let dir: string
-  let configPath: string
-  let marker: string
-
-  beforeAll(() => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), "rayinfo-e2e-"))
-    marker = path.join(dir, "slow-started")
+  const fixture = temporaryFixture("rayinfo-e2e-", (dir) => {
+    const marker = path.join(dir, "slow-started")
     fs.copyFileSync(path.join(root, "examples/feeds/rayinfo-news.xml"), path.join(dir, "news.xml"))
     // A search tool that takes a while, and says when it started.
     fs.writeFileSync(
@@ -91,13 +32,9 @@ setTimeout(() => {
 }, 1500)
 `
     )
-    configPath = path.join(dir, "rayinfo.yaml")
-    fs.writeFileSync(
-      configPath,
-      `storage:
-  path: ${JSON.stringify(path.join(dir, "data", "rayinfo.db"))}
-collectors:
-  - type: feed
+    const configPath = writeConfig(
+      dir,
+      `  - type: feed
     name: news
     interval: 1 hour
     feeds:
@@ -111,15 +48,13 @@ collectors:
       - param: "a; rm -rf / #"
 `
     )
-  })
-
-  afterAll(() => {
-    fs.rmSync(dir, { recursive: true, force: true })
+    return { dir, configPath, marker }
   })
 
   it("runs, stores items, reports /status, exits cleanly on SIGTERM, and resumes after a restart", async () => {
+    const { configPath, dir, marker } = fixture()
     const port = await freePort()
-    const first = start(configPath, port)
+    const first = startService(configPath, port)
     try {
       // the feed job stores its 3 items
       const status = await waitFor("items on /status", 20_000, async () => {
@@ -134,11 +69,7 @@ collectors:
       // the slow command is running now: SIGTERM must let it finish
       await waitFor("the slow command to start", 10_000, async () => fs.existsSync(marker) ? true : undefined)
       first.child.kill("SIGTERM")
-      const code = await Promise.race([
-        first.exited,
-        new Promise<"hung">((resolve) => setTimeout(() => resolve("hung"), 15_000))
-      ])
-      expect(code, first.output()).toBe(0)
+      expect(await exitWithin(first, 15_000), first.output()).toBe(0)
       expect(first.output()).toContain("search:a; rm -rf / #: 1 new")
       expect(fs.existsSync(path.join(dir, "data", "rayinfo.db"))).toBe(true)
     } finally {
@@ -147,7 +78,7 @@ collectors:
 
     // restart: both jobs ran moments ago with a 1 hour interval, so nothing re-runs
     fs.rmSync(marker)
-    const second = start(configPath, port)
+    const second = startService(configPath, port)
     try {
       const collectors = await waitFor("/collectors after restart", 20_000, async () => {
         const { body, status } = await getJson(port, "/collectors")
