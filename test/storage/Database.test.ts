@@ -59,9 +59,10 @@ describe("Database", () => {
         [1, "create_items"],
         [2, "create_job_state"],
         [3, "create_job_meta"],
-        [4, "create_leases"]
+        [4, "create_leases"],
+        [5, "index_items_by_source"]
       ])
-      assert.deepStrictEqual(migrations, ["1", "2", "3", "4"])
+      assert.deepStrictEqual(migrations, ["1", "2", "3", "4", "5"])
     }))
 
   it.scoped("reopening a file keeps the data and does not re-run migrations; closing closes cleanly", () =>
@@ -75,7 +76,7 @@ describe("Database", () => {
         }).pipe(Effect.provide(services(filename)))
       )
       assert.deepStrictEqual(first.result, { received: 2, duplicates: 0, stored: 2, walWhileOpen: true })
-      assert.deepStrictEqual(first.migrations, ["1", "2", "3", "4"])
+      assert.deepStrictEqual(first.migrations, ["1", "2", "3", "4", "5"])
       // The layer was released: the connection is closed, the WAL checkpointed and removed.
       assert.isFalse(fs.existsSync(`${filename}-wal`))
 
@@ -93,7 +94,7 @@ describe("Database", () => {
       assert.strictEqual(second.result.before, 2)
       assert.deepStrictEqual(second.result.again, { received: 3, duplicates: 0, stored: 1 })
       assert.strictEqual(second.result.after, 3)
-      assert.deepStrictEqual(second.result.applied.map((m) => m.migration_id), [1, 2, 3, 4])
+      assert.deepStrictEqual(second.result.applied.map((m) => m.migration_id), [1, 2, 3, 4, 5])
     }))
 
   it.effect("layerMemory gives a private migrated database per build", () =>

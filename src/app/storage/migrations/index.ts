@@ -9,11 +9,13 @@ import createItems from "./0001_create_items.js"
 import createJobState from "./0002_create_job_state.js"
 import createJobMeta from "./0003_create_job_meta.js"
 import createLeases from "./0004_create_leases.js"
+import indexItemsBySource from "./0005_index_items_by_source.js"
 
 /** The migrations, keyed `0001_create_items`, `0002_create_job_state`, ... */
 export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.SqlClient>> = {
   "0001_create_items": createItems,
   "0002_create_job_state": createJobState,
   "0003_create_job_meta": createJobMeta,
-  "0004_create_leases": createLeases
+  "0004_create_leases": createLeases,
+  "0005_index_items_by_source": indexItemsBySource
 }
