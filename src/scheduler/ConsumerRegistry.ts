@@ -14,7 +14,8 @@ import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import * as Ref from "effect/Ref"
+import type * as Scope from "effect/Scope"
+import { type InvalidConsumerError, validate } from "./internal/consumer.js"
 import type { TaskConsumer } from "./TaskConsumer.js"
 
 /**
@@ -39,23 +40,42 @@ export class DuplicateConsumerError extends Data.TaggedError("DuplicateConsumerE
  * @category models
  */
 export interface ConsumerRegistryService {
-  /** Adds a consumer; fails with `DuplicateConsumerError` if its name is taken. */
-  readonly register: (consumer: TaskConsumer) => Effect.Effect<void, DuplicateConsumerError>
+  /**
+   * Adds a consumer; fails with `DuplicateConsumerError` if its name is
+   * taken, and with `InvalidConsumerError` if it is not a valid consumer
+   * (empty name, `concurrency` not an integer ≥ 1, `consume` not a
+   * function). O(1).
+   */
+  readonly register: (consumer: TaskConsumer) => Effect.Effect<void, DuplicateConsumerError | InvalidConsumerError>
   /** The consumer registered under `name`, if any. */
   readonly find: (name: string) => Effect.Effect<Option.Option<TaskConsumer>>
   /**
    * Removes the consumer registered under `name`; `true` if one was removed.
    * When `only` is given, removes it only if it is that very consumer (a
-   * consumer layer uses this so it never removes a successor of the same name).
+   * consumer layer uses this so it never removes a successor of the same
+   * name). Returns once every scheduler on this registry has stopped starting
+   * the consumer's tasks and its running tasks have ended (see
+   * {@link ConsumerRegistryService.onUnregister}).
    */
   readonly unregister: (name: string, only?: TaskConsumer) => Effect.Effect<boolean>
   /** Every registered consumer, in registration order. */
   readonly list: Effect.Effect<ReadonlyArray<TaskConsumer>>
-  /**
-   * An immutable snapshot of the registry, name → consumer. O(1): the
-   * scheduler reads it once per dispatch round.
-   */
+  /** A copy of the registry, name → consumer. O(n). */
   readonly snapshot: Effect.Effect<ReadonlyMap<string, TaskConsumer>>
+  /**
+   * The consumer registered under `name`, synchronously. O(1). For hot
+   * paths that already run in a synchronous section (the scheduler's).
+   */
+  readonly unsafeGet: (name: string) => TaskConsumer | undefined
+  /**
+   * Calls `onRemoved` with each consumer `unregister` removes, for as long
+   * as the current scope is open; `unregister` waits for it. A scheduler
+   * uses this to stop starting the removed consumer's tasks and to wait for
+   * the running ones.
+   */
+  readonly onUnregister: (
+    onRemoved: (consumer: TaskConsumer) => Effect.Effect<void>
+  ) => Effect.Effect<void, never, Scope.Scope>
 }
 
 /**
@@ -78,39 +98,39 @@ export class ConsumerRegistry extends Context.Tag("ray-scheduler/ConsumerRegistr
 }
 
 /**
- * Creates an empty registry. The map is copied on write (registration is
- * rare, dispatch reads are frequent), so `snapshot` is free.
+ * Creates an empty registry: a `Map` changed in place (O(1) `register`,
+ * `find` and `unregister`).
  *
  * @since 0.1.0
  * @category constructors
  */
-export const make: Effect.Effect<ConsumerRegistryService> = Effect.map(
-  Ref.make<ReadonlyMap<string, TaskConsumer>>(new Map()),
-  (ref): ConsumerRegistryService => ({
+export const make: Effect.Effect<ConsumerRegistryService> = Effect.sync((): ConsumerRegistryService => {
+  const consumers = new Map<string, TaskConsumer>()
+  const listeners = new Set<(consumer: TaskConsumer) => Effect.Effect<void>>()
+  return {
     register: (consumer) =>
-      Effect.flatten(
-        Ref.modify(
-          ref,
-          (map): readonly [Effect.Effect<void, DuplicateConsumerError>, ReadonlyMap<string, TaskConsumer>] => {
-            if (map.has(consumer.name)) {
-              return [Effect.fail(new DuplicateConsumerError({ name: consumer.name })), map]
-            }
-            const next = new Map(map)
-            next.set(consumer.name, consumer)
-            return [Effect.void, next]
-          }
-        )
-      ),
-    find: (name) => Effect.map(Ref.get(ref), (map) => Option.fromNullable(map.get(name))),
-    unregister: (name, only) =>
-      Ref.modify(ref, (map) => {
-        const current = map.get(name)
-        if (current === undefined || (only !== undefined && current !== only)) return [false, map] as const
-        const next = new Map(map)
-        next.delete(name)
-        return [true, next] as const
+      Effect.suspend((): Effect.Effect<void, DuplicateConsumerError | InvalidConsumerError> => {
+        const invalid = validate(consumer?.name, consumer?.concurrency, consumer?.consume)
+        if (invalid !== undefined) return Effect.fail(invalid)
+        if (consumers.has(consumer.name)) return Effect.fail(new DuplicateConsumerError({ name: consumer.name }))
+        consumers.set(consumer.name, consumer)
+        return Effect.void
       }),
-    list: Effect.map(Ref.get(ref), (map) => Array.from(map.values())),
-    snapshot: Ref.get(ref)
-  })
-)
+    find: (name) => Effect.sync(() => Option.fromNullable(consumers.get(name))),
+    unregister: (name, only) =>
+      Effect.suspend(() => {
+        const current = consumers.get(name)
+        if (current === undefined || (only !== undefined && current !== only)) return Effect.succeed(false)
+        consumers.delete(name)
+        return Effect.as(Effect.forEach([...listeners], (listener) => listener(current), { discard: true }), true)
+      }),
+    list: Effect.sync(() => Array.from(consumers.values())),
+    snapshot: Effect.sync(() => new Map(consumers)),
+    unsafeGet: (name) => consumers.get(name),
+    onUnregister: (onRemoved) =>
+      Effect.acquireRelease(
+        Effect.sync(() => void listeners.add(onRemoved)),
+        () => Effect.sync(() => void listeners.delete(onRemoved))
+      )
+  }
+})

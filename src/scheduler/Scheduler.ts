@@ -2,55 +2,17 @@
  * `Scheduler` — time-driven, concurrency-limited dispatch of tasks.
  *
  * Tasks fire in `scheduleAt` order, earliest first; equal instants fire in
- * submission order. A task due at or before now fires at once. At most
- * `concurrency` tasks of one source run at the same time, and sources do not
- * block each other. A task whose source has no registered consumer is
- * dropped, logged at Error level and counted. A consumer's failure, defect
- * or interruption is logged with its cause and counted; the scheduler keeps
- * going.
+ * submission order (within a source; sources do not wait for each other). A
+ * task due at or before now fires at once. At most `concurrency` tasks of one
+ * source run at the same time, and sources do not block each other. A task
+ * whose source has no registered consumer is dropped, logged at Error level
+ * and counted. A consumer's failure, defect or interruption is logged with
+ * its cause and counted; the scheduler keeps going. Time is read only
+ * through Effect's `Clock`, so `TestClock` drives it.
  *
- * ## The dispatcher's states
- *
- * One dispatcher fiber moves pending tasks from the heap to the sources'
- * ready queues. It is always in one of these states:
- *
- * - **idle** — running, and the heap is empty. The dispatcher waits on a
- *   fresh wake-up `Deferred`; the next `submit` completes it.
- *
- * - **sleeping** — running, and the earliest pending task is in the future.
- *   A timer fiber sleeps `Clock.sleep(until head is due)` (capped at
- *   `maxSleep`) and then completes the wake-up `Deferred`, which the
- *   dispatcher awaits. `submit` completes the
- *   Deferred only when the new task is due before the head it is sleeping
- *   on, so a burst of later submissions costs nothing. No polling.
- *
- * - **dispatching** — woken. In one atomic `Ref.modify` it pops every due
- *   task (up to `batchSize` per round), looks its source up in the
- *   `ConsumerRegistry` (read at dispatch time, so consumers may register
- *   after start), appends it to that source's ready queue and decides how
- *   many worker fibers to fork: never more than the source's free permits.
- *   Tasks with an unknown source are dropped here. Then it goes back to
- *   idle or sleeping (or dispatches the next batch after yielding).
- *
- * - **stopping** — `stop` was called: the dispatcher exits at once, no new
- *   task starts, and `stop` waits for the tasks already running to finish.
- *   Due tasks still waiting for a permit go back to the heap.
- *
- * - **stopped** — no dispatcher fiber. `submit` still accepts tasks; they
- *   wait in the heap until `start`.
- *
- * Consumption never runs on the dispatcher: each source has at most
- * `concurrency` worker fibers, each holding one permit of the source's
- * `Semaphore` and running that source's ready tasks one after another. Due
- * tasks beyond the permits wait as data in the ready queue, so 100k due
- * tasks on a concurrency-1 source use one worker fiber, not 100k.
- *
- * ## Time
- *
- * Time is read only through Effect's `Clock` (so `TestClock` drives it). If
- * the wall clock jumps forward, tasks whose instant was skipped fire at the
- * next wake-up (at most `maxSleep` later); if it jumps back, tasks fire when
- * the wall clock reaches their instant again.
+ * How it works — the dispatcher's states, the lanes, why every transition is
+ * atomic, what happens when the wall clock jumps — is described once, in
+ * docs/architecture.md; the code is in `internal/`.
  *
  * @since 0.1.0
  */
@@ -125,15 +87,27 @@ export interface SchedulerStats extends SourceStats {
  * @category models
  */
 export interface SchedulerService {
-  /** Adds a task. O(log n). Wakes the dispatcher if the task is due before the current head. */
+  /**
+   * Adds a task, in one atomic step (O(1) for a task due after its source's
+   * pending ones). Dies if the argument is not a `Task`, or if the
+   * scheduler's scope is closed.
+   */
   readonly submit: (task: Task) => Effect.Effect<void>
-  /** Adds many tasks in one atomic step (they keep their iteration order on equal instants). */
+  /**
+   * Adds many tasks in one atomic step: all of them or none (they keep their
+   * iteration order on equal instants). The iterable is read first; if it
+   * throws, or an element is not a `Task`, nothing is added and the call dies
+   * with a defect saying why.
+   */
   readonly submitAll: (tasks: Iterable<Task>) => Effect.Effect<void>
-  /** Starts dispatching. Idempotent. */
+  /** Starts dispatching. Idempotent. Dies if the scheduler's scope is closed. */
   readonly start: Effect.Effect<void>
   /**
    * Stops dispatching at once and returns when the tasks already running
-   * have finished. Pending tasks are kept for the next `start`. Idempotent.
+   * have finished — or, after `shutdownTimeout`, been interrupted. A caller
+   * that interrupts `stop` (e.g. with `Effect.timeout`) interrupts the
+   * running tasks. A task that calls `stop` is not waited for. Pending tasks
+   * are kept for the next `start`. Idempotent.
    */
   readonly stop: Effect.Effect<void>
   readonly isRunning: Effect.Effect<boolean>
@@ -156,16 +130,25 @@ export interface SchedulerOptions {
   /**
    * Longest single dispatcher sleep. Bounds how late a task can fire after
    * the wall clock jumps forward or the machine resumes from suspend (timers
-   * are monotonic), and keeps sleeps under the JS timer limit (~24.8 days).
-   * Larger values mean fewer wake-ups, which matters when a test advances a
-   * `TestClock` by days. Default: 1 minute.
+   * are monotonic). Larger values mean fewer wake-ups, which matters when a
+   * test advances a `TestClock` by days. Values beyond the JS timer limit
+   * (2^31 − 1 ms, ~24.8 days) are clamped to it. Must be positive.
+   * Default: 1 minute.
    */
   readonly maxSleep?: Duration.DurationInput | undefined
   /**
-   * Most due tasks moved to ready queues in one atomic round before the
-   * dispatcher yields to other fibers. Default: 4096.
+   * Most lanes started, or due tasks of unknown sources dropped, in one
+   * dispatch round before the dispatcher yields to other fibers. An integer
+   * ≥ 1. Default: 4096.
    */
   readonly batchSize?: number | undefined
+  /**
+   * How long `stop` (and the release of a consumer's layer) waits for running
+   * tasks before interrupting them. Default: no limit (`Duration.infinity`):
+   * wait for them to end. A caller can also bound one `stop` with
+   * `Effect.timeout`: interrupting `stop` interrupts the running tasks.
+   */
+  readonly shutdownTimeout?: Duration.DurationInput | undefined
 }
 
 /**

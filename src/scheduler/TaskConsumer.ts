@@ -17,12 +17,12 @@
  * @since 0.1.0
  */
 import type * as Context from "effect/Context"
-import * as Data from "effect/Data"
 import type * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type { DuplicateConsumerError } from "./ConsumerRegistry.js"
 import { ConsumerRegistry } from "./ConsumerRegistry.js"
+import { type InvalidConsumerError, type Unprovided, UnprovidedTypeId, validate } from "./internal/consumer.js"
 import type { JsonObject } from "./Task.js"
 import { Task } from "./Task.js"
 
@@ -79,52 +79,12 @@ export interface TaskConsumerOptions<E, R> {
 
 /**
  * Raised when consumer options are invalid (empty name, concurrency that is
- * not an integer ≥ 1).
+ * not an integer ≥ 1), by {@link make} and by `ConsumerRegistry.register`.
  *
  * @since 0.1.0
  * @category errors
  */
-export class InvalidConsumerError extends Data.TaggedError("InvalidConsumerError")<{
-  readonly name: string
-  readonly reason: string
-}> {
-  override get message(): string {
-    return `Invalid consumer ${JSON.stringify(this.name)}: ${this.reason}`
-  }
-}
-
-/**
- * Internal: a consumer built by {@link make} also carries its `consume`
- * before the context was provided, with that context. The scheduler's
- * workers provide the context once per worker instead of once per task
- * (switching the context costs more than a no-op task).
- *
- * @internal
- */
-export const UnprovidedTypeId: unique symbol = Symbol.for("ray-scheduler/TaskConsumer/Unprovided")
-
-/** @internal */
-export interface Unprovided {
-  readonly consume: (task: Task) => Effect.Effect<void, unknown, never>
-  readonly context: Context.Context<never>
-}
-
-/** @internal */
-export const unprovided = (consumer: TaskConsumer): Unprovided | undefined =>
-  (consumer as { readonly [UnprovidedTypeId]?: Unprovided })[UnprovidedTypeId]
-
-const validate = (name: string, concurrency: number): InvalidConsumerError | undefined => {
-  if (typeof name !== "string" || name.length === 0) {
-    return new InvalidConsumerError({ name: String(name), reason: "name must be a non-empty string" })
-  }
-  if (!Number.isSafeInteger(concurrency) || concurrency < 1) {
-    return new InvalidConsumerError({
-      name,
-      reason: `concurrency must be an integer >= 1, got ${String(concurrency)}`
-    })
-  }
-  return undefined
-}
+export { InvalidConsumerError } from "./internal/consumer.js"
 
 /**
  * Builds a consumer, capturing the requirements `R` of `consume` and
@@ -138,7 +98,7 @@ export const make = <E, R>(
 ): Effect.Effect<TaskConsumer<E>, InvalidConsumerError, R> =>
   Effect.suspend(() => {
     const concurrency = options.concurrency ?? 1
-    const invalid = validate(options.name, concurrency)
+    const invalid = validate(options.name, concurrency, options.consume)
     if (invalid !== undefined) return Effect.fail(invalid)
     return Effect.map(Effect.context<R>(), (context): TaskConsumer<E> & { readonly [UnprovidedTypeId]: Unprovided } => {
       const provide = <A, E1>(effect: Effect.Effect<A, E1, R>): Effect.Effect<A, E1> =>

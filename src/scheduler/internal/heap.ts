@@ -1,10 +1,10 @@
 /**
  * A binary min-heap of scheduler entries ordered by `(dueMillis, seq)`.
  *
- * The heap is a plain mutable structure: it is owned by the scheduler's
- * state `Ref` and only touched inside `Ref.modify` / `Ref.update` callbacks,
- * which run synchronously, so every operation is atomic with respect to
- * other fibers. `push`, `peek` and `pop` are O(log n) / O(1) / O(log n).
+ * A plain mutable structure, touched only inside the scheduler's synchronous
+ * sections (docs/architecture.md, "Atomicity"). `push`, `peek` and `pop`
+ * are O(log n) / O(1) / O(log n). A lane's queue (`readyQueue.ts`) uses it
+ * for the tasks that arrive out of order.
  *
  * @internal
  */

@@ -1,13 +1,13 @@
 /**
- * The ready queue of one source: due entries waiting for a permit, popped
- * in (due, seq) order.
+ * The queue of one source (a lane's): its pending entries, due or not,
+ * popped in (due, seq) order.
  *
- * The dispatcher moves due entries from the main heap in (due, seq) order,
- * so almost every entry arrives after the ones already queued: those go to
- * a FIFO (O(1) push and pop). Only a past-due task submitted while later
- * entries of its source are already queued arrives out of order; it goes to
- * a small min-heap. `pop` takes the smaller head of the two, so the queue
- * as a whole always pops in (due, seq) order.
+ * Tasks of one source usually arrive in due order (a schedule's next run,
+ * a batch of due work), so almost every entry arrives after the ones already
+ * queued: those go to a FIFO (O(1) push and pop). An entry that arrives out
+ * of order (due before the queue's last one) goes to a small min-heap.
+ * `pop` takes the smaller head of the two, so the queue as a whole always
+ * pops in (due, seq) order.
  *
  * @internal
  */

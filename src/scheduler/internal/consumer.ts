@@ -1,0 +1,65 @@
+/**
+ * Consumer internals shared by `TaskConsumer`, `ConsumerRegistry` and the
+ * scheduler: the validation of a consumer, and the performance hook that
+ * lets a worker provide a consumer's captured context once for its whole
+ * life instead of once per task (in Effect 3 switching the context copies
+ * the fiber's FiberRefs, which costs more than a no-op task).
+ *
+ * @internal
+ */
+import type * as Context from "effect/Context"
+import * as Data from "effect/Data"
+import type * as Effect from "effect/Effect"
+import type { Task } from "../Task.js"
+import type { TaskConsumer } from "../TaskConsumer.js"
+
+/**
+ * Raised when a consumer is invalid (empty name, concurrency that is not an
+ * integer ≥ 1, `consume` not a function), by `TaskConsumer.make` and by
+ * `ConsumerRegistry.register`.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class InvalidConsumerError extends Data.TaggedError("InvalidConsumerError")<{
+  readonly name: string
+  readonly reason: string
+}> {
+  override get message(): string {
+    return `Invalid consumer ${JSON.stringify(this.name)}: ${this.reason}`
+  }
+}
+
+/** What is wrong with a consumer's name and concurrency, if anything. @internal */
+export const validate = (
+  name: unknown,
+  concurrency: unknown,
+  consume: unknown
+): InvalidConsumerError | undefined => {
+  if (typeof name !== "string" || name.length === 0) {
+    return new InvalidConsumerError({ name: String(name), reason: "name must be a non-empty string" })
+  }
+  if (typeof concurrency !== "number" || !Number.isSafeInteger(concurrency) || concurrency < 1) {
+    return new InvalidConsumerError({
+      name,
+      reason: `concurrency must be an integer >= 1, got ${String(concurrency)}`
+    })
+  }
+  if (typeof consume !== "function") {
+    return new InvalidConsumerError({ name, reason: "consume must be a function" })
+  }
+  return undefined
+}
+
+/** @internal */
+export const UnprovidedTypeId: unique symbol = Symbol.for("ray-scheduler/TaskConsumer/Unprovided")
+
+/** A consumer's `consume` before its captured context was provided, with that context. @internal */
+export interface Unprovided {
+  readonly consume: (task: Task) => Effect.Effect<void, unknown, never>
+  readonly context: Context.Context<never>
+}
+
+/** The unprovided form of a consumer built by `TaskConsumer.make`; undefined for one built by hand. @internal */
+export const unprovided = (consumer: TaskConsumer): Unprovided | undefined =>
+  (consumer as { readonly [UnprovidedTypeId]?: Unprovided })[UnprovidedTypeId]

@@ -1,0 +1,420 @@
+/**
+ * The scheduler's state and every transition of it, as synchronous methods.
+ * The states, the transitions and why each is atomic are described once, in
+ * docs/architecture.md ("The dispatcher's states", "Lanes", "Atomicity");
+ * this module is that description in code. Each method that changes the
+ * phase checks the phase it was called from (`IllegalStateException` on a
+ * bug), like graphile-worker's `setModeX`.
+ *
+ * Nothing here is an Effect: the caller runs a method inside one synchronous
+ * section (a `Ref.modify` callback, or a worker's `Effect.suspend` step), so
+ * no other fiber observes a half-done transition. What a transition must do
+ * to the outside world is done synchronously too: completing a wake-up
+ * `Deferred` (`Deferred.unsafeDone`) and forking a worker fiber (the host's
+ * `forkWorker`, which schedules the fiber without running it).
+ *
+ * @internal
+ */
+import * as Cause from "effect/Cause"
+import * as Deferred from "effect/Deferred"
+import type * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import type * as Fiber from "effect/Fiber"
+import * as FiberId from "effect/FiberId"
+import type { Task } from "../Task.js"
+import type { TaskConsumer } from "../TaskConsumer.js"
+import { Counters } from "./counters.js"
+import { Lane, LaneHeap } from "./lane.js"
+
+/**
+ * - `stopped`: no dispatcher; submissions wait in their lanes.
+ * - `idle`, `sleeping`, `dispatching`: running (the dispatcher's states).
+ * - `stopping`: no new task starts; waiting for the running ones.
+ * - `closed`: the scheduler's scope closed; it cannot start again.
+ *
+ * @internal
+ */
+export type Phase = "stopped" | "idle" | "sleeping" | "dispatching" | "stopping" | "closed"
+
+/** What the state needs from its environment (the clock, the registry, the runtime). @internal */
+export interface Host {
+  /** Now, epoch milliseconds (the scheduler's `Clock`). */
+  readonly now: () => number
+  /** The consumer registered for `source` now. */
+  readonly consumerOf: (source: string) => TaskConsumer | undefined
+  /** Schedules a new worker fiber for `lane` serving `consumer` (it does not run before the caller's section ends). */
+  readonly forkWorker: (lane: Lane, consumer: TaskConsumer) => Fiber.RuntimeFiber<void>
+  readonly makeSemaphore: (permits: number) => Effect.Semaphore
+}
+
+/** How many freed sources keep their counters in `stats.bySource` (the most recent ones). @internal */
+export const retainedSources = 1024
+
+/** A release of a consumer waiting for the workers that serve it. */
+interface Release {
+  readonly consumer: TaskConsumer
+  readonly done: Deferred.Deferred<void>
+}
+
+/** What a dispatch round decided. @internal */
+export type Round =
+  | { readonly _tag: "Exit" }
+  | { readonly _tag: "Continue"; readonly dropped: ReadonlyArray<Task> }
+  | { readonly _tag: "Idle"; readonly dropped: ReadonlyArray<Task>; readonly wake: Deferred.Deferred<void> }
+  | {
+    readonly _tag: "Sleep"
+    readonly dropped: ReadonlyArray<Task>
+    readonly millis: number
+    readonly wake: Deferred.Deferred<void>
+  }
+
+const RUNNING: ReadonlySet<Phase> = new Set<Phase>(["idle", "sleeping", "dispatching"])
+
+/** @internal */
+export class SchedulerState {
+  private phaseNow: Phase = "stopped"
+  /** Every live source; a lane is freed when nothing is pending, running or registered for it. */
+  readonly lanes = new Map<string, Lane>()
+  /** Counters of recently freed sources, oldest first, for `stats.bySource`. */
+  readonly retired = new Map<string, Counters>()
+  /** Lanes whose head the dispatcher waits for: due later, or due with no consumer (to be dropped). */
+  private readonly watched = new LaneHeap()
+  /** Counters of all sources since the scheduler was made. */
+  readonly totals = new Counters()
+  /** Worker fibers alive, all lanes. */
+  workers = 0
+  private seq = 0
+  /** The dispatcher's wake-up while idle or sleeping. */
+  private wake: Deferred.Deferred<void> | undefined = undefined
+  /** Due instant of the head the dispatcher sleeps towards (`Infinity` when idle). */
+  private sleepingUntil = Infinity
+  /** While stopping: completed when at most `keep` workers are left. */
+  private drained: Deferred.Deferred<void> | undefined = undefined
+  private keep = 0
+  private readonly releases = new Map<Lane, Release>()
+
+  constructor(private readonly host: Host) {}
+
+  get phase(): Phase {
+    return this.phaseNow
+  }
+
+  /** Whether tasks may start: idle, sleeping or dispatching. */
+  get running(): boolean {
+    return RUNNING.has(this.phaseNow)
+  }
+
+  // ---- the phase: one method per transition -------------------------------
+
+  private enter(to: Phase, allowed: ReadonlyArray<Phase>): void {
+    if (!allowed.includes(this.phaseNow)) {
+      throw new Cause.RuntimeException(`Scheduler: cannot go from ${this.phaseNow} to ${to}`)
+    }
+    this.phaseNow = to
+  }
+
+  /** `start`: stopped → dispatching. Lanes with pending tasks are looked at again. */
+  setStarted(): void {
+    this.enter("dispatching", ["stopped"])
+    this.sleepingUntil = -Infinity
+    const now = this.host.now()
+    for (const lane of this.lanes.values()) this.reconcile(lane, now)
+  }
+
+  /** A round begins: idle | sleeping | dispatching → dispatching. */
+  private setDispatching(): void {
+    this.enter("dispatching", ["idle", "sleeping", "dispatching"])
+    this.wake = undefined
+    this.sleepingUntil = -Infinity
+  }
+
+  /** Nothing is watched: dispatching → idle, until `wake` is completed. */
+  private setIdle(wake: Deferred.Deferred<void>): void {
+    this.enter("idle", ["dispatching"])
+    this.wake = wake
+    this.sleepingUntil = Infinity
+  }
+
+  /** The earliest watched head is due at `until`: dispatching → sleeping. */
+  private setSleeping(until: number, wake: Deferred.Deferred<void>): void {
+    this.enter("sleeping", ["dispatching"])
+    this.wake = wake
+    this.sleepingUntil = until
+  }
+
+  /**
+   * `stop`: idle | sleeping | dispatching → stopping. Wakes the dispatcher
+   * (it exits), stops watching lanes. Returns the `Deferred` completed once
+   * at most `keep` workers are left (`keep` = 1 when a task calls `stop`),
+   * or undefined when that is already so.
+   */
+  setStopping(keep: number): Deferred.Deferred<void> | undefined {
+    this.enter("stopping", ["idle", "sleeping", "dispatching"])
+    this.signalWake()
+    this.watched.clear()
+    this.keep = keep
+    this.drained = this.workers > keep ? Deferred.unsafeMake<void>(FiberId.none) : undefined
+    return this.drained
+  }
+
+  /** The running tasks ended (or were interrupted): stopping → stopped. */
+  setStopped(): void {
+    this.enter("stopped", ["stopping"])
+    this.drained = undefined
+    this.sleepingUntil = Infinity
+  }
+
+  /** The scope closed: stopped → closed. */
+  setClosed(): void {
+    this.enter("closed", ["stopped"])
+  }
+
+  private signalWake(): void {
+    const wake = this.wake
+    this.wake = undefined
+    this.sleepingUntil = -Infinity
+    if (wake !== undefined) Deferred.unsafeDone(wake, Exit.void)
+  }
+
+  // ---- submissions -------------------------------------------------------
+
+  /** Accepts `tasks` (in order: equal instants keep it) and starts or watches their lanes. */
+  accept(tasks: ReadonlyArray<Task>): void {
+    const touched = new Set<Lane>()
+    for (const task of tasks) {
+      const lane = this.laneFor(task.source)
+      const wasHead = lane.head
+      lane.queue.push({ dueMillis: task.dueMillis, seq: this.seq++, value: task })
+      lane.counters.onSubmitted()
+      this.totals.onSubmitted()
+      if (lane.head !== wasHead) touched.add(lane)
+    }
+    if (!this.running || touched.size === 0) return
+    const now = this.host.now()
+    for (const lane of touched) this.reconcile(lane, now)
+  }
+
+  private laneFor(source: string): Lane {
+    let lane = this.lanes.get(source)
+    if (lane === undefined) {
+      lane = new Lane(source, this.retired.get(source))
+      this.retired.delete(source)
+      this.lanes.set(source, lane)
+    }
+    return lane
+  }
+
+  // ---- lanes ---------------------------------------------------------------
+
+  /**
+   * The one rule that keeps a lane moving, applied after anything that may
+   * change what it needs (see docs/architecture.md, "Lanes"): with a due head
+   * and a free permit it gets a worker (one at a time: a worker's first take
+   * looks again); with a later head it is watched by the dispatcher; with a
+   * due head and no consumer it is watched so the dispatcher drops it; with
+   * nothing pending, running or registered it is freed.
+   */
+  reconcile(lane: Lane, now: number): void {
+    if (!this.running) return
+    const head = lane.head
+    if (head === undefined) {
+      this.watched.remove(lane)
+      this.freeIfUnused(lane)
+      return
+    }
+    const consumer = this.host.consumerOf(lane.source)
+    if (consumer === undefined) return this.watch(lane)
+    if (consumer !== lane.consumer) this.adopt(lane, consumer)
+    if (lane.starting > 0 || lane.workers >= lane.permits) {
+      this.watched.remove(lane)
+      return
+    }
+    if (head.dueMillis <= now) {
+      this.watched.remove(lane)
+      this.startWorker(lane, consumer)
+      return
+    }
+    this.watch(lane)
+  }
+
+  private watch(lane: Lane): void {
+    this.watched.upsert(lane)
+    if (lane.head!.dueMillis < this.sleepingUntil) this.signalWake()
+  }
+
+  private adopt(lane: Lane, consumer: TaskConsumer): void {
+    lane.consumer = consumer
+    if (lane.semaphore === undefined || lane.permits !== consumer.concurrency) {
+      lane.permits = consumer.concurrency
+      lane.semaphore = this.host.makeSemaphore(consumer.concurrency)
+    }
+  }
+
+  private startWorker(lane: Lane, consumer: TaskConsumer): void {
+    lane.workers++
+    lane.starting++
+    this.workers++
+    lane.fibers.set(this.host.forkWorker(lane, consumer), consumer)
+  }
+
+  private freeIfUnused(lane: Lane): void {
+    if (
+      lane.queue.size > 0 || lane.workers > 0 || this.releases.has(lane) ||
+      this.host.consumerOf(lane.source) !== undefined || this.lanes.get(lane.source) !== lane
+    ) return
+    this.watched.remove(lane)
+    this.lanes.delete(lane.source)
+    this.retired.set(lane.source, lane.counters)
+    if (this.retired.size > retainedSources) this.retired.delete(this.retired.keys().next().value!)
+  }
+
+  // ---- workers -------------------------------------------------------------
+
+  /**
+   * A worker of `lane` serving `consumer` asks for its next task: the
+   * lane's head if it is due, the scheduler is running and `consumer` is
+   * still the lane's. `first` on the worker's first call.
+   */
+  take(lane: Lane, consumer: TaskConsumer, first: boolean): Task | undefined {
+    if (first) lane.starting--
+    if (!this.running || lane.consumer !== consumer) return undefined
+    const now = this.host.now()
+    const head = lane.head
+    if (head === undefined || head.dueMillis > now) return undefined
+    lane.queue.pop()
+    const lateness = Math.max(0, now - head.dueMillis)
+    lane.counters.onStarted(lateness)
+    this.totals.onStarted(lateness)
+    // another worker for the next due task (up to the permits), or watch the next head
+    if (first || lane.workers < lane.permits || lane.heapIndex >= 0) this.reconcile(lane, now)
+    return head.value
+  }
+
+  /** A task's consumer ended. */
+  ended(lane: Lane, succeeded: boolean): void {
+    lane.counters.onEnded(succeeded)
+    this.totals.onEnded(succeeded)
+  }
+
+  /** A worker fiber ended (after releasing its permit); `neverTook` if it ended before its first take. */
+  workerExited(lane: Lane, fiber: Fiber.RuntimeFiber<void>, neverTook: boolean): void {
+    if (neverTook) lane.starting--
+    lane.workers--
+    this.workers--
+    lane.fibers.delete(fiber)
+    const release = this.releases.get(lane)
+    if (release !== undefined && !serves(lane, release.consumer)) {
+      this.releases.delete(lane)
+      Deferred.unsafeDone(release.done, Exit.void)
+    }
+    if (this.drained !== undefined && this.workers <= this.keep) {
+      Deferred.unsafeDone(this.drained, Exit.void)
+      this.drained = undefined
+    }
+    this.reconcile(lane, this.host.now())
+  }
+
+  // ---- consumers leaving ---------------------------------------------------
+
+  /**
+   * `consumer` was unregistered: its lane starts none of its tasks any more
+   * (its workers leave after their current task). Returns a `Deferred`
+   * completed when no worker serves it any more, or undefined if none does.
+   */
+  release(consumer: TaskConsumer): Deferred.Deferred<void> | undefined {
+    const lane = this.lanes.get(consumer.name)
+    if (lane === undefined) return undefined
+    if (lane.consumer === consumer) lane.consumer = undefined
+    let done: Deferred.Deferred<void> | undefined
+    if (serves(lane, consumer)) {
+      done = Deferred.unsafeMake<void>(FiberId.none)
+      this.releases.set(lane, { consumer, done })
+    }
+    this.reconcile(lane, this.host.now())
+    return done
+  }
+
+  /** The worker fibers serving `consumer` (to interrupt them when a release times out). */
+  workersServing(consumer: TaskConsumer): ReadonlyArray<Fiber.RuntimeFiber<void>> {
+    const lane = this.lanes.get(consumer.name)
+    if (lane === undefined) return []
+    return [...lane.fibers].filter(([, c]) => c === consumer).map(([fiber]) => fiber)
+  }
+
+  /** Every worker fiber except `except`. */
+  allWorkers(except: Fiber.RuntimeFiber<unknown, unknown> | undefined): ReadonlyArray<Fiber.RuntimeFiber<void>> {
+    const out: Array<Fiber.RuntimeFiber<void>> = []
+    for (const lane of this.lanes.values()) {
+      for (const fiber of lane.fibers.keys()) if (fiber !== except) out.push(fiber)
+    }
+    return out
+  }
+
+  /** Whether `fiber` is one of this scheduler's workers (a task calling `stop`). */
+  isWorker(fiber: Fiber.RuntimeFiber<unknown, unknown>): boolean {
+    for (const lane of this.lanes.values()) if (lane.fibers.has(fiber as Fiber.RuntimeFiber<void>)) return true
+    return false
+  }
+
+  // ---- the dispatcher ------------------------------------------------------
+
+  /**
+   * One dispatch round at `now`: starts the watched lanes whose head is due
+   * (at most `budget` lanes or drops), drops the due tasks of sources with no
+   * consumer, then decides what the dispatcher does next.
+   */
+  round(now: number, budget: number, maxSleep: number): Round {
+    if (!this.running) return { _tag: "Exit" }
+    this.setDispatching()
+    const dropped: Array<Task> = []
+    let n = 0
+    for (let lane = this.watched.peek(); lane !== undefined && n < budget; lane = this.watched.peek()) {
+      const head = lane.head!
+      if (head.dueMillis > now) break
+      if (this.host.consumerOf(lane.source) === undefined) {
+        for (let h = lane.head; h !== undefined && h.dueMillis <= now && n < budget; h = lane.head) {
+          lane.queue.pop()
+          lane.counters.onDropped()
+          this.totals.onDropped()
+          dropped.push(h.value)
+          n++
+        }
+        if (lane.head !== undefined && lane.head.dueMillis <= now) break // budget spent: next round
+        this.watched.remove(lane)
+        this.reconcile(lane, now)
+      } else {
+        this.watched.remove(lane)
+        this.reconcile(lane, now)
+        n++
+      }
+    }
+    const next = this.watched.peek()
+    if (next !== undefined && next.head!.dueMillis <= now) return { _tag: "Continue", dropped }
+    const wake = Deferred.unsafeMake<void>(FiberId.none)
+    if (next === undefined) {
+      this.setIdle(wake)
+      return { _tag: "Idle", dropped, wake }
+    }
+    const due = next.head!.dueMillis
+    this.setSleeping(due, wake)
+    return { _tag: "Sleep", dropped, millis: Math.min(due - now, maxSleep), wake }
+  }
+
+  // ---- observation ---------------------------------------------------------
+
+  /** Due instant of the earliest pending task. */
+  nextAt(): number | undefined {
+    let min: number | undefined
+    for (const lane of this.lanes.values()) {
+      const head = lane.head
+      if (head !== undefined && (min === undefined || head.dueMillis < min)) min = head.dueMillis
+    }
+    return min
+  }
+}
+
+/** Whether a worker of `lane` serves `consumer`. */
+const serves = (lane: Lane, consumer: TaskConsumer): boolean => {
+  for (const served of lane.fibers.values()) if (served === consumer) return true
+  return false
+}

@@ -1,0 +1,96 @@
+/**
+ * A worker: one fiber holding one permit of its lane's semaphore for its
+ * whole life, running its lane's due tasks one after another (docs/
+ * architecture.md, "Lanes"). It serves one consumer — the lane's when it was
+ * forked — and leaves when the lane has no due task, when that consumer is
+ * no longer the lane's (re-registered or released), or when the scheduler
+ * stops.
+ *
+ * The loop is the hot path: per task, one synchronous step (`take`: check,
+ * pop, count, maybe start the next worker), the consumer's effect, and
+ * `matchCauseEffect`. A consumer built by `TaskConsumer.make` gets its
+ * captured context provided once for the whole worker.
+ *
+ * @internal
+ */
+import * as Cause from "effect/Cause"
+import type * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import type * as Fiber from "effect/Fiber"
+import type { Task } from "../Task.js"
+import type { TaskConsumer } from "../TaskConsumer.js"
+import { unprovided } from "./consumer.js"
+import type { Lane } from "./lane.js"
+import type { SchedulerState } from "./state.js"
+
+const logFailure = (lane: Lane, task: Task, cause: Cause.Cause<unknown>): Effect.Effect<void> =>
+  Effect.annotateLogs(
+    Effect.logError(
+      Cause.isInterruptedOnly(cause)
+        ? "Task was interrupted"
+        : Cause.isFailType(cause) || Cause.isFailure(cause)
+        ? "Task failed"
+        : "Task died",
+      cause
+    ),
+    { module: "Scheduler", source: lane.source, taskId: task.id }
+  )
+
+/**
+ * The worker's effect. `self.fiber` is set by the forker before the fiber
+ * runs; the worker uses it to deregister itself when it ends.
+ *
+ * @internal
+ */
+export const worker = (
+  state: SchedulerState,
+  lane: Lane,
+  consumer: TaskConsumer,
+  self: { fiber: Fiber.RuntimeFiber<void> | undefined }
+): Effect.Effect<void> => {
+  const raw = unprovided(consumer)
+  const consume = raw === undefined ? consumer.consume : raw.consume
+  let first = true
+  /** The task running now: if the worker is interrupted (stop or release timed out), it counts as failed. */
+  let current: Task | undefined
+  const onSuccess = (): Effect.Effect<void> => {
+    current = undefined
+    state.ended(lane, true)
+    return loop
+  }
+  const loop: Effect.Effect<void> = Effect.suspend(() => {
+    const task = state.take(lane, consumer, first)
+    first = false
+    if (task === undefined) return Effect.void
+    current = task
+    let effect: Effect.Effect<void, unknown>
+    try {
+      effect = consume(task)
+    } catch (defect) {
+      // a consumer that throws instead of returning an Effect: a defect of that task only
+      effect = Effect.die(defect)
+    }
+    return Effect.matchCauseEffect(effect, {
+      onFailure: (cause) => {
+        current = undefined
+        state.ended(lane, false)
+        return Effect.zipRight(logFailure(lane, task, cause), loop)
+      },
+      onSuccess
+    })
+  })
+  const body = raw === undefined ? loop : Effect.mapInputContext(loop, (_: Context.Context<never>) => raw.context)
+  return lane.semaphore!.withPermits(1)(body).pipe(
+    Effect.onExit((exit) =>
+      Effect.suspend(() => {
+        const interrupted = current
+        current = undefined
+        if (interrupted !== undefined) state.ended(lane, false)
+        state.workerExited(lane, self.fiber!, first)
+        return interrupted === undefined || exit._tag === "Success"
+          ? Effect.void
+          : logFailure(lane, interrupted, exit.cause)
+      })
+    )
+  )
+}
