@@ -5,11 +5,11 @@
  * shipped `dist/`, and fails with a clear message when there is none.
  * Runs the real script with npm in a scratch copy of package.json.
  */
-import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { afterEach, beforeEach, describe, expect, it } from "vitest"
+import { runToEnd } from "./e2e/support.js"
 
 const root = path.resolve(import.meta.dirname, "..")
 
@@ -22,14 +22,14 @@ describe("npm prepare", () => {
   })
   afterEach(() => fs.rmSync(dir, { recursive: true, force: true }))
 
-  const prepare = () => {
-    const result = spawnSync("npm", ["run", "prepare"], { cwd: dir, encoding: "utf8", timeout: 60_000 })
-    return { code: result.status, output: result.stdout + result.stderr }
+  const prepare = async () => {
+    const result = await runToEnd("npm", ["run", "prepare"], { cwd: dir, timeoutMs: 60_000 })
+    return { code: result.code, output: result.stdout + result.stderr }
   }
 
-  it("a clean checkout without TypeScript (npm ci --omit=dev) fails, saying why and what to do", () => {
+  it("a clean checkout without TypeScript (npm ci --omit=dev) fails, saying why and what to do", async () => {
     fs.copyFileSync(path.join(root, "tsconfig.build.json"), path.join(dir, "tsconfig.build.json"))
-    const result = prepare()
+    const result = await prepare()
     expect(result.code, result.output).toBe(1)
     expect(result.output).toContain(
       "ray-scheduler: dist/ is missing and TypeScript is not installed to build it: " +
@@ -37,15 +37,15 @@ describe("npm prepare", () => {
     )
   }, 60_000)
 
-  it("a production install of the packed package (dist/ shipped, no TypeScript) keeps dist/ as it is", () => {
+  it("a production install of the packed package (dist/ shipped, no TypeScript) keeps dist/ as it is", async () => {
     fs.mkdirSync(path.join(dir, "dist"))
     fs.writeFileSync(path.join(dir, "dist", "main.js"), "// shipped\n")
-    const result = prepare()
+    const result = await prepare()
     expect(result.code, result.output).toBe(0)
     expect(fs.readFileSync(path.join(dir, "dist", "main.js"), "utf8")).toBe("// shipped\n")
   }, 60_000)
 
-  it("with TypeScript installed, it builds dist/ from src/ (replacing what was there)", () => {
+  it("with TypeScript installed, it builds dist/ from src/ (replacing what was there)", async () => {
     for (const file of ["tsconfig.json", "tsconfig.build.json"]) {
       fs.copyFileSync(path.join(root, file), path.join(dir, file))
     }
@@ -54,7 +54,7 @@ describe("npm prepare", () => {
     fs.symlinkSync(path.join(root, "node_modules"), path.join(dir, "node_modules"))
     fs.mkdirSync(path.join(dir, "dist"))
     fs.writeFileSync(path.join(dir, "dist", "stale.js"), "// from an old build\n")
-    const result = prepare()
+    const result = await prepare()
     expect(result.code, result.output).toBe(0)
     expect(fs.readFileSync(path.join(dir, "dist", "main.js"), "utf8")).toContain("export const answer = 42")
     expect(fs.existsSync(path.join(dir, "dist", "main.d.ts"))).toBe(true)

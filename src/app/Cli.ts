@@ -15,16 +15,18 @@ import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as NodeContext from "@effect/platform-node/NodeContext"
-import * as Config from "effect/Config"
 import * as Console from "effect/Console"
 import * as Data from "effect/Data"
 import * as DateTime from "effect/DateTime"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Logger from "effect/Logger"
 import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
 import * as AppConfig from "./config/AppConfig.js"
 import * as ConfigCheck from "./config/check.js"
-import { itemJson, runResultJson } from "./http/ApiLive.js"
+import { ItemBody, RunResultBody } from "./http/Api.js"
+import { CollectorRunner } from "./scheduling/CollectorRunner.js"
 import { SchedulerAdapter } from "./scheduling/SchedulerAdapter.js"
 import * as Service from "./Service.js"
 import * as ItemsModule from "./storage/Items.js"
@@ -39,25 +41,22 @@ const configOption = Options.file("config").pipe(
   Options.optional
 )
 
-const configPath = (option: Option.Option<string>) =>
-  Option.match(option, {
-    onSome: Effect.succeed,
-    onNone: () => Config.string("RAYINFO_CONFIG").pipe(Config.withDefault("./rayinfo.yaml"))
-  })
-
+/** Loads the configuration file: `--config`, else `RAYINFO_CONFIG` (read with the environment), else ./rayinfo.yaml. */
 const loadConfig = (option: Option.Option<string>) =>
   Effect.gen(function*() {
-    const path = yield* configPath(option)
+    const env = yield* AppConfig.Env
+    const path = Option.getOrElse(option, () => env.configPath)
     return { path, config: yield* AppConfig.load(path) }
   })
 
 /**
- * Loads the configuration once and runs `f` with the service's core
- * (adapter, runner, collectors, storage) built from it; no HTTP server.
+ * Loads the configuration once and runs `f` with the service's core (the
+ * runner over the collectors, on storage) built from it; no scheduling, no
+ * HTTP server.
  */
 const withCore = <A, E>(
   option: Option.Option<string>,
-  f: (loaded: { readonly path: string; readonly config: AppConfig.AppConfig }) => Effect.Effect<A, E, SchedulerAdapter>
+  f: (loaded: { readonly path: string; readonly config: AppConfig.AppConfig }) => Effect.Effect<A, E, CollectorRunner>
 ) => Effect.flatMap(loadConfig(option), (loaded) => Effect.provide(f(loaded), Service.coreLayer(loaded.config)))
 
 /** Fails with a message already printed on stderr. */
@@ -65,16 +64,16 @@ const explain = (message: string) => Effect.zipRight(Console.error(message), Eff
 
 const run = Command.make("run", { config: configOption }, ({ config }) =>
   Effect.gen(function*() {
-    const env = yield* AppConfig.environment
+    const env = yield* AppConfig.Env
     const loaded = yield* loadConfig(config)
     yield* Effect.logInfo(`configuration ${loaded.path}: ${loaded.config.collectors.length} collector(s)`)
     yield* Effect.gen(function*() {
+      // the service layer is built: the lease is held, the API answers, the scheduling runs
       const adapter = yield* SchedulerAdapter
       const lease = yield* Service.ServiceLease
-      const jobs = yield* adapter.loadAll
-      yield* adapter.start
+      const runner = yield* CollectorRunner
       yield* Effect.logInfo(
-        `${adapter.type} started with ${jobs} job(s); API on http://${env.host}:${env.port}/status`
+        `${adapter.type} started with ${runner.instances.length} job(s); API on http://${env.host}:${env.port}/status`
       )
       // runs until interrupted (SIGINT/SIGTERM), unless another process took the database over
       yield* lease.lost
@@ -83,7 +82,7 @@ const run = Command.make("run", { config: configOption }, ({ config }) =>
           `(this one stopped renewing its lease for too long)`
       )
     }).pipe(
-      Effect.provide(Service.serviceLayer(loaded.config, { host: env.host, port: env.port })),
+      Effect.provide(Service.serviceLayer(loaded.config, env)),
       Effect.catchTags({
         ServeError: (error) => {
           const reason = error.cause instanceof Error ? error.cause.message : String(error.cause)
@@ -108,19 +107,15 @@ const collectors = Command.make(
   ({ config }) =>
     withCore(config, (loaded) =>
       Effect.gen(function*() {
-        const adapter = yield* SchedulerAdapter
-        const instances = yield* adapter.listInstances
+        const runner = yield* CollectorRunner
+        const instances = yield* runner.listInstances
         if (instances.length === 0) return yield* Console.log("no collectors configured")
         for (const i of instances) {
-          const state = Option.getOrUndefined(i.state)
-          const last = state === undefined ? "never" : Option.match(state.lastRunAt, {
-            onNone: () => "never",
-            onSome: DateTime.formatIso
-          })
+          const last = Option.match(i.lastRunAt, { onNone: () => "never", onSome: DateTime.formatIso })
           yield* Console.log(
-            `${i.id}\n  every ${i.intervalMillis / 1000}s, last run ${last}, runs ${state?.runCount ?? 0}, ` +
-              `errors ${state?.errorCount ?? 0}` +
-              (state !== undefined && Option.isSome(state.lastError) ? `, last error: ${state.lastError.value}` : "")
+            `${i.id}\n  every ${Duration.toSeconds(i.interval)}s, last run ${last}, runs ${i.runCount}, ` +
+              `errors ${i.errorCount}` +
+              Option.match(i.lastError, { onNone: () => "", onSome: (error) => `, last error: ${error}` })
           )
         }
         yield* Console.log(`${instances.length} job(s) in ${loaded.path}`)
@@ -133,18 +128,17 @@ const trigger = Command.make(
   ({ config, instance }) =>
     withCore(config, () =>
       Effect.gen(function*() {
-        const adapter = yield* SchedulerAdapter
-        yield* adapter.loadAll
-        const outcome = yield* adapter.runInstance(instance).pipe(
+        const runner = yield* CollectorRunner
+        const outcome = yield* runner.runInstance(instance).pipe(
           Effect.catchTag("UnknownInstanceError", (error) =>
             Effect.gen(function*() {
-              const ids = (yield* adapter.listInstances).map((i) => i.id)
+              const ids = runner.instances.map((i) => i.id)
               yield* Console.error(`${error.message}. Known instances:\n  ${ids.join("\n  ")}`)
               return yield* new CliFailure({ message: error.message })
             }))
         )
         if (outcome._tag === "Cancelled") return yield* explain(`${instance} was not run: ${outcome.reason}`)
-        yield* Console.log(JSON.stringify(runResultJson(outcome), null, 2))
+        yield* Console.log(JSON.stringify(Schema.encodeSync(RunResultBody)(outcome), null, 2))
         if (outcome._tag !== "Succeeded") return yield* new CliFailure({ message: outcome.error })
       }))
 ).pipe(Command.withDescription("run one job now and print what it stored"))
@@ -213,7 +207,7 @@ const items = Command.make(
         )
       )
       for (const item of page.items) {
-        yield* Console.log(options.json ? JSON.stringify(itemJson(item)) : itemLine(item))
+        yield* Console.log(options.json ? JSON.stringify(Schema.encodeSync(ItemBody)(item)) : itemLine(item))
       }
       // on stderr, so that stdout is only items (one per line)
       if (Option.isSome(page.nextCursor)) {
@@ -238,11 +232,11 @@ const cli = Command.run(rayinfo, { name: "rayinfo", version: "0.1.0" })
  */
 export const main = (argv: ReadonlyArray<string>) =>
   Effect.gen(function*() {
-    const env = yield* AppConfig.environment
+    const env = yield* AppConfig.environment // the only read of the environment
     return yield* Option.match(env.logLevel, {
       onNone: () => cli(argv),
       onSome: (level) => Logger.withMinimumLogLevel(cli(argv), level)
-    })
+    }).pipe(Effect.provideService(AppConfig.Env, env))
   }).pipe(
     Effect.catchTag("ConfigFileError", (error) =>
       Effect.zipRight(Console.error(error.message), Effect.fail(new CliFailure({ message: error.message })))),

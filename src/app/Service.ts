@@ -1,18 +1,23 @@
 /**
  * The RayInfo collector service, assembled from layers (built bottom-up):
  *
- *   HTTP API
- *     └─ SchedulerAdapter (RayScheduler | Legacy, from USE_RAY_SCHEDULER)
- *          └─ CollectorRunner ─ Collectors (from the config file; process groups reaped)
- *               └─ the `service` lease (one service per database)
- *                    └─ Items, Pipeline, JobStateStore, Leases ─ Database (SQLite, migrated)
+ *   scheduling: starts once the HTTP API is up; stops first
+ *     └─ HTTP API
+ *          └─ SchedulerAdapter (RayScheduler | Legacy, from USE_RAY_SCHEDULER; not started)
+ *               └─ CollectorRunner ─ Collectors (from the config file; process groups reaped)
+ *                    └─ the `service` lease (one service per database)
+ *                         └─ Items, Pipeline, JobStateStore, Leases ─ Database (SQLite, migrated)
  *
+ * Nothing is scheduled before the lease is held and the API answers.
  * Closing the service's scope (SIGINT/SIGTERM through `NodeRuntime.runMain`)
- * releases it in reverse, except that scheduling stops first: the adapter
- * stops triggering and the runner waits for running collections up to
+ * releases it in reverse, so scheduling stops first: the adapter stops
+ * triggering and the runner waits for running collections up to
  * `shutdown.timeout` (then interrupts them) while the HTTP API still
  * answers; then the HTTP server stops, the lease is released and SQLite is
  * closed. See docs/architecture.md, "Shutdown".
+ *
+ * The CLI's one-shot commands (`collectors`, `trigger`) use {@link coreLayer}:
+ * the runner on the storage, without scheduling or HTTP.
  */
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import type * as HttpClient from "@effect/platform/HttpClient"
@@ -23,7 +28,7 @@ import type { Collector } from "./collectors/Collector.js"
 import * as CommandCollector from "./collectors/command.js"
 import * as FeedCollector from "./collectors/feed.js"
 import * as ProcessGroups from "./collectors/ProcessGroups.js"
-import { type AppConfig, type CollectorConfig, useRayScheduler } from "./config/AppConfig.js"
+import type { AppConfig, Environment } from "./config/AppConfig.js"
 import * as ApiLive from "./http/ApiLive.js"
 import * as SqlPipeline from "./pipeline/SqlPipeline.js"
 import * as ProcessOwner from "./ProcessOwner.js"
@@ -47,93 +52,52 @@ export const storageLayer = (config: AppConfig) =>
     LeasesModule.layerSql()
   ).pipe(Layer.provideMerge(Database.layer({ filename: config.storage.path, busyTimeout: config.storage.busyTimeout })))
 
-const buildCollector = (
-  config: CollectorConfig
-): Effect.Effect<
-  Collector,
-  never,
-  HttpClient.HttpClient | JobStateStore | ProcessGroups.ProcessGroups
-> => {
-  switch (config.type) {
-    case "feed":
-      return FeedCollector.make({
-        name: config.name,
-        interval: config.interval,
-        feeds: config.feeds.map((feed) => ({ url: feed.url, interval: feed.interval })),
-        timeout: config.timeout,
-        maxBytes: config.maxBytes,
-        userAgent: config.userAgent,
-        maxRedirects: config.maxRedirects,
-        retryAfter: config.retryAfter,
-        debug: config.debug
-      })
-    case "command":
-      return CommandCollector.make({
-        name: config.name,
-        command: config.command,
-        args: config.args,
-        jobs: config.jobs.map((job) => ({ param: job.param, interval: job.interval })),
-        interval: config.interval,
-        timeout: config.timeout,
-        maxOutputBytes: config.maxOutputBytes,
-        resultsField: config.resultsField,
-        keyField: config.keyField,
-        quotaExitCodes: config.quotaExitCodes,
-        quotaField: config.quotaField,
-        retryAfter: config.retryAfter,
-        cwd: config.cwd,
-        env: config.env,
-        debug: config.debug
-      })
-  }
-}
+/** What building the collectors needs. */
+type CollectorRequirements = HttpClient.HttpClient | JobStateStore | ProcessGroups.ProcessGroups
 
 /**
- * The configured collectors, built with the Node HTTP client, and the
- * process groups of their commands recorded in the database
- * (building it kills what a crashed predecessor left running).
+ * The configured collectors, each built from its own configuration (its
+ * options as `FeedCollector.Config` / `CommandCollector.Config` decoded them)
+ * with the Node HTTP client, and the process groups of their commands
+ * recorded in the database (building it kills what a crashed predecessor
+ * left running).
  */
 export const collectorsLayer = (config: AppConfig) =>
   Layer.effect(
     CollectorRunner.Collectors,
-    Effect.forEach(config.collectors, (collectorConfig) =>
-      Effect.map(buildCollector(collectorConfig), (collector) => ({
-        collector,
-        concurrency: collectorConfig.concurrency
-      })))
+    Effect.forEach(config.collectors, (collector) =>
+      Effect.map(
+        Effect.suspend((): Effect.Effect<Collector, never, CollectorRequirements> =>
+          collector.type === "feed" ? FeedCollector.make(collector) : CommandCollector.make(collector)
+        ),
+        (built) => ({ collector: built, concurrency: collector.concurrency })
+      ))
   ).pipe(Layer.provide(Layer.merge(NodeHttpClient.layer, ProcessGroups.layerSql)))
-
-/**
- * The scheduler adapter chosen by the environment: `USE_RAY_SCHEDULER`
- * (`true` or `false` in any case, default `true`; see
- * `AppConfig.useRayScheduler`) selects the RayScheduler; `false` the legacy
- * interval scheduler.
- */
-export const adapterLayer = (config: AppConfig) =>
-  Layer.unwrapEffect(
-    Effect.map(
-      useRayScheduler,
-      (useRay) =>
-        useRay ? RaySchedulerAdapter.layer({ maxSleep: config.scheduler.maxSleep }) : LegacySchedulerAdapter.layer
-    )
-  )
 
 /** The runner with the configured retry policy and shutdown timeout. */
 export const runnerLayer = (config: AppConfig) =>
-  CollectorRunner.layer({
-    retry: { minDelay: config.retry.minDelay, maxDelay: config.retry.maxDelay },
-    shutdownTimeout: config.shutdown.timeout
-  })
+  CollectorRunner.layer({ retry: config.retry, shutdownTimeout: config.shutdown.timeout })
 
-/** Adapter + runner + collectors, on top of storage. */
-const schedulingLayer = (config: AppConfig) =>
-  adapterLayer(config).pipe(
-    Layer.provideMerge(runnerLayer(config)),
-    Layer.provideMerge(collectorsLayer(config))
+/**
+ * The runner over the configured collectors, on storage: what the CLI's
+ * one-shot commands use (`collectors`, `trigger`); no scheduling, no HTTP.
+ */
+export const coreLayer = (config: AppConfig) =>
+  runnerLayer(config).pipe(
+    Layer.provideMerge(collectorsLayer(config)),
+    Layer.provideMerge(storageLayer(config))
   )
 
-/** Adapter + runner + collectors + storage: everything but the HTTP server and the service lease (CLI commands). */
-export const coreLayer = (config: AppConfig) => schedulingLayer(config).pipe(Layer.provideMerge(storageLayer(config)))
+/**
+ * The scheduler adapter chosen by the environment, not started:
+ * `USE_RAY_SCHEDULER` (`true` or `false` in any case, default `true`; see
+ * `AppConfig.useRayScheduler`) selects the RayScheduler; `false` the legacy
+ * interval scheduler.
+ */
+export const adapterLayer = (config: AppConfig, env: Pick<Environment, "useRayScheduler">) =>
+  env.useRayScheduler
+    ? RaySchedulerAdapter.layerNotStarted({ maxSleep: config.scheduler.maxSleep })
+    : LegacySchedulerAdapter.layerNotStarted
 
 /** The `service` lease held by the running service. */
 export class ServiceLease extends Context.Tag("rayinfo/ServiceLease")<ServiceLease, Lease>() {}
@@ -156,20 +120,24 @@ export const serviceLeaseLayer = (server: ApiLive.ServerOptions) =>
   )
 
 /**
- * Stops the scheduling (bounded by `shutdown.timeout`) before the HTTP server
- * closes: the server waits for the requests in flight, and a `POST
- * /instances/:id/run` waits for its run, so the runs must end (or be
- * dropped or interrupted) first. `/status` keeps answering meanwhile.
+ * Starts the scheduling when built, and stops it (bounded by
+ * `shutdown.timeout`) when released. Built last in {@link serviceLayer}:
+ * runs are triggered only once the lease is held and the HTTP API answers,
+ * and they end (or are dropped or interrupted) before the HTTP server
+ * closes — the server waits for the requests in flight, and a `POST
+ * /instances/:id/run` waits for its run. `/status` keeps answering meanwhile.
  */
-const stopSchedulingFirst = Layer.scopedDiscard(
-  Effect.flatMap(SchedulerAdapter, (adapter) => Effect.addFinalizer(() => adapter.shutdown))
+export const schedulingLayer = Layer.scopedDiscard(
+  Effect.flatMap(SchedulerAdapter, (adapter) => Effect.zipRight(Effect.addFinalizer(() => adapter.stop), adapter.start))
 )
 
-/** The whole service: the lease, the core and the HTTP API on `host`:`port`. */
-export const serviceLayer = (config: AppConfig, server: ApiLive.ServerOptions) =>
-  stopSchedulingFirst.pipe(
-    Layer.provideMerge(ApiLive.layer(server)),
-    Layer.provideMerge(schedulingLayer(config)),
-    Layer.provideMerge(serviceLeaseLayer(server)),
+/** The whole service: the lease, the runner, the adapter, the HTTP API on `host`:`port`, and the scheduling. */
+export const serviceLayer = (config: AppConfig, env: Environment) =>
+  schedulingLayer.pipe(
+    Layer.provideMerge(ApiLive.layer({ host: env.host, port: env.port })),
+    Layer.provideMerge(adapterLayer(config, env)),
+    Layer.provideMerge(runnerLayer(config)),
+    Layer.provideMerge(collectorsLayer(config)),
+    Layer.provideMerge(serviceLeaseLayer({ host: env.host, port: env.port })),
     Layer.provideMerge(storageLayer(config))
   )

@@ -1,7 +1,7 @@
 /**
  * The HTTP API in process: the real handlers and router on a test server
- * (ephemeral port), over the RayScheduler adapter with scripted collectors
- * and in-memory storage. Responses are decoded with the API's own schemas.
+ * (ephemeral port), over the RayScheduler adapter (not started) with
+ * scripted collectors and in-memory storage. Responses are decoded with the API's own schemas.
  */
 import { HttpApiBuilder, HttpClient, HttpClientResponse } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
@@ -12,7 +12,6 @@ import { CollectorsJson, RunResultJson, StatusJson } from "../../src/app/http/Ap
 import { RayInfoApi } from "../../src/app/http/Api.js"
 import { StatusGroupLive } from "../../src/app/http/ApiLive.js"
 import * as RaySchedulerAdapter from "../../src/app/scheduling/RaySchedulerAdapter.js"
-import { SchedulerAdapter } from "../../src/app/scheduling/SchedulerAdapter.js"
 import { Items } from "../../src/app/storage/Items.js"
 import { adapterLayer, type RunRecord, scriptedCollector } from "./support.js"
 
@@ -28,7 +27,7 @@ const TestServer = HttpApiBuilder.serve().pipe(
   Layer.provide(HttpApiBuilder.api(RayInfoApi).pipe(Layer.provide(StatusGroupLive))),
   Layer.provideMerge(NodeHttpServer.layerTest),
   Layer.provideMerge(
-    adapterLayer(RaySchedulerAdapter.layer({ maxSleep: "1 hour" }), [
+    adapterLayer(RaySchedulerAdapter.layerNotStarted({ maxSleep: "1 hour" }), [
       scriptedCollector({ name: "feed", intervalMinutes: 30, params: ["https://a.example/rss", "b.xml"], runs }),
       scriptedCollector({ name: "search", intervalMinutes: 60, params: ["q"], runs, script: () => ({ events: 2 }) })
     ])
@@ -43,8 +42,6 @@ describe("HTTP API", () => {
   it.layer(TestServer, { timeout: "30 seconds" })((it) => {
     it.effect("GET /status reports the scheduler, its counters and the item count", () =>
       Effect.gen(function*() {
-        const adapter = yield* SchedulerAdapter
-        yield* adapter.loadAll
         const status = yield* getJson(StatusJson, "/status")
         assert.strictEqual(status.scheduler_type, "RayScheduler")
         assert.strictEqual(status.scheduler_running, false)

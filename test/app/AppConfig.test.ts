@@ -492,7 +492,8 @@ describe("USE_RAY_SCHEDULER picks the adapter", () => {
   const typeWith = (env: ReadonlyArray<readonly [string, string]>) =>
     Effect.gen(function*() {
       const app = yield* config
-      const layer = Service.adapterLayer(app).pipe(Layer.provide(runnerLayer([])))
+      const environment = yield* AppConfig.environment
+      const layer = Service.adapterLayer(app, environment).pipe(Layer.provide(runnerLayer([])))
       const adapter = yield* Effect.provide(SchedulerAdapter, layer)
       return adapter.type
     }).pipe(Effect.withConfigProvider(ConfigProvider.fromMap(new Map(env))), Effect.scoped)

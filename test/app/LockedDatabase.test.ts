@@ -34,7 +34,7 @@ for (const [name, adapter] of adapters) {
           Layer.provideMerge(Layer.orDie(Database.layer({ filename, busyTimeout: "10 seconds" })))
         )
         const context = yield* Layer.build(
-          adapter.pipe(
+          adapter.started.pipe(
             Layer.provideMerge(CollectorRunner.layer()),
             Layer.provideMerge(Layer.succeed(CollectorRunner.Collectors, [{ collector, concurrency: 1 }])),
             Layer.provideMerge(Leases.layerMemory()),
@@ -42,17 +42,17 @@ for (const [name, adapter] of adapters) {
           )
         )
         const scheduler = Context.get(context, SchedulerAdapter)
+        const runner = Context.get(context, CollectorRunner.CollectorRunner)
         const items = Context.get(context, Items.Items)
         const store = Context.get(context, JobStateStore)
 
-        yield* scheduler.start
         yield* TestClock.adjust("500 millis")
         const other = lockingConnection(filename)
         other.exec("BEGIN IMMEDIATE")
         // the fetch ends; storing the items waits for the lock, then gives up; so does recording the failure
         yield* TestClock.adjust("1 second")
         for (let i = 0; i < 25; i++) yield* TestClock.adjust("1 second")
-        const [info] = yield* scheduler.listInstances
+        const [info] = yield* runner.listInstances
         const outcome = Option.getOrThrow(info!.lastOutcome)
         assert.strictEqual(outcome._tag, "Retry")
         assert.match(
@@ -62,9 +62,9 @@ for (const [name, adapter] of adapters) {
         assert.isTrue(
           Duration.equals(outcome._tag === "Retry" ? outcome.retryAfter : Duration.zero, Duration.seconds(30))
         )
-        const status = yield* scheduler.status
-        assert.deepStrictEqual([status.runs.succeeded, status.runs.retried], [0, 1])
-        assert.isTrue(Option.isSome(status.nextRunAt), "the next run is planned")
+        const counters = yield* runner.counters
+        assert.deepStrictEqual([counters.succeeded, counters.retried], [0, 1])
+        assert.isTrue(Option.isSome((yield* scheduler.status).nextRunAt), "the next run is planned")
         other.exec("ROLLBACK")
         other.close()
 
@@ -74,7 +74,7 @@ for (const [name, adapter] of adapters) {
         const state = Option.getOrThrow(yield* store.get("job"))
         assert.strictEqual(state.runCount, 1)
         assert.strictEqual(Option.getOrThrow(info!.lastOutcome)._tag, "Retry")
-        const [after] = yield* scheduler.listInstances
+        const [after] = yield* runner.listInstances
         assert.strictEqual(Option.getOrThrow(after!.lastOutcome)._tag, "Succeeded")
       }))
   })

@@ -1,21 +1,17 @@
 /**
  * One behaviour suite, run against both scheduler adapters (RayScheduler and
- * the legacy interval scheduler), under the TestClock.
+ * the legacy interval scheduler), under the TestClock. The adapters decide
+ * when runs happen; the runner runs them (scheduled or manual) and counts
+ * them.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Context, DateTime, Deferred, Duration, Effect, Either, Fiber, Layer, Option, TestClock } from "effect"
-import { SchedulerAdapter } from "../../src/app/scheduling/SchedulerAdapter.js"
+import { DateTime, Deferred, Duration, Effect, Either, Fiber, Option, TestClock } from "effect"
+import type { RawEvent } from "../../src/app/collectors/Collector.js"
+import * as Pipeline from "../../src/app/pipeline/Pipeline.js"
 import { ForceShutdown } from "../../src/app/Shutdown.js"
+import * as JobStateStore from "../../src/app/storage/JobStateStore.js"
 import { captureLogs } from "../support.js"
-import {
-  adapterLayer,
-  adapters,
-  memoryJobStateStore,
-  memoryPipeline,
-  type RunRecord,
-  scriptedCollector,
-  type Step
-} from "./support.js"
+import { adapters, build, harness, type RunRecord, scriptedCollector, type Stack, type Step } from "./support.js"
 
 const MIN = 60_000
 const minutes = (records: ReadonlyArray<RunRecord>, instance?: string) =>
@@ -24,25 +20,19 @@ const minutes = (records: ReadonlyArray<RunRecord>, instance?: string) =>
 /** Let fibers run without moving time. */
 const settle = TestClock.adjust(Duration.zero)
 
+/** A job state store over `states` (to pre-fill, and to look at). */
+const storeOver = (states: Map<string, JobStateStore.JobState>): Stack => ({ store: JobStateStore.layerMemory(states) })
+
 for (const [name, adapter] of adapters) {
   describe(`SchedulerAdapter: ${name}`, () => {
-    const build = (
-      collectors: Parameters<typeof adapterLayer>[1],
-      store: Parameters<typeof adapterLayer>[2] = memoryJobStateStore(),
-      pipeline: Parameters<typeof adapterLayer>[3] = memoryPipeline(),
-      options: Parameters<typeof adapterLayer>[4] = {}
-    ) =>
-      Effect.map(
-        Layer.build(adapterLayer(adapter, collectors, store, pipeline, options)),
-        Context.get(SchedulerAdapter)
-      )
+    const { started, startedJob } = harness(adapter)
 
     it.scoped("a job that never ran runs at start, then every interval", () =>
       Effect.gen(function*() {
         const runs: Array<RunRecord> = []
-        const scheduler = yield* build([scriptedCollector({ name: "c", intervalMinutes: 10, runs })])
-        assert.strictEqual(yield* scheduler.loadAll, 1)
-        yield* scheduler.start
+        const { adapter: scheduler, runner } = yield* started([
+          scriptedCollector({ name: "c", intervalMinutes: 10, runs })
+        ])
         yield* settle
         assert.deepStrictEqual(minutes(runs), [0])
         yield* TestClock.adjust("35 minutes")
@@ -53,19 +43,58 @@ for (const [name, adapter] of adapters) {
         assert.strictEqual(status.registeredJobs, 1)
         assert.strictEqual(status.pendingTasks, 1, "one planned run per job, never more")
         assert.deepStrictEqual(status.nextRunAt, Option.some(DateTime.unsafeMake(40 * MIN)))
-        assert.strictEqual(status.runs.succeeded, 4)
+        assert.strictEqual((yield* runner.counters).succeeded, 4)
+      }))
+
+    it.scoped("life cycle: not started plans nothing; start plans and triggers once; stop is final", () =>
+      Effect.gen(function*() {
+        const runs: Array<RunRecord> = []
+        const { adapter: scheduler, runner } = yield* build(adapter.notStarted, [
+          scriptedCollector({ name: "c", intervalMinutes: 10, params: ["a", "b"], runs, script: () => ({ ms: MIN }) })
+        ])
+        yield* TestClock.adjust("30 minutes")
+        assert.deepStrictEqual(runs, [], "nothing runs before start")
+        const idle = yield* scheduler.status
+        assert.deepStrictEqual(
+          [idle.running, idle.registeredJobs, idle.pendingTasks, idle.planned.size],
+          [false, 2, 0, 0]
+        )
+        assert.isTrue(Option.isNone(idle.nextRunAt))
+
+        yield* scheduler.start
+        yield* scheduler.start
+        yield* settle
+        assert.deepStrictEqual(minutes(runs), [30, 30], "each job runs once at start, however often start is called")
+        assert.strictEqual((yield* scheduler.status).planned.size, 0, "a running job has no planned run")
+        yield* TestClock.adjust("1 minute")
+        const running = yield* scheduler.status
+        assert.isTrue(running.running)
+        assert.deepStrictEqual(
+          running.planned,
+          new Map([["c:a", DateTime.unsafeMake(40 * MIN)], ["c:b", DateTime.unsafeMake(40 * MIN)]])
+        )
+        assert.deepStrictEqual(running.nextRunAt, Option.some(DateTime.unsafeMake(40 * MIN)))
+
+        yield* scheduler.stop
+        const stopped = yield* scheduler.status
+        assert.isFalse(stopped.running)
+        assert.strictEqual(stopped.planned.size, 0, "nothing is planned once stopped")
+        yield* scheduler.start
+        yield* TestClock.adjust("60 minutes")
+        assert.strictEqual(runs.length, 2, "start after stop does nothing")
+        assert.isFalse((yield* scheduler.status).running)
+        assert.strictEqual((yield* runner.counters).cancelled, 0, "not even runs that the runner turns away")
       }))
 
     it.scoped("parameterised jobs each get an instance `collector:param` with its own cadence", () =>
       Effect.gen(function*() {
         const runs: Array<RunRecord> = []
-        const scheduler = yield* build([
+        const { runner } = yield* started([
           scriptedCollector({ name: "search", intervalMinutes: 15, params: ["effect", "rust lang"], runs }),
           scriptedCollector({ name: "solo", intervalMinutes: 20, runs })
         ])
-        yield* scheduler.start
         yield* TestClock.adjust("40 minutes")
-        const ids = (yield* scheduler.listInstances).map((i) => i.id)
+        const ids = (yield* runner.listInstances).map((i) => i.id)
         assert.deepStrictEqual(ids, ["search:effect", "search:rust lang", "solo"])
         assert.deepStrictEqual(minutes(runs, "search:effect"), [0, 15, 30])
         assert.deepStrictEqual(minutes(runs, "search:rust lang"), [0, 15, 30])
@@ -76,7 +105,7 @@ for (const [name, adapter] of adapters) {
       Effect.gen(function*() {
         yield* TestClock.setTime(100 * MIN)
         const runs: Array<RunRecord> = []
-        const store = memoryJobStateStore()
+        const states = new Map<string, JobStateStore.JobState>()
         const state = (instance: string, lastRunMinutes: number) => ({
           instance,
           lastRunAt: Option.some(DateTime.unsafeMake(lastRunMinutes * MIN)),
@@ -85,34 +114,28 @@ for (const [name, adapter] of adapters) {
           lastError: Option.none(),
           lastErrorAt: Option.none()
         })
-        store.states.set("c:recent", state("c:recent", 97)) // ran 3 minutes ago
-        store.states.set("c:overdue", state("c:overdue", 85)) // due at 95: overdue
-        const scheduler = yield* build(
+        states.set("c:recent", state("c:recent", 97)) // ran 3 minutes ago
+        states.set("c:overdue", state("c:overdue", 85)) // due at 95: overdue
+        yield* started(
           [scriptedCollector({ name: "c", intervalMinutes: 10, params: ["recent", "overdue", "new"], runs })],
-          store
+          storeOver(states)
         )
-        yield* scheduler.start
         yield* settle
         assert.deepStrictEqual(minutes(runs, "c:overdue"), [100])
         assert.deepStrictEqual(minutes(runs, "c:new"), [100])
         assert.deepStrictEqual(minutes(runs, "c:recent"), [])
         yield* TestClock.adjust("7 minutes")
         assert.deepStrictEqual(minutes(runs, "c:recent"), [107])
-        assert.strictEqual(store.states.get("c:recent")?.runCount, 4)
+        assert.strictEqual(states.get("c:recent")?.runCount, 4)
       }))
 
     it.scoped("a run longer than the interval: missed runs are coalesced, runs never overlap or pile up", () =>
       Effect.gen(function*() {
-        const runs: Array<RunRecord> = []
-        const scheduler = yield* build([
-          scriptedCollector({
-            name: "slow",
-            intervalMinutes: 10,
-            runs,
-            script: (_, n): Step => ({ ms: n === 0 ? 25 * MIN : 0 })
-          })
-        ])
-        yield* scheduler.start
+        const { adapter: scheduler, runs } = yield* startedJob({
+          name: "slow",
+          intervalMinutes: 10,
+          script: (_, n): Step => ({ ms: n === 0 ? 25 * MIN : 0 })
+        })
         yield* TestClock.adjust("24 minutes")
         assert.strictEqual((yield* scheduler.status).pendingTasks, 0, "nothing piles up while a run is busy")
         yield* TestClock.adjust("1 minute")
@@ -132,60 +155,49 @@ for (const [name, adapter] of adapters) {
 
     it.scoped("a retryable failure retries after retryAfter and does not count as a run", () =>
       Effect.gen(function*() {
-        const runs: Array<RunRecord> = []
-        const store = memoryJobStateStore()
-        const scheduler = yield* build([
-          scriptedCollector({
-            name: "quota",
-            intervalMinutes: 60,
-            runs,
-            script: (_, n): Step => n === 0 ? { outcome: "retry", retryAfter: Duration.minutes(5) } : {}
-          })
-        ], store)
-        yield* scheduler.start
+        const states = new Map<string, JobStateStore.JobState>()
+        const { runner, runs } = yield* startedJob({
+          name: "quota",
+          intervalMinutes: 60,
+          script: (_, n): Step => n === 0 ? { outcome: "retry", retryAfter: Duration.minutes(5) } : {}
+        }, storeOver(states))
         yield* settle
         assert.deepStrictEqual(minutes(runs), [0])
-        const failed = store.states.get("quota")
+        const failed = states.get("quota")
         assert.isTrue(Option.isNone(failed!.lastRunAt), "the last run time is not updated")
         assert.strictEqual(failed!.errorCount, 1)
         assert.deepStrictEqual(failed!.lastError, Option.some("quota exceeded"))
         yield* TestClock.adjust("5 minutes")
         assert.deepStrictEqual(minutes(runs), [0, 5])
-        assert.deepStrictEqual(store.states.get("quota")!.lastRunAt, Option.some(DateTime.unsafeMake(5 * MIN)))
-        assert.strictEqual((yield* scheduler.status).runs.retried, 1)
+        assert.deepStrictEqual(states.get("quota")!.lastRunAt, Option.some(DateTime.unsafeMake(5 * MIN)))
+        assert.strictEqual((yield* runner.counters).retried, 1)
       }))
 
     it.scoped("a non-retryable failure is counted and the job keeps its cadence", () =>
       Effect.gen(function*() {
-        const runs: Array<RunRecord> = []
-        const store = memoryJobStateStore()
-        const scheduler = yield* build([
-          scriptedCollector({
-            name: "flaky",
-            intervalMinutes: 10,
-            runs,
-            script: (_, n): Step => n === 0 ? { outcome: "fail" } : {}
-          })
-        ], store)
-        yield* scheduler.start
+        const states = new Map<string, JobStateStore.JobState>()
+        const { runner, runs } = yield* startedJob({
+          name: "flaky",
+          intervalMinutes: 10,
+          script: (_, n): Step => n === 0 ? { outcome: "fail" } : {}
+        }, storeOver(states))
         yield* TestClock.adjust("10 minutes")
         assert.deepStrictEqual(minutes(runs), [0, 10])
-        assert.strictEqual(store.states.get("flaky")!.errorCount, 1)
-        assert.strictEqual(store.states.get("flaky")!.runCount, 1)
-        const status = yield* scheduler.status
-        assert.deepStrictEqual([status.runs.failed, status.runs.succeeded], [1, 1])
+        assert.strictEqual(states.get("flaky")!.errorCount, 1)
+        assert.strictEqual(states.get("flaky")!.runCount, 1)
+        const counters = yield* runner.counters
+        assert.deepStrictEqual([counters.failed, counters.succeeded], [1, 1])
       }))
 
     it.scoped("runInstance runs a job now and reports its result; an unknown id is an error", () =>
       Effect.gen(function*() {
         const runs: Array<RunRecord> = []
-        const pipeline = memoryPipeline()
-        const scheduler = yield* build(
+        const stored: Array<RawEvent> = []
+        const { runner: scheduler } = yield* build(
+          adapter.notStarted,
           [scriptedCollector({ name: "c", intervalMinutes: 60, params: ["x"], runs, script: () => ({ events: 3 }) })],
-          memoryJobStateStore(),
-          pipeline
+          { pipeline: Pipeline.layerMemory(stored) }
         )
-        yield* scheduler.loadAll
         const outcome = yield* scheduler.runInstance("c:x")
         assert.strictEqual(outcome._tag, "Succeeded")
         assert.deepStrictEqual(outcome._tag === "Succeeded" ? outcome.result : undefined, {
@@ -193,7 +205,7 @@ for (const [name, adapter] of adapters) {
           duplicates: 0,
           stored: 3
         })
-        assert.strictEqual(pipeline.stored.length, 3)
+        assert.strictEqual(stored.length, 3)
         const missing = yield* Effect.either(scheduler.runInstance("nope"))
         assert.isTrue(Either.isLeft(missing))
         assert.strictEqual(Either.isLeft(missing) ? missing.left._tag : "", "UnknownInstanceError")
@@ -202,25 +214,22 @@ for (const [name, adapter] of adapters) {
     it.scoped("shutdown stops triggering at once and waits for the run in flight (within the shutdown timeout)", () =>
       Effect.gen(function*() {
         const runs: Array<RunRecord> = []
-        const store = memoryJobStateStore()
-        const scheduler = yield* build(
+        const states = new Map<string, JobStateStore.JobState>()
+        const { adapter: scheduler } = yield* started(
           [
             scriptedCollector({ name: "long", intervalMinutes: 5, runs, script: () => ({ ms: 10 * MIN }) })
           ],
-          store,
-          memoryPipeline(),
-          { shutdownTimeout: "1 hour" }
+          { ...storeOver(states), runner: { shutdownTimeout: "1 hour" } }
         )
-        yield* scheduler.start
         yield* TestClock.adjust("1 minute")
         assert.strictEqual(runs.length, 1)
-        const stopping = yield* Effect.fork(scheduler.shutdown)
+        const stopping = yield* Effect.fork(scheduler.stop)
         yield* settle
         assert.isNull(stopping.unsafePoll(), "waits for the running collection")
         yield* TestClock.adjust("9 minutes")
         yield* Fiber.join(stopping)
         assert.strictEqual(runs[0]!.end, 10 * MIN)
-        assert.strictEqual(store.states.get("long")!.runCount, 1, "the interrupted-by-shutdown run completed")
+        assert.strictEqual(states.get("long")!.runCount, 1, "the interrupted-by-shutdown run completed")
         yield* TestClock.adjust("60 minutes")
         assert.strictEqual(runs.length, 1, "nothing runs after shutdown")
         assert.isFalse((yield* scheduler.status).running)
@@ -230,16 +239,13 @@ for (const [name, adapter] of adapters) {
       captureLogs((logs) =>
         Effect.gen(function*() {
           const runs: Array<RunRecord> = []
-          const store = memoryJobStateStore()
-          const scheduler = yield* build(
+          const states = new Map<string, JobStateStore.JobState>()
+          const { adapter: scheduler, runner } = yield* started(
             [scriptedCollector({ name: "long", intervalMinutes: 5, runs, script: () => ({ ms: 10 * MIN }) })],
-            store,
-            memoryPipeline(),
-            { shutdownTimeout: "30 seconds" }
+            { ...storeOver(states), runner: { shutdownTimeout: "30 seconds" } }
           )
-          yield* scheduler.start
           yield* TestClock.adjust("1 minute")
-          const stopping = yield* Effect.fork(scheduler.shutdown)
+          const stopping = yield* Effect.fork(scheduler.stop)
           yield* settle
           assert.isNull(stopping.unsafePoll(), "waits for the running collection")
           assert.isTrue(
@@ -254,10 +260,10 @@ for (const [name, adapter] of adapters) {
           yield* Fiber.join(stopping)
           assert.isTrue(logs.some((log) => /interrupting 1 running collection\(s\) after 30s: long/.test(log.message)))
           assert.isUndefined(runs[0]!.end, "the run was interrupted")
-          assert.isUndefined(store.states.get("long"), "an interrupted run records nothing")
-          const status = yield* scheduler.status
-          assert.strictEqual(status.runs.cancelled, 1)
-          assert.strictEqual(status.runs.inFlight, 0)
+          assert.isUndefined(states.get("long"), "an interrupted run records nothing")
+          const counters = yield* runner.counters
+          assert.strictEqual(counters.cancelled, 1)
+          assert.strictEqual(counters.inFlight, 0)
           yield* TestClock.adjust("60 minutes")
           assert.strictEqual(runs.length, 1, "nothing runs after shutdown")
         })
@@ -267,27 +273,25 @@ for (const [name, adapter] of adapters) {
       Effect.gen(function*() {
         const runs: Array<RunRecord> = []
         const force = yield* Deferred.make<void>()
-        const scheduler = yield* build(
+        const { adapter: scheduler, runner } = yield* started(
           [scriptedCollector({ name: "long", intervalMinutes: 5, runs, script: () => ({ ms: 10 * MIN }) })]
         ).pipe(Effect.provideService(ForceShutdown, Deferred.await(force)))
-        yield* scheduler.start
         yield* TestClock.adjust("1 minute")
-        const stopping = yield* Effect.fork(scheduler.shutdown)
+        const stopping = yield* Effect.fork(scheduler.stop)
         yield* settle
         assert.isNull(stopping.unsafePoll())
         yield* Deferred.succeed(force, undefined)
         yield* Fiber.join(stopping)
         assert.isUndefined(runs[0]!.end)
-        assert.strictEqual((yield* scheduler.status).runs.cancelled, 1)
+        assert.strictEqual((yield* runner.counters).cancelled, 1)
       }))
 
     it.scoped("manual runs do not pile up: 200 triggers of a busy job queue one run, which they all share", () =>
       Effect.gen(function*() {
         const runs: Array<RunRecord> = []
-        const scheduler = yield* build([
+        const { runner: scheduler } = yield* started([
           scriptedCollector({ name: "busy", intervalMinutes: 60, runs, script: () => ({ ms: 10 * MIN }) })
         ])
-        yield* scheduler.start
         yield* settle
         assert.strictEqual(runs.length, 1, "the scheduled run is going")
         const triggers = yield* Effect.forEach(
@@ -315,17 +319,14 @@ for (const [name, adapter] of adapters) {
     it.scoped("at shutdown, runs waiting for their turn are dropped (Cancelled) and the running one finishes", () =>
       Effect.gen(function*() {
         const runs: Array<RunRecord> = []
-        const scheduler = yield* build(
+        const { adapter: scheduler, runner } = yield* started(
           [scriptedCollector({ name: "busy", intervalMinutes: 60, runs, script: () => ({ ms: 10 * MIN }) })],
-          memoryJobStateStore(),
-          memoryPipeline(),
-          { shutdownTimeout: "1 hour" }
+          { runner: { shutdownTimeout: "1 hour" } }
         )
-        yield* scheduler.start
         yield* settle
-        const waiting = yield* Effect.fork(scheduler.runInstance("busy"))
+        const waiting = yield* Effect.fork(runner.runInstance("busy"))
         yield* settle
-        const stopping = yield* Effect.fork(scheduler.shutdown)
+        const stopping = yield* Effect.fork(scheduler.stop)
         yield* settle
         const dropped = yield* Fiber.join(waiting)
         assert.strictEqual(dropped._tag, "Cancelled", "dropped at once, not run")
@@ -333,7 +334,7 @@ for (const [name, adapter] of adapters) {
         yield* Fiber.join(stopping)
         assert.strictEqual(runs.length, 1)
         assert.strictEqual(runs[0]!.end, 10 * MIN)
-        const late = yield* scheduler.runInstance("busy")
+        const late = yield* runner.runInstance("busy")
         assert.strictEqual(late._tag, "Cancelled", "no run after shutdown")
       }))
   })

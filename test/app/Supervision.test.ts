@@ -7,20 +7,11 @@
  * scheduler adapters, under the TestClock.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Duration, Effect, Layer, LogLevel, Option, TestClock } from "effect"
-import { Pipeline } from "../../src/app/pipeline/Pipeline.js"
-import { SchedulerAdapter } from "../../src/app/scheduling/SchedulerAdapter.js"
-import { JobStateStore } from "../../src/app/storage/JobStateStore.js"
+import { Duration, Effect, Layer, LogLevel, Option, TestClock } from "effect"
+import * as Pipeline from "../../src/app/pipeline/Pipeline.js"
+import * as JobStateStore from "../../src/app/storage/JobStateStore.js"
 import { captureLogs, settle } from "../support.js"
-import {
-  adapterLayer,
-  adapters,
-  memoryJobStateStore,
-  memoryPipeline,
-  type RunRecord,
-  scriptedCollector,
-  type Step
-} from "./support.js"
+import { adapters, harness, type RunRecord, scriptedCollector, type Step } from "./support.js"
 
 const MIN = 60_000
 const adjustMinutes = (mins: number) => TestClock.adjust(Duration.minutes(mins))
@@ -30,33 +21,29 @@ const minutes = (records: ReadonlyArray<RunRecord>) => records.map((r) => r.star
 type StoreOp = "get" | "recordSuccess" | "recordFailure"
 
 /** A store whose `op` dies on its first call. */
-const storeDyingOn = (op: StoreOp) => {
-  const base = memoryJobStateStore()
+const storeDyingOn = (op: StoreOp): Layer.Layer<JobStateStore.JobStateStore> => {
   let calls = 0
-  const layer = Layer.effect(
-    JobStateStore,
-    Effect.map(JobStateStore, (store) => ({
+  return Layer.effect(
+    JobStateStore.JobStateStore,
+    Effect.map(JobStateStore.JobStateStore, (store) => ({
       ...store,
       [op]: (...args: Array<never>) =>
         calls++ === 0
           ? Effect.die(new Error(`injected: ${op} died`))
           : (store[op] as (...args: Array<never>) => Effect.Effect<unknown, unknown>)(...args)
     }))
-  ).pipe(Layer.provide(base.layer))
-  return { ...base, layer }
+  ).pipe(Layer.provide(JobStateStore.layerMemory()))
 }
 
 /** A pipeline whose first run dies. */
-const pipelineDyingOnce = () => {
-  const base = memoryPipeline()
+const pipelineDyingOnce = (): Layer.Layer<Pipeline.Pipeline> => {
   let calls = 0
-  const layer = Layer.effect(
-    Pipeline,
-    Effect.map(Pipeline, (pipeline) => ({
+  return Layer.effect(
+    Pipeline.Pipeline,
+    Effect.map(Pipeline.Pipeline, (pipeline) => ({
       run: (events) => calls++ === 0 ? Effect.die(new Error("injected: pipeline died")) : pipeline.run(events)
     }))
-  ).pipe(Layer.provide(base.layer))
-  return { ...base, layer }
+  ).pipe(Layer.provide(Pipeline.layerMemory()))
 }
 
 interface Fault {
@@ -89,33 +76,30 @@ const faults: ReadonlyArray<Fault> = [
 
 for (const [name, adapter] of adapters) {
   describe(`Supervision: ${name}`, () => {
-    const build = (
-      collectors: Parameters<typeof adapterLayer>[1],
-      store: Parameters<typeof adapterLayer>[2] = memoryJobStateStore(),
-      pipeline: Parameters<typeof adapterLayer>[3] = memoryPipeline()
-    ) => Effect.map(Layer.build(adapterLayer(adapter, collectors, store, pipeline)), Context.get(SchedulerAdapter))
+    const { started, startedJob } = harness(adapter)
 
     for (const fault of faults) {
       it.scoped(`${fault.name}: logged, counted, shown, and the job runs again at its next interval`, () =>
         captureLogs((logs) =>
           Effect.gen(function*() {
             const runs: Array<RunRecord> = []
-            const scheduler = yield* build(
+            const { adapter: scheduler, runner } = yield* started(
               [scriptedCollector({ name: "job", intervalMinutes: 10, runs, script: fault.script })],
-              fault.store === undefined ? memoryJobStateStore() : storeDyingOn(fault.store),
-              fault.pipeline === true ? pipelineDyingOnce() : memoryPipeline()
+              {
+                store: fault.store === undefined ? undefined : storeDyingOn(fault.store),
+                pipeline: fault.pipeline === true ? pipelineDyingOnce() : undefined
+              }
             )
-            yield* scheduler.start
             yield* settle
             assert.deepStrictEqual(minutes(runs), fetched(fault) ? [0] : [])
-            const [info] = yield* scheduler.listInstances
+            const [info] = yield* runner.listInstances
             assert.isTrue(Option.isSome(info!.lastOutcome), "the outcome is shown")
             const outcome = Option.getOrThrow(info!.lastOutcome)
             assert.notStrictEqual(outcome._tag, "Succeeded")
             assert.match("error" in outcome ? outcome.error : "", fault.expected)
-            const status = yield* scheduler.status
-            assert.strictEqual(status.runs.succeeded, 0, "a run whose outcome was not recorded is not a success")
-            assert.strictEqual(status.runs.failed + status.runs.retried, 1, "the failure is counted")
+            const counters = yield* runner.counters
+            assert.strictEqual(counters.succeeded, 0, "a run whose outcome was not recorded is not a success")
+            assert.strictEqual(counters.failed + counters.retried, 1, "the failure is counted")
             assert.isTrue(
               logs.some((log) =>
                 LogLevel.greaterThanEqual(log.level, LogLevel.Warning) &&
@@ -135,11 +119,7 @@ for (const [name, adapter] of adapters) {
     it.scoped("a defect while reading the job state at start: the job still runs and keeps its cadence", () =>
       Effect.gen(function*() {
         const runs: Array<RunRecord> = []
-        const scheduler = yield* build(
-          [scriptedCollector({ name: "job", intervalMinutes: 10, runs })],
-          storeDyingOn("get")
-        )
-        yield* scheduler.start
+        yield* started([scriptedCollector({ name: "job", intervalMinutes: 10, runs })], { store: storeDyingOn("get") })
         yield* settle
         yield* adjustMinutes(20)
         assert.deepStrictEqual(minutes(runs), [0, 10, 20])
@@ -147,16 +127,11 @@ for (const [name, adapter] of adapters) {
 
     it.scoped("Retry-After 0 does not hammer: a retry waits at least the floor (30 s by default)", () =>
       Effect.gen(function*() {
-        const runs: Array<RunRecord> = []
-        const scheduler = yield* build([
-          scriptedCollector({
-            name: "limited",
-            intervalMinutes: 60,
-            runs,
-            script: (_, n): Step => n < 50 ? { outcome: "retry", retryAfter: Duration.zero } : {}
-          })
-        ])
-        yield* scheduler.start
+        const { runs } = yield* startedJob({
+          name: "limited",
+          intervalMinutes: 60,
+          script: (_, n): Step => n < 50 ? { outcome: "retry", retryAfter: Duration.zero } : {}
+        })
         yield* settle
         assert.strictEqual(runs.length, 1, "one run at start, not a burst")
         yield* adjustMillis(29_999)
@@ -175,16 +150,11 @@ for (const [name, adapter] of adapters) {
     ) {
       it.scoped(`${what} is capped at the job's interval and the job keeps running`, () =>
         Effect.gen(function*() {
-          const runs: Array<RunRecord> = []
-          const scheduler = yield* build([
-            scriptedCollector({
-              name: "capped",
-              intervalMinutes: 10,
-              runs,
-              script: (_, n): Step => n === 0 ? { outcome: "retry", retryAfter } : {}
-            })
-          ])
-          yield* scheduler.start
+          const { adapter: scheduler, runs } = yield* startedJob({
+            name: "capped",
+            intervalMinutes: 10,
+            script: (_, n): Step => n === 0 ? { outcome: "retry", retryAfter } : {}
+          })
           yield* settle
           const status = yield* scheduler.status
           assert.isTrue(Option.isSome(status.nextRunAt), "a next run is planned")

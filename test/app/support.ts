@@ -1,71 +1,19 @@
 /**
- * Test doubles for the collector service: an in-memory JobStateStore and
- * Pipeline, and scripted collectors that record when they run.
+ * Test support for the collector service: scripted collectors that record
+ * when they run, and the scheduling stack over them with the in-memory
+ * storage layers the app ships (`JobStateStore.layerMemory`,
+ * `Pipeline.layerMemory`, `Leases.layerMemory`).
  */
-import { Clock, DateTime, Duration, Effect, Layer, Option, Stream } from "effect"
+import { Clock, Context, DateTime, Duration, Effect, Layer, Stream } from "effect"
 import type { Collector, RawEvent } from "../../src/app/collectors/Collector.js"
 import { CollectorError, type FetchError, RetryableCollectorError } from "../../src/app/collectors/Collector.js"
-import { Pipeline } from "../../src/app/pipeline/Pipeline.js"
+import * as Pipeline from "../../src/app/pipeline/Pipeline.js"
 import * as CollectorRunner from "../../src/app/scheduling/CollectorRunner.js"
 import * as LegacySchedulerAdapter from "../../src/app/scheduling/LegacySchedulerAdapter.js"
 import * as RaySchedulerAdapter from "../../src/app/scheduling/RaySchedulerAdapter.js"
-import type { SchedulerAdapter } from "../../src/app/scheduling/SchedulerAdapter.js"
-import type { JobState } from "../../src/app/storage/JobStateStore.js"
-import { JobStateStore } from "../../src/app/storage/JobStateStore.js"
+import { SchedulerAdapter } from "../../src/app/scheduling/SchedulerAdapter.js"
+import * as JobStateStore from "../../src/app/storage/JobStateStore.js"
 import * as Leases from "../../src/app/storage/Leases.js"
-import type { Json } from "../../src/scheduler/Task.js"
-
-/** An in-memory JobStateStore; `states` can be pre-filled to simulate a restart. */
-export const memoryJobStateStore = (states: Map<string, JobState> = new Map()) => {
-  const meta = new Map<string, Json>()
-  const empty = (instance: string): JobState => ({
-    instance,
-    lastRunAt: Option.none(),
-    runCount: 0,
-    errorCount: 0,
-    lastError: Option.none(),
-    lastErrorAt: Option.none()
-  })
-  return {
-    states,
-    layer: Layer.succeed(JobStateStore, {
-      get: (instance) => Effect.sync(() => Option.fromNullable(states.get(instance))),
-      list: Effect.sync(() => [...states.values()]),
-      recordSuccess: (instance, at) =>
-        Effect.sync(() => {
-          const s = states.get(instance) ?? empty(instance)
-          states.set(instance, { ...s, lastRunAt: Option.some(at), runCount: s.runCount + 1 })
-        }),
-      recordFailure: (instance, at, error) =>
-        Effect.sync(() => {
-          const s = states.get(instance) ?? empty(instance)
-          states.set(instance, {
-            ...s,
-            errorCount: s.errorCount + 1,
-            lastError: Option.some(error),
-            lastErrorAt: Option.some(at)
-          })
-        }),
-      getMeta: (instance, key) => Effect.sync(() => Option.fromNullable(meta.get(`${instance}\u0000${key}`))),
-      setMeta: (instance, key, value) => Effect.sync(() => void meta.set(`${instance}\u0000${key}`, value))
-    })
-  }
-}
-
-/** A pipeline that stores every event it receives (no dedup), in memory. */
-export const memoryPipeline = () => {
-  const stored: Array<RawEvent> = []
-  return {
-    stored,
-    layer: Layer.succeed(Pipeline, {
-      run: (events) =>
-        Stream.runFold(events, 0, (n, event) => {
-          stored.push(event)
-          return n + 1
-        }).pipe(Effect.map((n) => ({ received: n, duplicates: 0, stored: n })))
-    })
-  }
-}
 
 /** What a scripted run does. */
 export interface Step {
@@ -82,18 +30,20 @@ export interface RunRecord {
   end: number | undefined
 }
 
+/** A scripted collector: its name, interval, params and script. */
+export interface ScriptedOptions {
+  readonly name: string
+  readonly intervalMinutes: number
+  readonly params?: ReadonlyArray<string>
+  readonly script?: ((param: string | undefined, run: number) => Step) | undefined
+}
+
 /**
  * A collector whose runs follow `script(param, runIndex)`: sleep `ms`, emit
  * `events` events, then succeed, fail, ask for a retry, die (a defect) or
  * interrupt itself.
  */
-export const scriptedCollector = (options: {
-  readonly name: string
-  readonly intervalMinutes: number
-  readonly params?: ReadonlyArray<string>
-  readonly script?: ((param: string | undefined, run: number) => Step) | undefined
-  readonly runs: Array<RunRecord>
-}): Collector => {
+export const scriptedCollector = (options: ScriptedOptions & { readonly runs: Array<RunRecord> }): Collector => {
   const counts = new Map<string, number>()
   return {
     name: options.name,
@@ -139,35 +89,62 @@ export const scriptedCollector = (options: {
   }
 }
 
-/** The two adapters, for one shared suite. */
+/** An adapter layer over the runner (and the job state store, for the first runs). */
+export type AdapterLayer = Layer.Layer<
+  SchedulerAdapter,
+  never,
+  CollectorRunner.CollectorRunner | JobStateStore.JobStateStore
+>
+
+/** The two adapters, started when built and not started, for one shared suite. */
 export const adapters: ReadonlyArray<
-  readonly [string, Layer.Layer<SchedulerAdapter, never, CollectorRunner.CollectorRunner | JobStateStore>]
+  readonly [string, { readonly started: AdapterLayer; readonly notStarted: AdapterLayer }]
 > = [
-  ["RayScheduler", RaySchedulerAdapter.layer({ maxSleep: "1 hour" })],
-  ["LegacyScheduler", LegacySchedulerAdapter.layer]
+  ["RayScheduler", {
+    started: RaySchedulerAdapter.layer({ maxSleep: "1 hour" }),
+    notStarted: RaySchedulerAdapter.layerNotStarted({ maxSleep: "1 hour" })
+  }],
+  ["LegacyScheduler", { started: LegacySchedulerAdapter.layer, notStarted: LegacySchedulerAdapter.layerNotStarted }]
 ]
 
-/** What an adapter needs: the runner over the given collectors, with in-memory storage and leases. */
-export const runnerLayer = (
-  collectors: ReadonlyArray<Collector>,
-  store: { readonly layer: Layer.Layer<JobStateStore> } = memoryJobStateStore(),
-  pipeline: { readonly layer: Layer.Layer<Pipeline> } = memoryPipeline(),
-  options: CollectorRunner.CollectorRunnerOptions = {}
-) =>
-  CollectorRunner.layer(options).pipe(
+/** What the runner and an adapter are built on; each default is a fresh in-memory one. */
+export interface Stack {
+  readonly store?: Layer.Layer<JobStateStore.JobStateStore> | undefined
+  readonly pipeline?: Layer.Layer<Pipeline.Pipeline> | undefined
+  readonly runner?: CollectorRunner.CollectorRunnerOptions | undefined
+}
+
+/** The runner over the given collectors, with in-memory storage and leases (unless `stack` says otherwise). */
+export const runnerLayer = (collectors: ReadonlyArray<Collector>, stack: Stack = {}) =>
+  CollectorRunner.layer(stack.runner).pipe(
     Layer.provideMerge(
       Layer.succeed(CollectorRunner.Collectors, collectors.map((collector) => ({ collector, concurrency: 1 })))
     ),
-    Layer.provideMerge(store.layer),
-    Layer.provideMerge(pipeline.layer),
+    Layer.provideMerge(stack.store ?? JobStateStore.layerMemory()),
+    Layer.provideMerge(stack.pipeline ?? Pipeline.layerMemory()),
     Layer.provideMerge(Leases.layerMemory())
   )
 
-/** An adapter over the given collectors and in-memory storage. */
-export const adapterLayer = (
-  adapter: Layer.Layer<SchedulerAdapter, never, CollectorRunner.CollectorRunner | JobStateStore>,
-  collectors: ReadonlyArray<Collector>,
-  store: { readonly layer: Layer.Layer<JobStateStore> } = memoryJobStateStore(),
-  pipeline: { readonly layer: Layer.Layer<Pipeline> } = memoryPipeline(),
-  options: CollectorRunner.CollectorRunnerOptions = {}
-) => adapter.pipe(Layer.provideMerge(runnerLayer(collectors, store, pipeline, options)))
+/** An adapter over the runner of {@link runnerLayer}. */
+export const adapterLayer = (adapter: AdapterLayer, collectors: ReadonlyArray<Collector>, stack: Stack = {}) =>
+  adapter.pipe(Layer.provideMerge(runnerLayer(collectors, stack)))
+
+/** Builds {@link adapterLayer} in the current scope: the adapter and its runner. */
+export const build = (adapter: AdapterLayer, collectors: ReadonlyArray<Collector>, stack: Stack = {}) =>
+  Effect.map(Layer.build(adapterLayer(adapter, collectors, stack)), (context) => ({
+    adapter: Context.get(context, SchedulerAdapter),
+    runner: Context.get(context, CollectorRunner.CollectorRunner)
+  }))
+
+/** Builds `adapter` over one scripted collector: the adapter, its runner and the collector's runs. */
+export const buildJob = (adapter: AdapterLayer, collector: ScriptedOptions, stack: Stack = {}) =>
+  Effect.gen(function*() {
+    const runs: Array<RunRecord> = []
+    return { ...(yield* build(adapter, [scriptedCollector({ ...collector, runs })], stack)), runs }
+  })
+
+/** Builders over one of the {@link adapters}, started when built: over collectors, or over one scripted collector. */
+export const harness = (adapter: { readonly started: AdapterLayer }) => ({
+  started: (collectors: ReadonlyArray<Collector>, stack: Stack = {}) => build(adapter.started, collectors, stack),
+  startedJob: (collector: ScriptedOptions, stack: Stack = {}) => buildJob(adapter.started, collector, stack)
+})

@@ -9,53 +9,18 @@ import { readFileSync } from "node:fs"
 import * as Http from "node:http"
 import type { AddressInfo } from "node:net"
 import type { FetchError, RawEvent } from "../../src/app/collectors/Collector.js"
-import { type JobState, JobStateStore, type JobStateStoreService } from "../../src/app/storage/JobStateStore.js"
+import * as JobStateStore from "../../src/app/storage/JobStateStore.js"
 import type { Json } from "../../src/scheduler/Task.js"
 
-/** An in-memory JobStateStore; `meta` is exposed for assertions. */
+/** The in-memory JobStateStore (`JobStateStore.makeMemory`), with synchronous access to its meta values for assertions. */
 export const memoryStore = () => {
-  const states = new Map<string, JobState>()
-  const meta = new Map<string, Json>()
-  const metaKey = (instance: string, key: string) => `${instance}\u0000${key}`
-  const service: JobStateStoreService = {
-    get: (instance) => Effect.sync(() => Option.fromNullable(states.get(instance))),
-    list: Effect.sync(() => [...states.values()]),
-    recordSuccess: (instance, at) =>
-      Effect.sync(() => {
-        const previous = states.get(instance)
-        states.set(instance, {
-          instance,
-          lastRunAt: Option.some(at),
-          runCount: (previous?.runCount ?? 0) + 1,
-          errorCount: previous?.errorCount ?? 0,
-          lastError: previous?.lastError ?? Option.none(),
-          lastErrorAt: previous?.lastErrorAt ?? Option.none()
-        })
-      }),
-    recordFailure: (instance, at, error) =>
-      Effect.sync(() => {
-        const previous = states.get(instance)
-        states.set(instance, {
-          instance,
-          lastRunAt: previous?.lastRunAt ?? Option.none(),
-          runCount: previous?.runCount ?? 0,
-          errorCount: (previous?.errorCount ?? 0) + 1,
-          lastError: Option.some(error),
-          lastErrorAt: Option.some(at)
-        })
-      }),
-    getMeta: (instance, key) =>
-      Effect.sync(() => {
-        const k = metaKey(instance, key)
-        return meta.has(k) ? Option.some(meta.get(k)!) : Option.none()
-      }),
-    setMeta: (instance, key, value) => Effect.sync(() => void meta.set(metaKey(instance, key), value))
-  }
+  const service = JobStateStore.makeMemory()
   return {
-    layer: Layer.succeed(JobStateStore, service),
+    layer: Layer.succeed(JobStateStore.JobStateStore, service),
     /** The stored meta value, or undefined. */
-    getMeta: (instance: string, key: string): Json | undefined => meta.get(metaKey(instance, key)),
-    setMeta: (instance: string, key: string, value: Json): void => void meta.set(metaKey(instance, key), value)
+    getMeta: (instance: string, key: string): Json | undefined =>
+      Option.getOrUndefined(Effect.runSync(service.getMeta(instance, key))),
+    setMeta: (instance: string, key: string, value: Json): void => Effect.runSync(service.setMeta(instance, key, value))
   }
 }
 

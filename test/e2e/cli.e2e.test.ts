@@ -5,9 +5,9 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
-import { configYaml, feedCollector, rayinfoSync, root, temporaryFixture } from "./support.js"
+import { configYaml, feedCollector, root, runRayinfo, temporaryFixture } from "./support.js"
 
-const rayinfo = (...args: Array<string>) => rayinfoSync(args)
+const rayinfo = (...args: Array<string>) => runRayinfo(args)
 
 describe("LIVE: the rayinfo CLI", () => {
   const fixture = temporaryFixture("rayinfo-cli-", (dir) => {
@@ -20,12 +20,12 @@ describe("LIVE: the rayinfo CLI", () => {
     return { dir, feedPath, good, bad }
   })
 
-  it("check-config: OK on a good file; exit 1 naming the file, path and expectation on a bad one", () => {
+  it("check-config: OK on a good file; exit 1 naming the file, path and expectation on a bad one", async () => {
     const { bad, good } = fixture()
-    const ok = rayinfo("check-config", "--config", good)
+    const ok = await rayinfo("check-config", "--config", good)
     expect(ok.code, ok.stderr).toBe(0)
     expect(ok.stdout).toContain("OK — 1 collector(s), 1 job(s)")
-    const ko = rayinfo("check-config", "--config", bad)
+    const ko = await rayinfo("check-config", "--config", bad)
     expect(ko.code).toBe(1)
     expect(ko.stderr).toContain(`Invalid configuration file ${bad}:`)
     expect(ko.stderr).toContain("collectors[0].interval: Expected a positive duration")
@@ -34,7 +34,7 @@ describe("LIVE: the rayinfo CLI", () => {
 
   it(
     "check-config: colliding instance ids, an unresolved YAML alias and an absurd interval exit 1 with one clean line",
-    () => {
+    async () => {
       const { dir, feedPath } = fixture()
       const write = (name: string, text: string) => {
         const file = path.join(dir, name)
@@ -64,7 +64,7 @@ describe("LIVE: the rayinfo CLI", () => {
         ]
       ]
       for (const [file, line] of cases) {
-        const result = rayinfo("check-config", "--config", file)
+        const result = await rayinfo("check-config", "--config", file)
         expect(result.code, result.stdout).toBe(1)
         expect(result.stderr.trim()).toBe(`Invalid configuration file ${file}:\n${line}`)
       }
@@ -72,7 +72,7 @@ describe("LIVE: the rayinfo CLI", () => {
     90_000
   )
 
-  it("check-config: missing feed files, commands and directories are all listed (offline checks)", () => {
+  it("check-config: missing feed files, commands and directories are all listed (offline checks)", async () => {
     const { dir, feedPath } = fixture()
     const file = path.join(dir, "offline.yaml")
     const missing = path.join(dir, "missing.xml")
@@ -93,7 +93,7 @@ describe("LIVE: the rayinfo CLI", () => {
     command: node
 `
     )
-    const result = rayinfo("check-config", "--config", file)
+    const result = await rayinfo("check-config", "--config", file)
     expect(result.code, result.stdout).toBe(1)
     const lines = result.stderr.trim().split("\n")
     expect(lines[0]).toBe(`Invalid configuration file ${file}:`)
@@ -104,37 +104,37 @@ describe("LIVE: the rayinfo CLI", () => {
     ])
   }, 60_000)
 
-  it("an invalid environment variable stops the command with a message naming it", () => {
+  it("an invalid environment variable stops the command with a message naming it", async () => {
     const { good } = fixture()
-    const bad = rayinfoSync(["check-config", "--config", good], { USE_RAY_SCHEDULER: "maybe" })
+    const bad = await runRayinfo(["check-config", "--config", good], { USE_RAY_SCHEDULER: "maybe" })
     expect(bad.code).toBe(1)
     expect(bad.stderr).toContain("Invalid environment: (Invalid data at USE_RAY_SCHEDULER")
     // the docs say true or false: "yes" is not silently read as true
-    const yes = rayinfoSync(["check-config", "--config", good], { USE_RAY_SCHEDULER: "yes" })
+    const yes = await runRayinfo(["check-config", "--config", good], { USE_RAY_SCHEDULER: "yes" })
     expect(yes.code).toBe(1)
     expect(yes.stderr).toContain(
       `Invalid environment: (Invalid data at USE_RAY_SCHEDULER: "Expected true or false, got "yes"")`
     )
-    const level = rayinfoSync(["check-config", "--config", good], { LOG_LEVEL: "loud" })
+    const level = await runRayinfo(["check-config", "--config", good], { LOG_LEVEL: "loud" })
     expect(level.code).toBe(1)
     expect(level.stderr).toContain("Expected a log level")
   }, 60_000)
 
-  it("trigger runs one job and prints what it stored; collectors shows its state; unknown ids exit 1", () => {
+  it("trigger runs one job and prints what it stored; collectors shows its state; unknown ids exit 1", async () => {
     const { feedPath, good } = fixture()
     const id = `news:${feedPath}`
-    const first = rayinfo("trigger", id, "--config", good)
+    const first = await rayinfo("trigger", id, "--config", good)
     expect(first.code, first.stderr).toBe(0)
     expect(JSON.parse(first.stdout)).toMatchObject({ instance: id, outcome: "succeeded", received: 3, stored: 3 })
-    const again = rayinfo("trigger", id, "--config", good)
+    const again = await rayinfo("trigger", id, "--config", good)
     expect(JSON.parse(again.stdout)).toMatchObject({ outcome: "succeeded", received: 3, stored: 0 })
 
-    const list = rayinfo("collectors", "--config", good)
+    const list = await rayinfo("collectors", "--config", good)
     expect(list.code, list.stderr).toBe(0)
     expect(list.stdout).toContain(id)
     expect(list.stdout).toMatch(/runs 2, errors 0/)
 
-    const unknown = rayinfo("trigger", "news:nope", "--config", good)
+    const unknown = await rayinfo("trigger", "news:nope", "--config", good)
     expect(unknown.code).toBe(1)
     expect(unknown.stderr).toContain(`No collector instance "news:nope". Known instances:\n  ${id}`)
   }, 90_000)

@@ -12,8 +12,8 @@ import {
   feedCollector,
   freePort,
   getJson,
-  rayinfoSync,
   root,
+  runRayinfo,
   startService,
   temporaryFixture,
   waitFor
@@ -28,7 +28,7 @@ interface ItemJson {
   readonly debug: boolean
 }
 
-const rayinfo = (...args: Array<string>) => rayinfoSync(args)
+const rayinfo = (...args: Array<string>) => runRayinfo(args)
 
 const lines = (text: string) => text.split("\n").filter((line) => line !== "")
 
@@ -49,7 +49,7 @@ describe("LIVE: rayinfo items and GET /items", () => {
     async () => {
       const { config, dbPath, news } = fixture()
       // nothing stored yet: a clear message, no stack trace
-      const none = rayinfo("items", "--config", config)
+      const none = await rayinfo("items", "--config", config)
       expect(none.code).toBe(1)
       expect(none.stderr.trim()).toBe(`Cannot read the items in ${dbPath}: No database file at ${dbPath}`)
 
@@ -66,12 +66,12 @@ describe("LIVE: rayinfo items and GET /items", () => {
         expect(api.next_cursor).toBeNull()
 
         // --json: the API's item objects, one per line, in the API's order — while the service holds the database
-        const json = rayinfo("items", "--config", config, "--json")
+        const json = await rayinfo("items", "--config", config, "--json")
         expect(json.code, json.stderr).toBe(0)
         expect(lines(json.stdout).map((line) => JSON.parse(line))).toEqual(api.items)
 
         // the default: one line per item — stored time, source, title, link (when not the key), key
-        const text = rayinfo("items", "--config", config, "--source", `news:${news}`)
+        const text = await rayinfo("items", "--config", config, "--source", `news:${news}`)
         expect(text.code, text.stderr).toBe(0)
         const newsItems = api.items.filter((i) => i.source === `news:${news}`)
         expect(newsItems.length).toBe(3)
@@ -85,12 +85,12 @@ describe("LIVE: rayinfo items and GET /items", () => {
         expect(lines(text.stdout)[0]).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z {2}news:/)
 
         // pages: --limit, then --cursor from the hint on stderr
-        const first = rayinfo("items", "--config", config, "--limit", "3", "--json")
+        const first = await rayinfo("items", "--config", config, "--limit", "3", "--json")
         expect(first.code, first.stderr).toBe(0)
         expect(lines(first.stdout).length).toBe(3)
         const cursor = /more: add --cursor (\S+)/.exec(first.stderr)?.[1]
         expect(cursor, first.stderr).toBeDefined()
-        const second = rayinfo("items", "--config", config, "--limit", "3", "--json", "--cursor", cursor!)
+        const second = await rayinfo("items", "--config", config, "--limit", "3", "--json", "--cursor", cursor!)
         expect(second.code, second.stderr).toBe(0)
         expect(second.stderr).not.toContain("more:")
         expect([...lines(first.stdout), ...lines(second.stdout)].map((line) => JSON.parse(line))).toEqual(api.items)
@@ -102,15 +102,15 @@ describe("LIVE: rayinfo items and GET /items", () => {
       }
 
       // the service stopped (database closed): still readable; filters combine
-      const after = rayinfo("items", "--config", config, "--collector", "news", "--since", "2000-01-01", "--json")
+      const after = await rayinfo("items", "--config", config, "--collector", "news", "--since", "2000-01-01", "--json")
       expect(after.code, after.stderr).toBe(0)
       expect(lines(after.stdout).length).toBe(5)
-      const future = rayinfo("items", "--config", config, "--since", "2999-01-01T00:00:00+08:00")
+      const future = await rayinfo("items", "--config", config, "--since", "2999-01-01T00:00:00+08:00")
       expect(future.code, future.stderr).toBe(0)
       expect(future.stdout).toBe("")
       expect(future.stderr.trim()).toBe("no items")
 
-      const bad = rayinfo("items", "--config", config, "--limit", "0")
+      const bad = await rayinfo("items", "--config", config, "--limit", "0")
       expect(bad.code).toBe(1)
       expect(bad.stderr.trim()).toBe("Invalid limit: expected an integer from 1 to 1000, got \"0\" (--limit)")
     },

@@ -8,7 +8,6 @@
  * `npm start` runs the built JavaScript (`dist/`), so this test builds first
  * (`npm run build`): it never runs a stale build. POSIX only (/proc).
  */
-import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { beforeAll, describe, expect, it } from "vitest"
@@ -21,6 +20,7 @@ import {
   orHung,
   portIsFree,
   root,
+  runToEnd,
   spawnProcess,
   temporaryFixture,
   waitFor,
@@ -58,10 +58,10 @@ const descendants = (pid: number): ReadonlyArray<{ readonly pid: number; readonl
 }
 
 describe("LIVE: npm start under a process manager", () => {
-  beforeAll(() => {
-    const build = spawnSync("npm", ["run", "build"], { cwd: root, encoding: "utf8", timeout: 180_000 })
-    if (build.status !== 0) {
-      throw new Error(`npm run build failed (${build.status}):\n${build.stdout}\n${build.stderr}`)
+  beforeAll(async () => {
+    const build = await runToEnd("npm", ["run", "build"], { timeoutMs: 180_000 })
+    if (build.code !== 0) {
+      throw new Error(`npm run build failed (${build.code}):\n${build.stdout}\n${build.stderr}`)
     }
   }, 200_000)
 

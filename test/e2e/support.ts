@@ -6,7 +6,7 @@
  * depend on the speed of the machine: waits are for events, with bounds far
  * above what a busy machine needs.
  */
-import { type ChildProcess, spawn, spawnSync } from "node:child_process"
+import { type ChildProcess, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as net from "node:net"
 import * as os from "node:os"
@@ -85,19 +85,43 @@ export interface Finished {
 }
 
 /**
- * Runs the `rayinfo` CLI from source with `args` to its end, blocking; it is
- * killed after 60 s (a generous bound). `LOG_LEVEL` is warning unless `env`
- * sets it, so stderr holds the command's own messages.
+ * Runs `command args` to its end and collects its output, without blocking
+ * the test worker (a synchronous spawn would stall vitest's own messages
+ * while it runs); it is killed after `timeoutMs` (a generous bound).
  */
-export const rayinfoSync = (args: ReadonlyArray<string>, env: Record<string, string> = {}): Finished => {
-  const result = spawnSync(process.execPath, [...fromSource, ...args], {
-    cwd: root,
-    encoding: "utf8",
-    timeout: 60_000,
-    env: { ...process.env, LOG_LEVEL: "warning", ...env }
+export const runToEnd = (
+  command: string,
+  args: ReadonlyArray<string>,
+  options: { readonly cwd?: string; readonly env?: Record<string, string>; readonly timeoutMs: number }
+): Promise<Finished> =>
+  new Promise((resolve, reject) => {
+    const child = spawn(command, args, {
+      cwd: options.cwd ?? root,
+      env: { ...process.env, ...options.env },
+      stdio: ["ignore", "pipe", "pipe"]
+    })
+    let stdout = ""
+    let stderr = ""
+    child.stdout!.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk))
+    child.stderr!.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk))
+    const timer = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs)
+    child.on("error", (error) => {
+      clearTimeout(timer)
+      reject(error)
+    })
+    child.on("close", (code) => {
+      clearTimeout(timer)
+      resolve({ code, stdout, stderr })
+    })
   })
-  return { code: result.status, stdout: result.stdout, stderr: result.stderr }
-}
+
+/**
+ * Runs the `rayinfo` CLI from source with `args` to its end; it is killed
+ * after 60 s (a generous bound). `LOG_LEVEL` is warning unless `env` sets
+ * it, so stderr holds the command's own messages.
+ */
+export const runRayinfo = (args: ReadonlyArray<string>, env: Record<string, string> = {}): Promise<Finished> =>
+  runToEnd(process.execPath, [...fromSource, ...args], { env: { LOG_LEVEL: "warning", ...env }, timeoutMs: 60_000 })
 
 /** Starts the service (`rayinfo run`) on `configPath`, serving on 127.0.0.1:`port`. */
 export const startService = (configPath: string, port: number, env: Record<string, string> = {}): Running =>

@@ -26,6 +26,7 @@
  * for what this cannot cover.
  */
 import * as SqlClient from "@effect/sql/SqlClient"
+import * as SqlSchema from "@effect/sql/SqlSchema"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -133,8 +134,15 @@ const reapGroups = <E>(
     return { killed, forgotten }
   }).pipe(Effect.annotateLogs({ module: "ProcessGroups" }))
 
-/** A `process_group` row. */
-const Row = Schema.Struct({
+/** A {@link TrackedGroup} as the columns of its `process_group` row. */
+const Row: Schema.Schema<TrackedGroup, {
+  readonly pgid: number
+  readonly boot_id: string
+  readonly owner: string
+  readonly instance: string
+  readonly command: string
+  readonly started_at: number
+}> = Schema.Struct({
   pgid: Schema.Number,
   bootId: Schema.propertySignature(Schema.String).pipe(Schema.fromKey("boot_id")),
   owner: Schema.String,
@@ -143,7 +151,8 @@ const Row = Schema.Struct({
   startedAt: Schema.propertySignature(Schema.Number).pipe(Schema.fromKey("started_at"))
 })
 
-const decodeRows = Schema.decodeUnknown(Schema.Array(Row))
+/** What names one row: (boot id, pgid) and its owner. */
+const RowKey = Schema.Struct({ bootId: Schema.String, pgid: Schema.Number, owner: Schema.String })
 
 /** This process's record of a new group. */
 const newGroup = (pgid: number, instance: string, command: string): Effect.Effect<TrackedGroup> =>
@@ -167,31 +176,39 @@ const logFailure = (what: string) => <A>(effect: Effect.Effect<A, StorageError>)
 export const makeSql: Effect.Effect<ProcessGroupsService, never, SqlClient.SqlClient> = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
 
-  const insert = (group: TrackedGroup) =>
-    sql`INSERT INTO process_group (pgid, boot_id, owner, instance, command, started_at)
-        VALUES (${group.pgid}, ${group.bootId}, ${group.owner}, ${group.instance}, ${group.command}, ${group.startedAt})
-        ON CONFLICT (boot_id, pgid) DO UPDATE SET
-          owner = excluded.owner, instance = excluded.instance,
-          command = excluded.command, started_at = excluded.started_at`.pipe(
-      withBusyRetry("recording a process group")
-    )
+  const insertRow = SqlSchema.void({
+    Request: Row,
+    execute: (row) =>
+      sql`INSERT INTO process_group ${sql.insert(row)}
+          ON CONFLICT (boot_id, pgid) DO UPDATE SET
+            owner = excluded.owner, instance = excluded.instance,
+            command = excluded.command, started_at = excluded.started_at`
+  })
+
+  const deleteRow = SqlSchema.void({
+    Request: RowKey,
+    execute: ({ bootId, owner, pgid }) =>
+      sql`DELETE FROM process_group WHERE boot_id = ${bootId} AND pgid = ${pgid} AND owner = ${owner}`
+  })
+
+  const findAll = SqlSchema.findAll({
+    Request: Schema.Void,
+    Result: Row,
+    execute: () =>
+      sql`SELECT pgid, boot_id, owner, instance, command, started_at FROM process_group ORDER BY started_at, pgid`
+  })
+
+  const insert = (group: TrackedGroup) => insertRow(group).pipe(withBusyRetry("recording a process group"))
 
   const remove = (bootId: string, pgid: number, owner: string) =>
-    sql`DELETE FROM process_group WHERE boot_id = ${bootId} AND pgid = ${pgid} AND owner = ${owner}`.pipe(
-      Effect.asVoid,
-      withBusyRetry("forgetting a process group")
-    )
+    deleteRow({ bootId, pgid, owner }).pipe(withBusyRetry("forgetting a process group"))
 
   const untrack = (pgid: number): Effect.Effect<void> => {
     const self = ProcessOwner.current()
     return remove(self.bootId, pgid, ProcessOwner.encode(self)).pipe(logFailure(`forgetting process group ${pgid}`))
   }
 
-  const list: ProcessGroupsService["list"] = sql`
-    SELECT pgid, boot_id, owner, instance, command, started_at FROM process_group ORDER BY started_at, pgid`.pipe(
-    Effect.flatMap(decodeRows),
-    withBusyRetry("reading the process groups")
-  )
+  const list: ProcessGroupsService["list"] = findAll(undefined).pipe(withBusyRetry("reading the process groups"))
 
   return {
     track: (pgid, instance, command) =>
@@ -204,6 +221,7 @@ export const makeSql: Effect.Effect<ProcessGroupsService, never, SqlClient.SqlCl
     untrack,
     list,
     reap: Effect.flatMap(list, (groups) => reapGroups(groups, (group) => remove(group.bootId, group.pgid, group.owner)))
+      .pipe(Effect.withSpan("ProcessGroups.reap"))
   }
 })
 

@@ -31,6 +31,19 @@ import * as Scheduler from "effect/Scheduler"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import { JsonObject } from "../../scheduler/Task.js"
+import { describeActual } from "../config/formatIssues.js"
+import {
+  CollectorName,
+  GiB,
+  IntBetween,
+  Interval,
+  List,
+  NonEmpty,
+  NonEmptyProcessString,
+  ProcessString,
+  UpTo24Hours,
+  withDefault
+} from "../config/schemas.js"
 import {
   type Collector,
   CollectorError,
@@ -99,11 +112,66 @@ export interface CommandCollectorOptions {
   readonly debug?: boolean | undefined
 }
 
-const DEFAULT_INTERVAL = Duration.hours(1)
-const DEFAULT_TIMEOUT = Duration.seconds(60)
-const DEFAULT_MAX_OUTPUT_BYTES = 10 * 1024 * 1024
-const DEFAULT_RESULTS_FIELD = "results"
-const DEFAULT_KEY_FIELDS: ReadonlyArray<string> = ["url", "link", "id"]
+/** Defaults of {@link CommandCollectorOptions}, used by {@link make} and by {@link Config}. */
+export const defaults = {
+  args: [],
+  jobs: [],
+  interval: Duration.hours(1),
+  timeout: Duration.seconds(60),
+  maxOutputBytes: 10 * 1024 * 1024,
+  resultsField: "results",
+  /** Without `keyField`: the first of these fields present in a result. */
+  keyFields: ["url", "link", "id"],
+  quotaExitCodes: [],
+  retryAfter: defaultRetryAfter,
+  debug: false
+} as const
+
+/** A job as configured: a {@link CommandJob}. */
+export const CommandJobConfig = Schema.Struct({
+  /** The parameter (e.g. a search query), passed as one argv element. */
+  param: NonEmptyProcessString,
+  /** How often this job runs (1 second to 365 days). Default: the collector's `interval`. */
+  interval: Schema.optional(Interval)
+}).annotations({ description: `a job (a map with keys "param", "interval")` })
+
+/** Extra environment variables of a command: names without "=" or NUL, values without NUL. */
+const Environment = Schema.Record({ key: Schema.String, value: ProcessString }).annotations({
+  description: "a map of environment variables (NAME: value)"
+}).pipe(
+  Schema.filter((env) => {
+    const bad = Object.keys(env).find((name) => name === "" || name.includes("=") || name.includes("\0"))
+    return bad === undefined ||
+      `Expected environment variable names without "=" or NUL characters, got ${describeActual(bad)}`
+  })
+)
+
+/**
+ * The collector's options as configured (`type: command` in the
+ * configuration file): every {@link CommandCollectorOptions} field, bounded,
+ * with its default from {@link defaults}. Its decoded value is what
+ * {@link make} takes.
+ */
+export const Config = Schema.Struct({
+  name: CollectorName,
+  command: NonEmptyProcessString,
+  args: withDefault(List(ProcessString, "strings"), () => defaults.args),
+  jobs: withDefault(List(CommandJobConfig, "jobs"), () => defaults.jobs),
+  interval: withDefault(Interval, () => defaults.interval),
+  timeout: withDefault(UpTo24Hours, () => defaults.timeout),
+  maxOutputBytes: withDefault(IntBetween(1, GiB, "1 GiB"), () => defaults.maxOutputBytes),
+  resultsField: withDefault(NonEmpty, () => defaults.resultsField),
+  keyField: Schema.optional(NonEmpty),
+  quotaExitCodes: withDefault(List(IntBetween(0, 255), "exit codes"), () => defaults.quotaExitCodes),
+  quotaField: Schema.optional(NonEmpty),
+  retryAfter: withDefault(UpTo24Hours, () => defaults.retryAfter),
+  cwd: Schema.optional(NonEmptyProcessString),
+  env: Schema.optional(Environment),
+  debug: withDefault(Schema.Boolean, () => defaults.debug)
+})
+
+/** The collector's options as configured. */
+export type Config = typeof Config.Type
 /** Bytes of stderr kept, and characters of it quoted in error messages. */
 const STDERR_KEEP_BYTES = 4096
 const STDERR_TAIL_CHARS = 500
@@ -186,15 +254,15 @@ export const make = (
     const groups = yield* ProcessGroups
 
     const name = options.name
-    const args = options.args ?? []
-    const timeout = Duration.decode(options.timeout ?? DEFAULT_TIMEOUT)
-    const maxOutputBytes = options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES
-    const resultsField = options.resultsField ?? DEFAULT_RESULTS_FIELD
-    const keyFields = options.keyField === undefined ? DEFAULT_KEY_FIELDS : [options.keyField]
-    const quotaExitCodes = options.quotaExitCodes ?? []
+    const args = options.args ?? defaults.args
+    const timeout = Duration.decode(options.timeout ?? defaults.timeout)
+    const maxOutputBytes = options.maxOutputBytes ?? defaults.maxOutputBytes
+    const resultsField = options.resultsField ?? defaults.resultsField
+    const keyFields = options.keyField === undefined ? defaults.keyFields : [options.keyField]
+    const quotaExitCodes = options.quotaExitCodes ?? defaults.quotaExitCodes
     const quotaField = options.quotaField
-    const retryAfter = Duration.decode(options.retryAfter ?? defaultRetryAfter)
-    const debug = options.debug ?? false
+    const retryAfter = Duration.decode(options.retryAfter ?? defaults.retryAfter)
+    const debug = options.debug ?? defaults.debug
     const label = `command "${options.command}"`
 
     const keyOf = (result: JsonObject): string => {
@@ -351,7 +419,7 @@ export const make = (
 
     return {
       name,
-      defaultInterval: Duration.decode(options.interval ?? DEFAULT_INTERVAL),
+      defaultInterval: Duration.decode(options.interval ?? defaults.interval),
       jobs: options.jobs?.map((job) => ({
         param: job.param,
         interval: job.interval === undefined ? undefined : Duration.decode(job.interval)

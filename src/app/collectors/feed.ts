@@ -34,6 +34,18 @@ import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import { isAbsolute, resolve as resolvePath } from "node:path"
 import { fileURLToPath } from "node:url"
+import { describeActual } from "../config/formatIssues.js"
+import {
+  CollectorName,
+  GiB,
+  HeaderValue,
+  IntBetween,
+  Interval,
+  List,
+  NonEmptyProcessString,
+  UpTo24Hours,
+  withDefault
+} from "../config/schemas.js"
 import { JobStateStore } from "../storage/JobStateStore.js"
 import {
   type Collector,
@@ -60,6 +72,18 @@ export interface FeedSource {
   readonly interval?: Duration.DurationInput | undefined
 }
 
+/** Defaults of {@link FeedCollectorOptions}, used by {@link make} and by {@link Config}. */
+export const defaults = {
+  name: "feed",
+  interval: Duration.minutes(30),
+  timeout: Duration.seconds(30),
+  maxBytes: 5 * 1024 * 1024,
+  userAgent: "RayInfo/0.1",
+  maxRedirects: 5,
+  retryAfter: defaultRetryAfter,
+  debug: false
+} as const
+
 /** Options of {@link make}. */
 export interface FeedCollectorOptions {
   /** The collector's name; instance ids are `name:url`. Default: `"feed"`. */
@@ -85,6 +109,73 @@ export interface FeedCollectorOptions {
   /** Marks every event as fetched in debug mode (`RawEvent.debug`). Default: `false`. */
   readonly debug?: boolean | undefined
 }
+
+/**
+ * What is wrong with a feed's `url`, read as {@link make} reads it:
+ * `http(s)://` URLs must parse and have a host, `file:` URLs must be local
+ * file URLs, other `scheme://` URLs are not supported; anything else is a
+ * local path (checked by `check-config`, see `config/check.ts`).
+ */
+const feedUrlProblem = (url: string): string | undefined => {
+  if (/^https?:\/\//i.test(url)) {
+    return Either.try(() => new URL(url)).pipe(
+      Either.match({
+        onLeft: () => `Expected an http(s) URL with a host, got ${describeActual(url)}`,
+        onRight: (parsed) =>
+          parsed.hostname === "" ? `Expected an http(s) URL with a host, got ${describeActual(url)}` : undefined
+      })
+    )
+  }
+  if (/^file:/i.test(url)) {
+    return Either.try(() => fileURLToPath(url)).pipe(
+      Either.match({
+        onLeft: (error) =>
+          `invalid file URL ${describeActual(url)}: ${error instanceof Error ? error.message : String(error)}`,
+        onRight: () => undefined
+      })
+    )
+  }
+  const scheme = /^([a-z][a-z0-9+.-]+:)\/\//i.exec(url)
+  return scheme === null
+    ? undefined
+    : `unsupported URL scheme "${scheme[1]}" (a feed is an http(s) URL or a local file)`
+}
+
+/** A feed's `url`: an http(s) URL or a local file path. */
+const FeedUrl = NonEmptyProcessString.pipe(
+  Schema.filter((url) => feedUrlProblem(url) ?? true, { description: "an http(s) URL or a local file path" })
+)
+
+/** A feed as configured: a {@link FeedSource}. */
+export const FeedSourceConfig = Schema.Struct({
+  /** An http(s) URL, or a path to a local RSS/Atom file (relative to the working directory). */
+  url: FeedUrl,
+  /** How often this feed is fetched (1 second to 365 days). Default: the collector's `interval`. */
+  interval: Schema.optional(Interval)
+}).annotations({ description: `a feed (a map with keys "url", "interval")` })
+
+/**
+ * The collector's options as configured (`type: feed` in the configuration
+ * file): every {@link FeedCollectorOptions} field, bounded, with its
+ * default from {@link defaults}. Its decoded value is what {@link make}
+ * takes.
+ */
+export const Config = Schema.Struct({
+  name: withDefault(CollectorName, () => defaults.name),
+  interval: withDefault(Interval, () => defaults.interval),
+  timeout: withDefault(UpTo24Hours, () => defaults.timeout),
+  maxBytes: withDefault(IntBetween(1, GiB, "1 GiB"), () => defaults.maxBytes),
+  userAgent: withDefault(HeaderValue, () => defaults.userAgent),
+  maxRedirects: withDefault(IntBetween(0, 20), () => defaults.maxRedirects),
+  retryAfter: withDefault(UpTo24Hours, () => defaults.retryAfter),
+  debug: withDefault(Schema.Boolean, () => defaults.debug),
+  feeds: List(FeedSourceConfig, "feeds").pipe(
+    Schema.filter((feeds) => feeds.length > 0 || "Expected at least one feed")
+  )
+})
+
+/** The collector's options as configured. */
+export type Config = typeof Config.Type
 
 /**
  * The `raw` JSON of a feed event. Every field is a string; absent or empty
@@ -125,13 +216,6 @@ export const HttpValidators = Schema.Struct({
 
 /** The HTTP validators kept between runs. */
 export type HttpValidators = typeof HttpValidators.Type
-
-const DEFAULT_NAME = "feed"
-const DEFAULT_INTERVAL = Duration.minutes(30)
-const DEFAULT_TIMEOUT = Duration.seconds(30)
-const DEFAULT_MAX_BYTES = 5 * 1024 * 1024
-const DEFAULT_USER_AGENT = "RayInfo/0.1"
-const DEFAULT_MAX_REDIRECTS = 5
 
 const ACCEPT = "application/rss+xml, application/atom+xml, application/rdf+xml;q=0.9, application/xml;q=0.9, " +
   "text/xml;q=0.9, */*;q=0.8"
@@ -321,16 +405,16 @@ export const make = (
     const client = yield* HttpClient.HttpClient
     const store = yield* JobStateStore
 
-    const name = options.name ?? DEFAULT_NAME
-    const timeout = Duration.decode(options.timeout ?? DEFAULT_TIMEOUT)
-    const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES
-    const userAgent = options.userAgent ?? DEFAULT_USER_AGENT
-    const fallbackRetryAfter = Duration.decode(options.retryAfter ?? defaultRetryAfter)
-    const debug = options.debug ?? false
+    const name = options.name ?? defaults.name
+    const timeout = Duration.decode(options.timeout ?? defaults.timeout)
+    const maxBytes = options.maxBytes ?? defaults.maxBytes
+    const userAgent = options.userAgent ?? defaults.userAgent
+    const fallbackRetryAfter = Duration.decode(options.retryAfter ?? defaults.retryAfter)
+    const debug = options.debug ?? defaults.debug
     // every request of a run is aborted when the run's scope closes (timeout, error, body read)
     const http = client.pipe(
       HttpClient.withScope,
-      HttpClient.followRedirects(options.maxRedirects ?? DEFAULT_MAX_REDIRECTS)
+      HttpClient.followRedirects(options.maxRedirects ?? defaults.maxRedirects)
     )
 
     const tooLarge = (instance: string, feed: string) => () =>
@@ -512,7 +596,7 @@ export const make = (
 
     return {
       name,
-      defaultInterval: Duration.decode(options.interval ?? DEFAULT_INTERVAL),
+      defaultInterval: Duration.decode(options.interval ?? defaults.interval),
       jobs: options.feeds.map((feed) => ({
         param: feed.url,
         interval: feed.interval === undefined ? undefined : Duration.decode(feed.interval)

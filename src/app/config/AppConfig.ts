@@ -1,6 +1,9 @@
 /**
  * The service's configuration: a YAML file decoded with Schema, plus a few
- * environment variables read through Effect's `Config`.
+ * environment variables read through Effect's `Config` (once, by the
+ * entrypoint: {@link Env}). The collectors' options are declared next to
+ * each collector (`FeedCollector.Config`, `CommandCollector.Config`, with
+ * their defaults) and composed here.
  *
  * Every option, its default and an example are in `rayinfo.example.yaml`
  * and `docs/configuration.md`.
@@ -8,6 +11,7 @@
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as Config from "effect/Config"
 import * as ConfigError from "effect/ConfigError"
+import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -15,280 +19,69 @@ import * as Either from "effect/Either"
 import type * as LogLevel from "effect/LogLevel"
 import * as LogLevelModule from "effect/LogLevel"
 import type * as Option from "effect/Option"
-import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
-import { fileURLToPath } from "node:url"
 import * as YAML from "yaml"
+import * as Scheduler from "../../scheduler/Scheduler.js"
 import { instanceId } from "../collectors/Collector.js"
-import { describeActual, formatIssues } from "./formatIssues.js"
+import * as CommandCollector from "../collectors/command.js"
+import * as FeedCollector from "../collectors/feed.js"
+import * as Dedup from "../pipeline/Dedup.js"
+import { defaultShutdownTimeout } from "../scheduling/CollectorRunner.js"
+import { defaultRetryPolicy } from "../scheduling/Timing.js"
+import { defaultBusyTimeout } from "../storage/StorageError.js"
+import { formatIssues } from "./formatIssues.js"
+import { IntBetween, List, NonEmptyProcessString, UpTo1Hour, UpTo24Days, UpTo24Hours, withDefault } from "./schemas.js"
+
+export { DurationString, parseDurationMillis } from "./schemas.js"
 
 // ---- schemas ---------------------------------------------------------------
 
-const DURATION_LONG = /^(\d+(?:\.\d+)?)\s*(millis?|milliseconds?|seconds?|secs?|minutes?|mins?|hours?|days?|weeks?)$/i
-const DURATION_SHORT = /^(\d+(?:\.\d+)?)(ms|s|m|h|d|w)$/i
-const UNIT_MILLIS: Record<string, number> = {
-  ms: 1,
-  milli: 1,
-  millis: 1,
-  millisecond: 1,
-  milliseconds: 1,
-  s: 1000,
-  sec: 1000,
-  secs: 1000,
-  second: 1000,
-  seconds: 1000,
-  m: 60_000,
-  min: 60_000,
-  mins: 60_000,
-  minute: 60_000,
-  minutes: 60_000,
-  h: 3_600_000,
-  hour: 3_600_000,
-  hours: 3_600_000,
-  d: 86_400_000,
-  day: 86_400_000,
-  days: 86_400_000,
-  w: 604_800_000,
-  week: 604_800_000,
-  weeks: 604_800_000
-}
-
-/** Parses "30 minutes", "1 hour", "90s", "1.5h", "500ms" into milliseconds. */
-export const parseDurationMillis = (input: string): number | undefined => {
-  const m = DURATION_LONG.exec(input.trim()) ?? DURATION_SHORT.exec(input.trim())
-  if (m === null) return undefined
-  const unit = UNIT_MILLIS[m[2]!.toLowerCase()]
-  return unit === undefined ? undefined : Number(m[1]) * unit
-}
-
-const DURATION_EXAMPLES = `"30 minutes", "1 hour" or "90s"`
-
-/** A limit of a duration option: its milliseconds and how messages write it. */
-interface DurationLimit {
-  readonly millis: number
-  readonly text: string
-}
-
-const SECOND = 1000
-const HOUR = 3_600_000
-const DAY = 86_400_000
+/** How many runs of each of a collector's jobs may run at once: 1 to 1000. Default: 1. */
+const Concurrency = withDefault(IntBetween(1, 1000), () => 1)
 
 /**
- * A duration written as text (`"30 minutes"`, `"1 hour"`, `"90s"`, `"1.5h"`,
- * `"500ms"`; units ms, s, m, h, d, w or their English names), positive, at
- * most `max` and, when given, at least `min`.
+ * A configuration section: a map whose keys all have defaults, so that the
+ * section itself defaults to its keys' defaults (they are written once, in
+ * `fields`).
  */
-const durationText = (max: DurationLimit, min?: DurationLimit): Schema.Schema<Duration.Duration, string> =>
-  Schema.transformOrFail(
-    Schema.String,
-    Schema.DurationFromSelf,
-    {
-      strict: true,
-      decode: (input, _, ast) => {
-        const millis = parseDurationMillis(input)
-        if (millis === undefined || !(millis > 0)) {
-          return ParseResult.fail(
-            new ParseResult.Type(
-              ast,
-              input,
-              `Expected a positive duration such as ${DURATION_EXAMPLES}, got ${describeActual(input)}`
-            )
-          )
-        }
-        if (millis > max.millis || (min !== undefined && millis < min.millis)) {
-          const range = min === undefined ? `of at most ${max.text}` : `from ${min.text} to ${max.text}`
-          return ParseResult.fail(
-            new ParseResult.Type(ast, input, `Expected a duration ${range}, got ${describeActual(input)}`)
-          )
-        }
-        return ParseResult.succeed(Duration.millis(millis))
-      },
-      encode: (duration) => ParseResult.succeed(Duration.format(duration))
-    }
-  ).annotations({ identifier: "Duration", description: `a duration such as ${DURATION_EXAMPLES}` })
-
-/**
- * A positive duration written as text: `"30 minutes"`, `"1 hour"`, `"90s"`,
- * `"1.5h"`, `"500ms"` (units: ms, s, m, h, d, w or their English names), of
- * at most 2^53 - 1 milliseconds. The configuration's fields use tighter
- * bounds (see docs/configuration.md).
- */
-export const DurationString: Schema.Schema<Duration.Duration, string> = durationText({
-  millis: Number.MAX_SAFE_INTEGER,
-  text: `${Number.MAX_SAFE_INTEGER} ms`
-})
-
-/** How often a job runs: 1 second to 365 days. */
-const Interval = durationText({ millis: 365 * DAY, text: "365 days" }, { millis: SECOND, text: "1 second" })
-/** A timeout or delay of a run: at most 24 hours. */
-const UpTo24Hours = durationText({ millis: 24 * HOUR, text: "24 hours" })
-/** At most 1 hour (database lock waits, shutdown). */
-const UpTo1Hour = durationText({ millis: HOUR, text: "1 hour" })
-/** The dispatcher's longest sleep: at most 24 days (what one timer can wait). */
-const UpTo24Days = durationText({ millis: 24 * DAY, text: "24 days" })
-
-/** An integer in `min`..`max` (so no NaN, no Infinity, no 1e400). */
-const IntBetween = (min: number, max: number, maxText?: string) => {
-  const range = `an integer from ${min} to ${max}${maxText === undefined ? "" : ` (${maxText})`}`
-  return Schema.Number.pipe(
-    Schema.filter((n) => (Number.isInteger(n) && n >= min && n <= max) || `Expected ${range}, got ${n}`, {
-      description: range
-    })
-  )
+const section = <Fields extends Schema.Struct.Fields>(fields: Fields) => {
+  const struct = Schema.Struct(fields)
+  // every key has a default (the schemas of this file need no context)
+  const decode = Schema.decodeUnknownSync(struct as unknown as Schema.Schema<Schema.Struct.Type<Fields>>)
+  return Schema.optionalWith(struct, { default: () => decode({}) })
 }
 
-const GiB = 1024 * 1024 * 1024
+// The keys of a collector's map, in this order (the order of the messages
+// and of docs/configuration.md): `type`, the collector's own options
+// (`FeedCollector.Config`, `CommandCollector.Config`), with `concurrency`
+// after `interval`.
+const { interval: feedInterval, name: feedName, ...feedOptions } = FeedCollector.Config.fields
+const { args, command, interval: commandInterval, jobs, name: commandName, ...commandOptions } =
+  CommandCollector.Config.fields
 
-/** A non-empty string without leading or trailing spaces. */
-const NonEmpty = Schema.String.pipe(
-  Schema.filter(
-    (s) =>
-      (s.length > 0 && s.trim() === s) ||
-      `Expected a non-empty string without leading or trailing spaces, got ${describeActual(s)}`,
-    {
-      description: "a non-empty string"
-    }
-  )
-)
-
-/** A string that can be an argv element or an environment value (no NUL). */
-const ProcessString = Schema.String.pipe(
-  Schema.filter((s) => !s.includes("\0") || `Expected a string without NUL characters, got ${describeActual(s)}`, {
-    description: "a string"
-  })
-)
-
-/** {@link NonEmpty} and no NUL (a command, a param, a directory). */
-const NonEmptyProcessString = NonEmpty.pipe(
-  Schema.filter((s) => !s.includes("\0") || `Expected a string without NUL characters, got ${describeActual(s)}`, {
-    description: "a non-empty string"
-  })
-)
-
-/** A collector name: instance ids are `name:param`, so it may not contain ":". */
-const CollectorName = NonEmpty.pipe(
-  Schema.filter(
-    (s) =>
-      !s.includes(":") ||
-      `Expected a collector name without ":" (instance ids are name:param), got ${describeActual(s)}`,
-    { description: "a collector name (no \":\")" }
-  )
-)
-
-/** An HTTP header value (the User-Agent): no control characters. */
-const HeaderValue = Schema.String.pipe(
-  Schema.filter(
-    (s) =>
-      (s.trim().length > 0 && !/[\u0000-\u001f\u007f]/.test(s)) ||
-      `Expected a non-empty string without control characters, got ${describeActual(s)}`,
-    { description: "a non-empty string without control characters" }
-  )
-)
-
-/**
- * What is wrong with a feed's `url`, read as the feed collector reads it:
- * `http(s)://` URLs must parse and have a host, `file:` URLs must be local
- * file URLs, other `scheme://` URLs are not supported; anything else is a
- * local path (checked by `check-config`, see `check.ts`).
- */
-const feedUrlProblem = (url: string): string | undefined => {
-  if (/^https?:\/\//i.test(url)) {
-    return Either.try(() => new URL(url)).pipe(
-      Either.match({
-        onLeft: () => `Expected an http(s) URL with a host, got ${describeActual(url)}`,
-        onRight: (parsed) =>
-          parsed.hostname === "" ? `Expected an http(s) URL with a host, got ${describeActual(url)}` : undefined
-      })
-    )
-  }
-  if (/^file:/i.test(url)) {
-    return Either.try(() => fileURLToPath(url)).pipe(
-      Either.match({
-        onLeft: (error) =>
-          `invalid file URL ${describeActual(url)}: ${error instanceof Error ? error.message : String(error)}`,
-        onRight: () => undefined
-      })
-    )
-  }
-  const scheme = /^([a-z][a-z0-9+.-]+:)\/\//i.exec(url)
-  return scheme === null
-    ? undefined
-    : `unsupported URL scheme "${scheme[1]}" (a feed is an http(s) URL or a local file)`
-}
-
-const FeedUrl = NonEmptyProcessString.pipe(
-  Schema.filter((url) => feedUrlProblem(url) ?? true, { description: "an http(s) URL or a local file path" })
-)
-
-const withDefault = <A, I, R>(schema: Schema.Schema<A, I, R>, value: () => NoInfer<A>) =>
-  Schema.optionalWith(schema, { default: value })
-
-/** `Schema.Array` described as "a list of `what`" in messages. */
-const List = <A, I, R>(item: Schema.Schema<A, I, R>, what: string) =>
-  Schema.Array(item).annotations({ description: `a list of ${what}` })
-
-/** A parameterised job of a command collector. */
-export const CommandJobConfig = Schema.Struct({
-  /** The parameter (e.g. a search query), passed as one argv element. */
-  param: NonEmptyProcessString,
-  /** How often this job runs (1 second to 365 days). Default: the collector's `interval`. */
-  interval: Schema.optional(Interval)
-}).annotations({ description: `a job (a map with keys "param", "interval")` })
-
-/** A feed of the feed collector. */
-export const FeedConfig = Schema.Struct({
-  /** An http(s) URL, or a path to a local RSS/Atom file (relative to the working directory). */
-  url: FeedUrl,
-  /** How often this feed is fetched (1 second to 365 days). Default: the collector's `interval`. */
-  interval: Schema.optional(Interval)
-}).annotations({ description: `a feed (a map with keys "url", "interval")` })
-
-/** `type: feed` — RSS 2.0 / Atom feeds, one job per feed. */
+/** `type: feed` — RSS 2.0 / Atom feeds, one job per feed (options: `FeedCollector.Config`). */
 export const FeedCollectorConfig = Schema.Struct({
   type: Schema.Literal("feed"),
-  name: withDefault(CollectorName, () => "feed"),
-  interval: withDefault(Interval, () => Duration.minutes(30)),
-  concurrency: withDefault(IntBetween(1, 1000), () => 1),
-  timeout: withDefault(UpTo24Hours, () => Duration.seconds(30)),
-  maxBytes: withDefault(IntBetween(1, GiB, "1 GiB"), () => 5 * 1024 * 1024),
-  userAgent: withDefault(HeaderValue, () => "RayInfo/0.1"),
-  maxRedirects: withDefault(IntBetween(0, 20), () => 5),
-  retryAfter: withDefault(UpTo24Hours, () => Duration.hours(1)),
-  debug: withDefault(Schema.Boolean, () => false),
-  feeds: List(FeedConfig, "feeds").pipe(Schema.filter((feeds) => feeds.length > 0 || "Expected at least one feed"))
+  name: feedName,
+  interval: feedInterval,
+  concurrency: Concurrency,
+  ...feedOptions
 })
 export type FeedCollectorConfig = typeof FeedCollectorConfig.Type
 
-/** Extra environment variables of a command: names without "=" or NUL, values without NUL. */
-const Environment = Schema.Record({ key: Schema.String, value: ProcessString }).annotations({
-  description: "a map of environment variables (NAME: value)"
-}).pipe(
-  Schema.filter((env) => {
-    const bad = Object.keys(env).find((name) => name === "" || name.includes("=") || name.includes("\0"))
-    return bad === undefined ||
-      `Expected environment variable names without "=" or NUL characters, got ${describeActual(bad)}`
-  })
-)
-
-/** `type: command` — runs a command once per param and parses its JSON output. */
+/**
+ * `type: command` — runs a command once per param and parses its JSON
+ * output (options: `CommandCollector.Config`).
+ */
 export const CommandCollectorConfig = Schema.Struct({
   type: Schema.Literal("command"),
-  name: CollectorName,
-  command: NonEmptyProcessString,
-  args: withDefault(List(ProcessString, "strings"), () => []),
-  jobs: withDefault(List(CommandJobConfig, "jobs"), () => []),
-  interval: withDefault(Interval, () => Duration.hours(1)),
-  concurrency: withDefault(IntBetween(1, 1000), () => 1),
-  timeout: withDefault(UpTo24Hours, () => Duration.seconds(60)),
-  maxOutputBytes: withDefault(IntBetween(1, GiB, "1 GiB"), () => 10 * 1024 * 1024),
-  resultsField: withDefault(NonEmpty, () => "results"),
-  keyField: Schema.optional(NonEmpty),
-  quotaExitCodes: withDefault(List(IntBetween(0, 255), "exit codes"), () => []),
-  quotaField: Schema.optional(NonEmpty),
-  retryAfter: withDefault(UpTo24Hours, () => Duration.hours(1)),
-  cwd: Schema.optional(NonEmptyProcessString),
-  env: Schema.optional(Environment),
-  debug: withDefault(Schema.Boolean, () => false)
+  name: commandName,
+  command,
+  args,
+  jobs,
+  interval: commandInterval,
+  concurrency: Concurrency,
+  ...commandOptions
 })
 export type CommandCollectorConfig = typeof CommandCollectorConfig.Type
 
@@ -298,47 +91,32 @@ export const CollectorConfig = Schema.Union(FeedCollectorConfig, CommandCollecto
 })
 export type CollectorConfig = typeof CollectorConfig.Type
 
-/** The whole configuration file. */
+/** The whole configuration file. Each default is the one of the module that uses the option. */
 export const AppConfig = Schema.Struct({
-  storage: withDefault(
-    Schema.Struct({
-      /** SQLite database file (created with its directory if missing). */
-      path: withDefault(NonEmptyProcessString, () => "./data/rayinfo.db"),
-      /** How long a statement waits for a lock held by another process (SQLite `busy_timeout`); at most 1 hour. */
-      busyTimeout: withDefault(UpTo1Hour, () => Duration.seconds(10))
-    }),
-    () => ({ path: "./data/rayinfo.db", busyTimeout: Duration.seconds(10) })
-  ),
-  retry: withDefault(
-    Schema.Struct({
-      /** Floor of every retry delay (Retry-After, quota, network and storage errors); at most 24 hours. */
-      minDelay: withDefault(UpTo24Hours, () => Duration.seconds(30)),
-      /** Cap of every retry delay. Default: the job's interval; never beyond 24 hours. */
-      maxDelay: Schema.optional(UpTo24Hours)
-    }),
-    () => ({ minDelay: Duration.seconds(30) })
-  ),
-  shutdown: withDefault(
-    Schema.Struct({
-      /** How long SIGINT/SIGTERM waits for running collections before interrupting them; at most 1 hour. */
-      timeout: withDefault(UpTo1Hour, () => Duration.seconds(30))
-    }),
-    () => ({ timeout: Duration.seconds(30) })
-  ),
-  dedup: withDefault(
-    Schema.Struct({
-      /** How many recent (source, key) pairs the in-memory dedup remembers (1 to 10,000,000). */
-      capacity: withDefault(IntBetween(1, 10_000_000), () => 10_000)
-    }),
-    () => ({ capacity: 10_000 })
-  ),
-  scheduler: withDefault(
-    Schema.Struct({
-      /** Longest single dispatcher sleep (see docs/scheduler.md); at most 24 days. */
-      maxSleep: withDefault(UpTo24Days, () => Duration.minutes(1))
-    }),
-    () => ({ maxSleep: Duration.minutes(1) })
-  ),
+  storage: section({
+    /** SQLite database file (created with its directory if missing). */
+    path: withDefault(NonEmptyProcessString, () => "./data/rayinfo.db"),
+    /** How long a statement waits for a lock held by another process; at most 1 hour. */
+    busyTimeout: withDefault(UpTo1Hour, () => defaultBusyTimeout)
+  }),
+  retry: section({
+    /** Floor of every retry delay (Retry-After, quota, network and storage errors); at most 24 hours. */
+    minDelay: withDefault(UpTo24Hours, () => defaultRetryPolicy.minDelay),
+    /** Cap of every retry delay. Default: the job's interval; never beyond 24 hours. */
+    maxDelay: Schema.optional(UpTo24Hours)
+  }),
+  shutdown: section({
+    /** How long SIGINT/SIGTERM waits for running collections before interrupting them; at most 1 hour. */
+    timeout: withDefault(UpTo1Hour, () => defaultShutdownTimeout)
+  }),
+  dedup: section({
+    /** How many recent (source, key) pairs the in-memory dedup remembers (1 to 10,000,000). */
+    capacity: withDefault(IntBetween(1, 10_000_000), () => Dedup.defaultCapacity)
+  }),
+  scheduler: section({
+    /** Longest single dispatcher sleep (see docs/scheduler.md); at most 24 days. */
+    maxSleep: withDefault(UpTo24Days, () => Scheduler.defaultMaxSleep)
+  }),
   collectors: List(CollectorConfig, "collectors")
 })
 export type AppConfig = typeof AppConfig.Type
@@ -535,6 +313,12 @@ export const useRayScheduler: Config.Config<boolean> = Config.string("USE_RAY_SC
   Config.withDefault(true),
   Config.withDescription("true: the heap-based RayScheduler; false: the legacy interval scheduler")
 )
+
+/**
+ * The environment, read once by the entrypoint (`Cli.main`, from
+ * {@link environment}) and provided to the commands.
+ */
+export class Env extends Context.Tag("rayinfo/Environment")<Env, Environment>() {}
 
 /** The environment variables the service reads, with their defaults. */
 export const environment: Config.Config<Environment> = Config.all({

@@ -2,119 +2,227 @@
  * The HTTP API's contract (`@effect/platform` HttpApi): `GET /status`,
  * `GET /collectors`, `POST /instances/:id/run`, `GET /items`. Field names are snake_case,
  * as in the service this one replaces.
+ *
+ * Each response is declared once, as a schema from the domain value the
+ * handler returns (`AdapterStatus`, `InstanceInfo`, `RunOutcome`, `Item`...)
+ * to its JSON (`*Body`): encoding renames the fields (`Schema.fromKey`),
+ * writes instants as ISO-8601, durations as seconds and `Option`s as `null`.
+ * The JSON alone (`*Json`, the encoded side) is for clients.
  */
 import * as HttpApi from "@effect/platform/HttpApi"
 import * as HttpApiEndpoint from "@effect/platform/HttpApiEndpoint"
 import * as HttpApiGroup from "@effect/platform/HttpApiGroup"
+import * as Duration from "effect/Duration"
+import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 
 const Count = Schema.NonNegativeInt
-const Timestamp = Schema.String.annotations({ description: "ISO-8601 instant (UTC)" })
 
-/** Run counters over all collector runs since start. */
-export const RunCountersJson = Schema.Struct({
+/** An instant: a `DateTime.Utc` as ISO-8601 text (UTC). */
+const Timestamp = Schema.DateTimeUtc.annotations({ description: "ISO-8601 instant (UTC)" })
+
+/** A duration as a number of seconds (fractional). */
+const Seconds = Schema.transform(Schema.Number, Schema.DurationFromSelf, {
+  strict: true,
+  decode: Duration.seconds,
+  encode: Duration.toSeconds
+}).annotations({ description: "seconds" })
+
+/** A value's field under another (snake_case) key on the wire. */
+const wire = <Key extends string>(key: Key) => <A, I, R>(schema: Schema.Schema<A, I, R>) =>
+  Schema.propertySignature(schema).pipe(Schema.fromKey(key))
+
+/** A key that the value does not have and the wire always has, as `null`. */
+const AlwaysNull = Schema.requiredToOptional(Schema.Null, Schema.Never, {
+  decode: () => Option.none(),
+  encode: () => null
+})
+
+/** A run outcome's `_tag` as the wire's `outcome`: `succeeded`, `retry`, `failed` or `cancelled`. */
+const outcome = <const Wire extends string, const Tag extends string>(value: Wire, tag: Tag) =>
+  wire("outcome")(Schema.transformLiteral(value, tag))
+
+/** `RunCounters` (over all collector runs since start). */
+const RunCounters = Schema.Struct({
   started: Count,
   succeeded: Count,
   failed: Count,
   retried: Count,
   cancelled: Count,
-  in_flight: Count,
-  items_stored: Count
+  inFlight: wire("in_flight")(Count),
+  itemsStored: wire("items_stored")(Count)
 })
 
-/** The core scheduler's counters (RayScheduler only). */
-export const SchedulerCountersJson = Schema.Struct({
-  submitted: Count,
-  started: Count,
-  succeeded: Count,
-  failed: Count,
-  dropped: Count,
-  in_flight: Count,
-  pending: Count,
-  lateness_mean_ms: Schema.Number,
-  lateness_max_ms: Schema.Number
-})
+/** The core scheduler's task counts, named alike in `SchedulerStats` and on the wire. */
+const schedulerCounts = { submitted: Count, started: Count, succeeded: Count, failed: Count, dropped: Count }
 
-/** `GET /status`. */
-export const StatusJson = Schema.Struct({
+/** The core scheduler's counters (`SchedulerStats`, RayScheduler only); lateness is flat on the wire. */
+const SchedulerCounters = Schema.transform(
+  Schema.Struct({
+    ...schedulerCounts,
+    inFlight: wire("in_flight")(Count),
+    pending: Count,
+    meanMillis: wire("lateness_mean_ms")(Schema.Number),
+    maxMillis: wire("lateness_max_ms")(Schema.Number)
+  }),
+  Schema.Struct({
+    ...schedulerCounts,
+    inFlight: Count,
+    pending: Count,
+    lateness: Schema.Struct({ meanMillis: Schema.Number, maxMillis: Schema.Number })
+  }),
+  {
+    strict: true,
+    decode: ({ maxMillis, meanMillis, ...counters }) => ({ ...counters, lateness: { meanMillis, maxMillis } }),
+    encode: ({ lateness, ...counters }) => ({ ...counters, ...lateness })
+  }
+)
+
+/** `GET /status`: the scheduling (`AdapterStatus`), the run counters and the item count. */
+export const StatusBody = Schema.Struct({
   message: Schema.String,
-  scheduler_type: Schema.Literal("RayScheduler", "LegacyScheduler"),
-  scheduler_running: Schema.Boolean,
-  registered_jobs: Count,
-  pending_tasks: Count,
+  type: wire("scheduler_type")(Schema.Literal("RayScheduler", "LegacyScheduler")),
+  running: wire("scheduler_running")(Schema.Boolean),
+  registeredJobs: wire("registered_jobs")(Count),
+  pendingTasks: wire("pending_tasks")(Count),
   timestamp: Timestamp,
-  next_run_at: Schema.NullOr(Timestamp),
-  runs: RunCountersJson,
-  scheduler: Schema.NullOr(SchedulerCountersJson),
-  items_total: Count
+  nextRunAt: wire("next_run_at")(Schema.OptionFromNullOr(Timestamp)),
+  runs: RunCounters,
+  scheduler: Schema.OptionFromNullOr(SchedulerCounters),
+  itemsTotal: wire("items_total")(Count)
 })
+/** The JSON of `GET /status`. */
+export const StatusJson = Schema.encodedSchema(StatusBody)
 export type StatusJson = typeof StatusJson.Type
 
-/** The last outcome of a job in this process (also when it could not be stored). */
-export const LastOutcomeJson = Schema.Struct({
-  outcome: Schema.Literal("succeeded", "retry", "failed", "cancelled"),
-  /** When the run ended. */
-  at: Timestamp,
-  error: Schema.NullOr(Schema.String),
-  retry_after_seconds: Schema.NullOr(Schema.Number)
-})
+/** The last outcome of a job in this process (`EndedRun`; also when it could not be stored). */
+const LastOutcome = Schema.Union(
+  Schema.Struct({
+    _tag: outcome("succeeded", "Succeeded"),
+    at: Timestamp,
+    error: AlwaysNull,
+    retry_after_seconds: AlwaysNull
+  }),
+  Schema.Struct({
+    _tag: outcome("retry", "Retry"),
+    at: Timestamp,
+    error: Schema.String,
+    retryAfter: wire("retry_after_seconds")(Seconds)
+  }),
+  Schema.Struct({
+    _tag: outcome("failed", "Failed"),
+    at: Timestamp,
+    error: Schema.String,
+    retry_after_seconds: AlwaysNull
+  }),
+  Schema.Struct({
+    _tag: outcome("cancelled", "Cancelled"),
+    at: Timestamp,
+    reason: wire("error")(Schema.String),
+    retry_after_seconds: AlwaysNull
+  })
+)
 
-/** One collector instance in `GET /collectors`. */
-export const InstanceJson = Schema.Struct({
+/** One collector instance in `GET /collectors`: its `InstanceInfo` and its planned run. */
+const InstanceBody = Schema.Struct({
   id: Schema.String,
-  param: Schema.NullOr(Schema.String),
-  interval_seconds: Schema.Number,
+  param: Schema.OptionFromNullOr(Schema.String),
+  interval: wire("interval_seconds")(Seconds),
   concurrency: Count,
   running: Schema.Boolean,
   /** A manual run is waiting for the running one (further `POST /instances/:id/run` join it). */
-  manual_run_queued: Schema.Boolean,
-  last_run_at: Schema.NullOr(Timestamp),
-  run_count: Count,
-  error_count: Count,
-  last_error: Schema.NullOr(Schema.String),
-  next_run_at: Schema.NullOr(Timestamp),
-  last_outcome: Schema.NullOr(LastOutcomeJson),
+  manualRunQueued: wire("manual_run_queued")(Schema.Boolean),
+  lastRunAt: wire("last_run_at")(Schema.OptionFromNullOr(Timestamp)),
+  runCount: wire("run_count")(Count),
+  errorCount: wire("error_count")(Count),
+  lastError: wire("last_error")(Schema.OptionFromNullOr(Schema.String)),
+  nextRunAt: wire("next_run_at")(Schema.OptionFromNullOr(Timestamp)),
+  lastOutcome: wire("last_outcome")(Schema.OptionFromNullOr(LastOutcome)),
   /** Why the stored state (`last_run_at`, counts) could not be read, if it could not. */
-  state_error: Schema.NullOr(Schema.String)
+  stateError: wire("state_error")(Schema.OptionFromNullOr(Schema.String))
 })
 
 /** `GET /collectors`: instances grouped by collector. */
-export const CollectorsJson = Schema.Array(Schema.Struct({
+export const CollectorsBody = Schema.Array(Schema.Struct({
   collector: Schema.String,
-  instances: Schema.Array(InstanceJson)
+  instances: Schema.Array(InstanceBody)
 }))
+/** The JSON of `GET /collectors`. */
+export const CollectorsJson = Schema.encodedSchema(CollectorsBody)
 
-/** `POST /instances/:id/run`. */
-export const RunResultJson = Schema.Struct({
-  instance: Schema.String,
-  outcome: Schema.Literal("succeeded", "retry", "failed"),
-  started_at: Timestamp,
-  received: Schema.NullOr(Count),
-  duplicates: Schema.NullOr(Count),
-  stored: Schema.NullOr(Count),
-  error: Schema.NullOr(Schema.String),
-  retry_after_seconds: Schema.NullOr(Schema.Number)
-})
+const StartedAt = wire("started_at")(Timestamp)
+
+/** `POST /instances/:id/run`: the outcome of a run that happened (not `Cancelled`). */
+export const RunResultBody = Schema.Union(
+  Schema.transform(
+    Schema.Struct({
+      instance: Schema.String,
+      _tag: outcome("succeeded", "Succeeded"),
+      startedAt: StartedAt,
+      received: Count,
+      duplicates: Count,
+      stored: Count,
+      error: AlwaysNull,
+      retry_after_seconds: AlwaysNull
+    }),
+    Schema.Struct({
+      _tag: Schema.Literal("Succeeded"),
+      instance: Schema.String,
+      startedAt: Schema.DateTimeUtcFromSelf,
+      result: Schema.Struct({ received: Count, duplicates: Count, stored: Count })
+    }),
+    {
+      strict: true,
+      // the pipeline's counts are flat on the wire
+      decode: ({ duplicates, received, stored, ...run }) => ({ ...run, result: { received, duplicates, stored } }),
+      encode: ({ result, ...run }) => ({ ...run, ...result })
+    }
+  ),
+  Schema.Struct({
+    instance: Schema.String,
+    _tag: outcome("retry", "Retry"),
+    startedAt: StartedAt,
+    received: AlwaysNull,
+    duplicates: AlwaysNull,
+    stored: AlwaysNull,
+    error: Schema.String,
+    retryAfter: wire("retry_after_seconds")(Seconds)
+  }),
+  Schema.Struct({
+    instance: Schema.String,
+    _tag: outcome("failed", "Failed"),
+    startedAt: StartedAt,
+    received: AlwaysNull,
+    duplicates: AlwaysNull,
+    stored: AlwaysNull,
+    error: Schema.String,
+    retry_after_seconds: AlwaysNull
+  })
+)
+/** The JSON of `POST /instances/:id/run` (also printed by `rayinfo trigger`). */
+export const RunResultJson = Schema.encodedSchema(RunResultBody)
 export type RunResultJson = typeof RunResultJson.Type
 
-/** One stored item in `GET /items`. */
-export const ItemJson = Schema.Struct({
+/** One stored item (`Item`) in `GET /items`; also printed by `rayinfo items --json`. */
+export const ItemBody = Schema.Struct({
   /** The collector instance that fetched it, e.g. `news:https://x/feed.xml`. */
   source: Schema.String,
   /** Its identity within the source (link, guid, url, ...). */
   key: Schema.String,
   raw: Schema.Unknown.annotations({ description: "the item as fetched (JSON)" }),
-  fetched_at: Timestamp,
-  stored_at: Timestamp,
+  fetchedAt: wire("fetched_at")(Timestamp),
+  storedAt: wire("stored_at")(Timestamp),
   debug: Schema.Boolean
 })
 
-/** `GET /items`: a page of stored items, newest first by `stored_at`. */
-export const ItemsPageJson = Schema.Struct({
-  items: Schema.Array(ItemJson),
+/** `GET /items`: a page of stored items (`ItemsPage`), newest first by `stored_at`. */
+export const ItemsPageBody = Schema.Struct({
+  items: Schema.Array(ItemBody),
   /** Pass as `cursor` for the next (older) page; `null` on the last page. */
-  next_cursor: Schema.NullOr(Schema.String)
+  nextCursor: wire("next_cursor")(Schema.OptionFromNullOr(Schema.String))
 })
+/** The JSON of `GET /items`. */
+export const ItemsPageJson = Schema.encodedSchema(ItemsPageBody)
 export type ItemsPageJson = typeof ItemsPageJson.Type
 
 /** A query parameter as given; repeated ones are rejected by the handler with {@link InvalidQueryParameter}. */
@@ -149,19 +257,19 @@ export class InstanceNotFound extends Schema.TaggedError<InstanceNotFound>()("In
 
 /** The API's only group. */
 export class StatusGroup extends HttpApiGroup.make("status")
-  .add(HttpApiEndpoint.get("status", "/status").addSuccess(StatusJson))
-  .add(HttpApiEndpoint.get("collectors", "/collectors").addSuccess(CollectorsJson))
+  .add(HttpApiEndpoint.get("status", "/status").addSuccess(StatusBody))
+  .add(HttpApiEndpoint.get("collectors", "/collectors").addSuccess(CollectorsBody))
   .add(
     HttpApiEndpoint.post("runInstance", "/instances/:id/run")
       .setPath(Schema.Struct({ id: Schema.String }))
-      .addSuccess(RunResultJson)
+      .addSuccess(RunResultBody)
       .addError(InstanceNotFound, { status: 404 })
       .addError(ServiceUnavailable, { status: 503 })
   )
   .add(
     HttpApiEndpoint.get("items", "/items")
       .setUrlParams(ItemsUrlParams)
-      .addSuccess(ItemsPageJson)
+      .addSuccess(ItemsPageBody)
       .addError(InvalidQueryParameter, { status: 400 })
   )
 {}

@@ -32,8 +32,8 @@ import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
-import { Json } from "../../scheduler/Task.js"
 import type { RawEvent } from "../collectors/Collector.js"
+import { EventColumns } from "../storage/Items.js"
 import { type StorageError, withBusyRetry } from "../storage/StorageError.js"
 import * as Dedup from "./Dedup.js"
 import { Pipeline, type PipelineResult, type PipelineService } from "./Pipeline.js"
@@ -53,33 +53,13 @@ export interface SqlPipelineOptions {
   readonly batchSize?: number | undefined
 }
 
-/**
- * A {@link RawEvent} in the form stored: `raw` as JSON text, `fetchedAt` as
- * an ISO-8601 string. Encoding validates the whole event, so a bad event
- * (raw not JSON, circular, a `bigint`, ...) is an encoding error.
- */
-const StoredEvent = Schema.Struct({
-  source: Schema.String,
-  key: Schema.String,
-  raw: Schema.parseJson(Json),
-  fetchedAt: Schema.DateTimeUtc,
-  debug: Schema.Boolean
-})
-
-const encodeEvent = Schema.encodeUnknownEither(StoredEvent)
+const encodeEvent = Schema.encodeUnknownEither(EventColumns)
 
 /** Rows per INSERT statement: 6 parameters each stays under SQLite's oldest variable limit (999). */
 const rowsPerStatement = 100
 
-/** An `items` row (a type alias, not an interface, so it is a `Record<string, unknown>` for `sql.insert`). */
-type ItemRow = {
-  readonly source: string
-  readonly key: string
-  readonly raw: string
-  readonly fetched_at: string
-  readonly debug: 0 | 1
-  readonly stored_at: string
-}
+/** An `items` row: an event's columns and `stored_at`. */
+type ItemRow = typeof EventColumns.Encoded & { readonly stored_at: string }
 
 /** Best-effort description of a field of something that may not be a RawEvent, for logs. */
 const describeField = (event: unknown, field: "source" | "key"): string => {
@@ -137,8 +117,7 @@ export const make = (
             )
             continue
           }
-          const { debug, fetchedAt, key, raw, source } = encoded.right
-          rows.push({ source, key, raw, fetched_at: fetchedAt, debug: debug ? 1 : 0, stored_at: storedAt })
+          rows.push({ ...encoded.right, stored_at: storedAt })
         }
         return { rows, duplicates }
       })

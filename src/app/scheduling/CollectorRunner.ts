@@ -1,13 +1,16 @@
 /**
  * `CollectorRunner` — runs one collector instance once: fetch → pipeline →
- * job state, whatever triggered it (a scheduler adapter or a manual
- * trigger). Both scheduler adapters share it, so they differ only in *when*
- * they run instances. Its guarantees are described in docs/architecture.md
- * ("Supervision", "Shutdown", "Processes sharing a database"); in short:
+ * job state, whatever triggered it (a scheduler adapter or a manual run).
+ * Both scheduler adapters share it, so they differ only in *when* they run
+ * instances; manual runs (`runInstance`) and what is known about each
+ * instance (`listInstances`) are the runner's, with or without an adapter
+ * (the CLI's `trigger` and `collectors` use the runner alone). Its
+ * guarantees are described in docs/architecture.md ("Supervision",
+ * "Shutdown", "Processes sharing a database"); in short:
  *
  * - **A run always ends in an outcome.** Whatever happens inside it — a
  *   failure, a defect or an interruption in the fetch, the pipeline, or
- *   while recording the outcome — `run` and `trigger` return a
+ *   while recording the outcome — `run` and `runInstance` return a
  *   {@link RunOutcome}; nothing escapes to the adapter, which can therefore
  *   always plan the job's next run. The outcome is logged, counted and kept
  *   for `/collectors`.
@@ -29,6 +32,7 @@ import * as DateTime from "effect/DateTime"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
@@ -42,8 +46,7 @@ import type { PipelineResult } from "../pipeline/Pipeline.js"
 import { Pipeline } from "../pipeline/Pipeline.js"
 import * as ProcessOwner from "../ProcessOwner.js"
 import { ForceShutdown } from "../Shutdown.js"
-import type { JobState } from "../storage/JobStateStore.js"
-import { JobStateStore } from "../storage/JobStateStore.js"
+import { emptyState, type JobState, JobStateStore } from "../storage/JobStateStore.js"
 import { Leases } from "../storage/Leases.js"
 import { defaultRetryPolicy, retryDelay, type RetryPolicy } from "./Timing.js"
 
@@ -141,31 +144,40 @@ export interface RunCounters {
   readonly itemsStored: number
 }
 
-/** An instance and what is known about it. */
-export interface InstanceInfo {
+/** An outcome and when its run ended. */
+export type EndedRun = RunOutcome & {
+  /** When the run ended. */
+  readonly at: DateTime.Utc
+}
+
+/**
+ * An instance and what is known about it: its settings, whether it runs,
+ * its stored state (`lastRunAt`, `runCount`, `errorCount`, `lastError`; as
+ * for a job that never ran when the state is not recorded or cannot be read)
+ * and its last outcome in this process.
+ */
+export interface InstanceInfo extends Pick<JobState, "lastRunAt" | "runCount" | "errorCount" | "lastError"> {
   readonly id: string
   readonly collector: string
   readonly param: Option.Option<string>
-  readonly intervalMillis: number
+  readonly interval: Duration.Duration
   readonly concurrency: number
   readonly running: boolean
-  /** A manual run is waiting for its turn (further triggers join it). */
+  /** A manual run is waiting for its turn (further manual runs join it). */
   readonly manualRunQueued: boolean
-  readonly nextRunAt: Option.Option<DateTime.Utc>
-  /** The stored state; none if never recorded, or if it could not be read (see `stateError`). */
-  readonly state: Option.Option<JobState>
   /** Why the stored state could not be read, if it could not. */
   readonly stateError: Option.Option<string>
   /** The last outcome in this process (also when it could not be recorded). */
-  readonly lastOutcome: Option.Option<RunOutcome>
-  /** When the last outcome ended. */
-  readonly lastOutcomeAt: Option.Option<DateTime.Utc>
+  readonly lastOutcome: Option.Option<EndedRun>
 }
 
+/** The runner's operations. */
 export interface CollectorRunnerService {
+  /** The configured instances, in configuration order. */
   readonly instances: ReadonlyArray<Instance>
   /** The floor and cap of retry delays, for planning. */
   readonly retryPolicy: RetryPolicy
+  /** The instance with this id. */
   readonly find: (id: string) => Effect.Effect<Instance, UnknownInstanceError>
   /**
    * Runs the instance once (a scheduled run): waits for the job's turn, runs,
@@ -176,11 +188,12 @@ export interface CollectorRunnerService {
   /**
    * Runs the instance now, outside its schedule (a manual run). If a manual
    * run of it is already waiting for its turn, joins that one instead.
+   * `Cancelled` when the runner is draining.
    */
-  readonly trigger: (id: string) => Effect.Effect<RunOutcome, UnknownInstanceError>
-  /** Records when an adapter plans the instance's next run (for status). */
-  readonly setNextRun: (id: string, at: Option.Option<DateTime.Utc>) => Effect.Effect<void>
-  readonly info: Effect.Effect<ReadonlyArray<InstanceInfo>>
+  readonly runInstance: (id: string) => Effect.Effect<RunOutcome, UnknownInstanceError>
+  /** Every instance and what is known about it, in configuration order. */
+  readonly listInstances: Effect.Effect<ReadonlyArray<InstanceInfo>>
+  /** Counters over all runs since the runner was built. */
   readonly counters: Effect.Effect<RunCounters>
   /** Whether `drain` has begun: no new run starts. */
   readonly draining: Effect.Effect<boolean>
@@ -192,6 +205,7 @@ export interface CollectorRunnerService {
   readonly drain: Effect.Effect<void>
 }
 
+/** The collector runner. */
 export class CollectorRunner
   extends Context.Tag("rayinfo/CollectorRunner")<CollectorRunner, CollectorRunnerService>()
 {}
@@ -246,9 +260,7 @@ interface Live {
   queuedManual: Option.Option<Deferred.Deferred<RunOutcome>>
   /** When the current run started (epoch ms); none when not running. */
   runningSince: Option.Option<number>
-  nextRunAt: Option.Option<DateTime.Utc>
-  lastOutcome: Option.Option<RunOutcome>
-  lastOutcomeAt: Option.Option<DateTime.Utc>
+  lastOutcome: Option.Option<EndedRun>
 }
 
 /** What started a run: its schedule, or a manual trigger (with the outcome its callers wait for). */
@@ -279,9 +291,7 @@ export const make = (
         lock: yield* Effect.makeSemaphore(1),
         queuedManual: Option.none(),
         runningSince: Option.none(),
-        nextRunAt: Option.none(),
-        lastOutcome: Option.none(),
-        lastOutcomeAt: Option.none()
+        lastOutcome: Option.none()
       })
     }
     const runs = yield* FiberSet.make<RunOutcome>()
@@ -352,8 +362,7 @@ export const make = (
     const report = (entry: Live, outcome: RunOutcome) =>
       Effect.gen(function*() {
         const id = entry.instance.id
-        entry.lastOutcome = Option.some(outcome)
-        entry.lastOutcomeAt = Option.some(yield* DateTime.now)
+        entry.lastOutcome = Option.some({ ...outcome, at: yield* DateTime.now })
         switch (outcome._tag) {
           case "Succeeded": {
             counters.succeeded++
@@ -454,7 +463,7 @@ export const make = (
               Effect.gen(function*() {
                 if (Exit.isFailure(exit)) {
                   counters.cancelled++
-                  entry.lastOutcome = Option.some(interruptedByShutdown(entry))
+                  entry.lastOutcome = Option.some({ ...interruptedByShutdown(entry), at: yield* DateTime.now })
                 }
                 if (trigger._tag === "Manual") {
                   yield* Deferred.succeed(
@@ -478,7 +487,7 @@ export const make = (
         }
         return Effect.flatMap(Deferred.isDone(closing), (done) =>
           done ? Effect.succeed(cancelled(instance)) : Effect.flatten(fork(entry, scheduled)))
-      })
+      }).pipe(Effect.withSpan("CollectorRunner.run", { attributes: { instance: instance.id } }))
 
     const find = (id: string) =>
       Effect.suspend(() => {
@@ -488,7 +497,7 @@ export const make = (
           : Effect.succeed(entry.instance)
       })
 
-    const trigger = (id: string): Effect.Effect<RunOutcome, UnknownInstanceError> =>
+    const runInstance = (id: string): Effect.Effect<RunOutcome, UnknownInstanceError> =>
       Effect.uninterruptibleMask((restore) =>
         Effect.gen(function*() {
           const entry = live.get(id)
@@ -502,7 +511,7 @@ export const make = (
           yield* fork(entry, { _tag: "Manual", outcome })
           return yield* restore(Deferred.await(outcome))
         })
-      )
+      ).pipe(Effect.withSpan("CollectorRunner.runInstance", { attributes: { instance: id } }))
 
     const runningNow = (now: number) =>
       instances.flatMap((instance) => {
@@ -543,7 +552,28 @@ export const make = (
           `some collections did not stop within ${Duration.format(INTERRUPT_GRACE)} of being interrupted`
         )
       }
-    }).pipe(Effect.annotateLogs({ module: "CollectorRunner" }))
+    }).pipe(Effect.annotateLogs({ module: "CollectorRunner" }), Effect.withSpan("CollectorRunner.drain"))
+
+    const describe = (instance: Instance): Effect.Effect<InstanceInfo> =>
+      Effect.map(Effect.either(store.get(instance.id)), (read): InstanceInfo => {
+        const entry = live.get(instance.id)!
+        const state = Option.getOrElse(Either.getRight(read).pipe(Option.flatten), () => emptyState(instance.id))
+        return {
+          id: instance.id,
+          collector: instance.collector.name,
+          param: Option.fromNullable(instance.param),
+          interval: instance.interval,
+          concurrency: instance.concurrency,
+          running: Option.isSome(entry.runningSince),
+          manualRunQueued: Option.isSome(entry.queuedManual),
+          lastRunAt: state.lastRunAt,
+          runCount: state.runCount,
+          errorCount: state.errorCount,
+          lastError: state.lastError,
+          stateError: Option.map(Either.getLeft(read), (error) => error.message),
+          lastOutcome: entry.lastOutcome
+        }
+      })
 
     yield* Effect.addFinalizer(() => drain)
 
@@ -552,33 +582,8 @@ export const make = (
       retryPolicy: policy,
       find,
       run,
-      trigger,
-      setNextRun: (id, at) =>
-        Effect.sync(() => {
-          const entry = live.get(id)
-          if (entry !== undefined) entry.nextRunAt = at
-        }),
-      info: Effect.forEach(
-        instances,
-        (instance) =>
-          Effect.map(Effect.either(store.get(instance.id)), (state): InstanceInfo => {
-            const entry = live.get(instance.id)!
-            return {
-              id: instance.id,
-              collector: instance.collector.name,
-              param: Option.fromNullable(instance.param),
-              intervalMillis: Duration.toMillis(instance.interval),
-              concurrency: instance.concurrency,
-              running: Option.isSome(entry.runningSince),
-              manualRunQueued: Option.isSome(entry.queuedManual),
-              nextRunAt: entry.nextRunAt,
-              state: state._tag === "Right" ? state.right : Option.none(),
-              stateError: state._tag === "Left" ? Option.some(state.left.message) : Option.none(),
-              lastOutcome: entry.lastOutcome,
-              lastOutcomeAt: entry.lastOutcomeAt
-            }
-          })
-      ),
+      runInstance,
+      listInstances: Effect.forEach(instances, describe).pipe(Effect.withSpan("CollectorRunner.listInstances")),
       counters: Effect.sync(() => ({
         ...counters,
         inFlight: instances.filter((i) => Option.isSome(live.get(i.id)!.runningSince)).length

@@ -1,49 +1,164 @@
 /**
- * `SchedulerAdapter` — one interface over the two ways of driving the
- * collectors: the heap-based RayScheduler and the legacy interval scheduler
- * (one timer loop per job, the APScheduler-style design). The entrypoint
- * picks one from the `USE_RAY_SCHEDULER` environment variable.
+ * `SchedulerAdapter` — one interface over the two ways of deciding *when*
+ * the collectors run: the heap-based RayScheduler and the legacy interval
+ * scheduler (one timer loop per job, the APScheduler-style design). The
+ * entrypoint picks one from the `USE_RAY_SCHEDULER` environment variable.
+ *
+ * An adapter only starts, stops and reports its scheduling; running an
+ * instance (scheduled or manual) and describing the instances is the
+ * `CollectorRunner`'s. Its life, in order:
+ *
+ * - **not started** — built: every instance is registered (`registeredJobs`),
+ *   nothing is planned. What `layerNotStarted` provides.
+ * - **started** — `start` planned each instance's first run (the resume
+ *   rule, `Plan.ts`) and triggers runs as they fall due; each run plans the
+ *   next. What `layer` provides (it starts when built).
+ * - **stopped** — `stop` stopped triggering at once and drained the runner
+ *   (waiting for running collections up to the shutdown timeout, then
+ *   interrupting them). Final: `start` does nothing any more. Releasing the
+ *   layer stops it.
+ *
+ * Each adapter keeps its planned runs ({@link PlannedRuns}: the next run of
+ * each instance, from when it is planned until it starts) for `status`.
  */
 import * as Context from "effect/Context"
-import type * as DateTime from "effect/DateTime"
-import type * as Effect from "effect/Effect"
-import type * as Option from "effect/Option"
+import * as DateTime from "effect/DateTime"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
 import type { SchedulerStats } from "../../scheduler/Scheduler.js"
-import type { InstanceInfo, RunCounters, RunOutcome, UnknownInstanceError } from "./CollectorRunner.js"
 
 /** `RayScheduler` or `LegacyScheduler`. */
 export type SchedulerType = "RayScheduler" | "LegacyScheduler"
 
-/** What `/status` reports about the scheduler. */
+/** What `/status` reports about the scheduling. */
 export interface AdapterStatus {
   readonly type: SchedulerType
+  /** Started and not stopped. */
   readonly running: boolean
-  /** Collector instances (jobs) loaded. */
+  /** Collector instances (jobs) registered. */
   readonly registeredJobs: number
   /** Runs planned and not started yet. */
   readonly pendingTasks: number
   /** The earliest planned run. */
   readonly nextRunAt: Option.Option<DateTime.Utc>
-  readonly runs: RunCounters
+  /** The planned run of each instance that has one (not while it runs, nor once stopped). */
+  readonly planned: ReadonlyMap<string, DateTime.Utc>
   /** The core scheduler's counters (RayScheduler only). */
   readonly scheduler: Option.Option<SchedulerStats>
 }
 
+/** The adapter's operations: when the collectors run. */
 export interface SchedulerAdapterService {
   readonly type: SchedulerType
-  /** Registers every configured collector instance; returns how many. Idempotent. */
-  readonly loadAll: Effect.Effect<number>
-  /** Plans each instance's first run (resume rule) and starts triggering. Idempotent. */
+  /**
+   * Plans each instance's first run (resume rule) and starts triggering.
+   * Runs once: later calls, and calls after `stop`, do nothing.
+   */
   readonly start: Effect.Effect<void>
-  /** Stops triggering at once and waits for the runs in flight. Idempotent. */
-  readonly shutdown: Effect.Effect<void>
-  /** Runs one instance now (outside its schedule) and reports the outcome. */
-  readonly runInstance: (id: string) => Effect.Effect<RunOutcome, UnknownInstanceError>
-  readonly listInstances: Effect.Effect<ReadonlyArray<InstanceInfo>>
+  /**
+   * Stops triggering at once and drains the runner (bounded by its shutdown
+   * timeout). Idempotent: every call returns once the first one is done.
+   */
+  readonly stop: Effect.Effect<void>
   readonly status: Effect.Effect<AdapterStatus>
 }
 
+/** The scheduler adapter. */
 export class SchedulerAdapter extends Context.Tag("rayinfo/SchedulerAdapter")<
   SchedulerAdapter,
   SchedulerAdapterService
 >() {}
+
+/**
+ * An adapter's planned runs: the next run of each instance, from when it is
+ * planned until the run starts. One per adapter; reading it is cheap.
+ */
+export class PlannedRuns {
+  private readonly runs = new Map<string, DateTime.Utc>()
+
+  /** Records the next run of `id`. */
+  readonly plan = (id: string, at: DateTime.Utc): Effect.Effect<void> => Effect.sync(() => void this.runs.set(id, at))
+
+  /** The run of `id` starts: it is no longer planned. */
+  readonly starting = (id: string): Effect.Effect<void> => Effect.sync(() => void this.runs.delete(id))
+
+  /** Nothing is planned any more (the adapter stopped). */
+  readonly clear: Effect.Effect<void> = Effect.sync(() => this.runs.clear())
+
+  /** A copy of the planned runs. */
+  readonly snapshot: Effect.Effect<ReadonlyMap<string, DateTime.Utc>> = Effect.sync(() => new Map(this.runs))
+}
+
+/** The earliest of `planned`. */
+export const earliest = (planned: ReadonlyMap<string, DateTime.Utc>): Option.Option<DateTime.Utc> =>
+  Option.fromNullable([...planned.values()].reduce<DateTime.Utc | undefined>(
+    (min, at) => min === undefined || DateTime.lessThan(at, min) ? at : min,
+    undefined
+  ))
+
+/** What an adapter implements; {@link make} adds the life cycle, the planned runs and the spans. */
+export interface AdapterParts {
+  readonly type: SchedulerType
+  /** Plans the first runs and starts triggering; called once. */
+  readonly start: Effect.Effect<void>
+  /** Stops triggering and drains the runner; called once. */
+  readonly stop: Effect.Effect<void>
+  /** The status, given the planned runs and whether the adapter is started (and not stopped). */
+  readonly status: (
+    planned: ReadonlyMap<string, DateTime.Utc>,
+    running: boolean
+  ) => Effect.Effect<Omit<AdapterStatus, "type" | "planned">>
+}
+
+/**
+ * Builds an adapter from its parts (not started), with its
+ * {@link PlannedRuns}: `start` and `stop` follow the life cycle of the
+ * module doc, one at a time; the adapter is stopped when the scope closes.
+ */
+export const make = <R>(
+  build: (planned: PlannedRuns) => Effect.Effect<AdapterParts, never, R>
+): Effect.Effect<SchedulerAdapterService, never, R | Scope.Scope> =>
+  Effect.gen(function*() {
+    const planned = new PlannedRuns()
+    const parts = yield* build(planned)
+    const transitions = yield* Effect.makeSemaphore(1)
+    let state: "not started" | "started" | "stopped" = "not started"
+    const attributes = { attributes: { type: parts.type } }
+
+    const start = transitions.withPermits(1)(Effect.suspend(() => {
+      if (state !== "not started") return Effect.void
+      state = "started"
+      return parts.start
+    })).pipe(Effect.withSpan("SchedulerAdapter.start", attributes))
+
+    const stop = yield* Effect.cached(
+      transitions.withPermits(1)(Effect.suspend(() => {
+        state = "stopped"
+        return Effect.zipRight(parts.stop, planned.clear)
+      })).pipe(Effect.withSpan("SchedulerAdapter.stop", attributes))
+    )
+
+    const status = Effect.gen(function*() {
+      const runs = yield* planned.snapshot
+      return { ...(yield* parts.status(runs, state === "started")), type: parts.type, planned: runs }
+    })
+
+    yield* Effect.addFinalizer(() => stop)
+    return { type: parts.type, start, stop, status }
+  })
+
+/** An adapter as a layer, started when built; stopped (runner drained) when released. */
+export const layer = <R>(
+  adapter: Effect.Effect<SchedulerAdapterService, never, R | Scope.Scope>
+): Layer.Layer<SchedulerAdapter, never, Exclude<R, Scope.Scope>> =>
+  Layer.scoped(SchedulerAdapter, Effect.tap(adapter, (built) => built.start))
+
+/**
+ * An adapter as a layer, not started (call `start`, or build
+ * `Service.schedulingLayer`); stopped (runner drained) when released.
+ */
+export const layerNotStarted = <R>(
+  adapter: Effect.Effect<SchedulerAdapterService, never, R | Scope.Scope>
+): Layer.Layer<SchedulerAdapter, never, Exclude<R, Scope.Scope>> => Layer.scoped(SchedulerAdapter, adapter)

@@ -22,6 +22,7 @@ import * as FileSystem from "@effect/platform/FileSystem"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { SqlError } from "@effect/sql/SqlError"
+import * as SqlSchema from "@effect/sql/SqlSchema"
 import type { ConfigError } from "effect/ConfigError"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
@@ -108,36 +109,66 @@ export interface ItemsService {
 /** The {@link ItemsService}. */
 export class Items extends Context.Tag("rayinfo/Items")<Items, ItemsService>() {}
 
-/** An `items` row, decoded into an {@link Item}. */
-const ItemRow = Schema.Struct({
+/** SQLite's integer 0 / 1 for a boolean (any non-zero integer reads as true). */
+const BooleanFromInteger = Schema.transform(Schema.Number, Schema.Boolean, {
+  strict: true,
+  decode: (n) => n !== 0,
+  encode: (b) => b ? 1 : 0
+})
+
+/** The columns of an `items` row that an event fills (all but `stored_at`). */
+const eventColumns = {
   source: Schema.String,
   key: Schema.String,
+  /** JSON text. */
   raw: Schema.parseJson(Json),
-  fetched_at: Schema.DateTimeUtc,
-  stored_at: Schema.DateTimeUtc,
-  debug: Schema.Number
+  /** ISO-8601 UTC text. */
+  fetchedAt: Schema.propertySignature(Schema.DateTimeUtc).pipe(Schema.fromKey("fetched_at")),
+  /** 0 or 1. */
+  debug: BooleanFromInteger
+}
+
+/**
+ * A `RawEvent` as the columns of its `items` row, `stored_at` aside (what
+ * the pipeline writes). Encoding validates the whole event: a `raw` that is
+ * not JSON (circular, a `bigint`, ...) is an encoding error.
+ */
+export const EventColumns = Schema.Struct(eventColumns)
+
+/** An `items` row as an {@link Item}. */
+export const ItemRow: Schema.Schema<Item, typeof EventColumns.Encoded & { readonly stored_at: string }> = Schema
+  .Struct({
+    ...eventColumns,
+    storedAt: Schema.propertySignature(Schema.DateTimeUtc).pipe(Schema.fromKey("stored_at"))
+  })
+
+/** An item with what a cursor names: `stored_at` as stored (text, compared as text) and `rowid`. */
+const PagedItemRow = Schema.Struct({
+  ...eventColumns,
+  storedAt: Schema.propertySignature(Schema.DateTimeUtc).pipe(Schema.fromKey("stored_at")),
+  position: Schema.propertySignature(Schema.String).pipe(Schema.fromKey("position_stored_at")),
+  rowid: Schema.Number
 })
 
-const decodeItems = Schema.decodeUnknown(Schema.Array(ItemRow))
-
-/** With what a cursor names: `stored_at` as stored (text, compared as text) and `rowid`. */
-const PagedItemRow = Schema.Struct({ ...ItemRow.fields, position_stored_at: Schema.String, rowid: Schema.Number })
-const decodePagedItems = Schema.decodeUnknown(Schema.Array(PagedItemRow))
-
-const toItem = (row: typeof ItemRow.Type): Item => ({
-  source: row.source,
-  key: row.key,
-  raw: row.raw,
-  fetchedAt: row.fetched_at,
-  storedAt: row.stored_at,
-  debug: row.debug !== 0
-})
-
+/** A `COUNT(*)` row. */
 const CountRow = Schema.Struct({ count: Schema.Number })
-const decodeCount = Schema.decodeUnknown(Schema.Tuple(CountRow))
 
-const SourceCountRow = Schema.Struct({ source: Schema.String, count: Schema.Number })
-const decodeSourceCounts = Schema.decodeUnknown(Schema.Array(SourceCountRow))
+/** A row of counts by source: a {@link SourceCount}. */
+const SourceCountRow: Schema.Schema<SourceCount> = Schema.Struct({ source: Schema.String, count: Schema.Number })
+
+/**
+ * The filters of a page, encoded for SQL: instants as ISO-8601 text (as
+ * `stored_at` is stored, so that they compare as text).
+ */
+const PageRequest = Schema.Struct({
+  source: Schema.optional(Schema.String),
+  collector: Schema.optional(Schema.String),
+  since: Schema.optional(Schema.DateTimeUtc),
+  until: Schema.optional(Schema.DateTimeUtc),
+  /** Rows to read: one more than the page size, to know whether there is a next page. */
+  rows: Schema.Number,
+  after: Schema.optional(Schema.Struct({ storedAt: Schema.String, rowid: Schema.Number }))
+})
 
 /** A page size within 1..{@link maxLimit}; {@link defaultLimit} when absent or not a number. */
 const clampLimit = (limit: number | undefined): number =>
@@ -255,59 +286,74 @@ const sqlLimit = (limit: number): number =>
 export const make: Effect.Effect<ItemsService, never, SqlClient.SqlClient> = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
 
-  const count: ItemsService["count"] = sql`SELECT COUNT(*) AS count FROM items`.pipe(
-    Effect.flatMap(decodeCount),
-    Effect.map(([row]) => row.count),
-    Effect.orDie
-  )
+  const count = SqlSchema.single({
+    Request: Schema.Void,
+    Result: CountRow,
+    execute: () => sql`SELECT COUNT(*) AS count FROM items`
+  })
 
-  const countBySource: ItemsService["countBySource"] = sql`
-    SELECT source, COUNT(*) AS count FROM items GROUP BY source ORDER BY source`.pipe(
-    Effect.flatMap(decodeSourceCounts),
-    Effect.orDie
-  )
+  const countBySource = SqlSchema.findAll({
+    Request: Schema.Void,
+    Result: SourceCountRow,
+    execute: () => sql`SELECT source, COUNT(*) AS count FROM items GROUP BY source ORDER BY source`
+  })
 
-  const recent: ItemsService["recent"] = (limit) =>
-    sql`SELECT source, key, raw, fetched_at, stored_at, debug FROM items
-        ORDER BY stored_at DESC, rowid DESC LIMIT ${sqlLimit(limit)}`.pipe(
-      Effect.flatMap(decodeItems),
-      Effect.map((rows) => rows.map(toItem)),
-      Effect.orDie
-    )
+  const recent = SqlSchema.findAll({
+    Request: Schema.Number,
+    Result: ItemRow,
+    execute: (limit) =>
+      sql`SELECT source, key, raw, fetched_at, stored_at, debug FROM items
+          ORDER BY stored_at DESC, rowid DESC LIMIT ${sqlLimit(limit)}`
+  })
+
+  const pageRows = SqlSchema.findAll({
+    Request: PageRequest,
+    Result: PagedItemRow,
+    execute: (query) => {
+      const where = sql.and([
+        ...(query.source === undefined ? [] : [sql`source = ${query.source}`]),
+        ...(query.collector === undefined ? [] : [
+          sql`(source = ${query.collector} OR substr(source, 1, length(${query.collector + ":"})) = ${
+            query.collector + ":"
+          })`
+        ]),
+        ...(query.since === undefined ? [] : [sql`stored_at >= ${query.since}`]),
+        ...(query.until === undefined ? [] : [sql`stored_at < ${query.until}`]),
+        ...(query.after === undefined
+          ? []
+          : [sql`(stored_at, rowid) < (${query.after.storedAt}, ${query.after.rowid})`])
+      ])
+      return sql`SELECT rowid AS rowid, stored_at AS position_stored_at, source, key, raw, fetched_at, stored_at, debug
+        FROM items
+        WHERE ${where} ORDER BY stored_at DESC, rowid DESC LIMIT ${query.rows}`
+    }
+  })
 
   const page: ItemsService["page"] = (query) => {
     const limit = clampLimit(query.limit)
-    const where = sql.and([
-      ...(query.source === undefined ? [] : [sql`source = ${query.source}`]),
-      ...(query.collector === undefined ? [] : [
-        sql`(source = ${query.collector} OR substr(source, 1, length(${query.collector + ":"})) = ${
-          query.collector + ":"
-        })`
-      ]),
-      ...(query.since === undefined ? [] : [sql`stored_at >= ${DateTime.formatIso(query.since)}`]),
-      ...(query.until === undefined ? [] : [sql`stored_at < ${DateTime.formatIso(query.until)}`]),
-      ...(query.after === undefined ? [] : [sql`(stored_at, rowid) < (${query.after.storedAt}, ${query.after.rowid})`])
-    ])
     // one row more than asked: whether there is a next page, without an extra query
-    return sql`SELECT rowid AS rowid, stored_at AS position_stored_at, source, key, raw, fetched_at, stored_at, debug
-        FROM items
-        WHERE ${where} ORDER BY stored_at DESC, rowid DESC LIMIT ${limit + 1}`.pipe(
-      Effect.flatMap(decodePagedItems),
+    return pageRows({ ...query, rows: limit + 1 }).pipe(
       Effect.map((rows): ItemsPage => {
-        const items = rows.slice(0, limit)
-        const last = items[items.length - 1]
+        const items = rows.slice(0, limit).map(({ position: _position, rowid: _rowid, ...item }) => item)
+        const last = rows[limit - 1]
         return {
-          items: items.map(toItem),
+          items,
           nextCursor: rows.length > limit && last !== undefined
-            ? Option.some(encodeCursor({ storedAt: last.position_stored_at, rowid: last.rowid }))
+            ? Option.some(encodeCursor({ storedAt: last.position, rowid: last.rowid }))
             : Option.none()
         }
       }),
-      Effect.orDie
+      Effect.orDie,
+      Effect.withSpan("Items.page")
     )
   }
 
-  return { count, countBySource, recent, page }
+  return {
+    count: count(undefined).pipe(Effect.map(({ count }) => count), Effect.orDie, Effect.withSpan("Items.count")),
+    countBySource: countBySource(undefined).pipe(Effect.orDie, Effect.withSpan("Items.countBySource")),
+    recent: (limit) => recent(limit).pipe(Effect.orDie, Effect.withSpan("Items.recent")),
+    page
+  }
 })
 
 /** The {@link Items} queries on the SqlClient's database (see `Database.ts` for the schema). */

@@ -4,6 +4,9 @@
  * error, and collector-private state (e.g. a feed's ETag / Last-Modified).
  * Used to resume correctly after a restart.
  *
+ * `SqlJobStateStore.layer` keeps it in SQLite; {@link layerMemory} in this
+ * process only (tests, or an embedding without a database).
+ *
  * Every operation fails with a typed {@link StorageError} when the
  * database cannot serve them (e.g. locked by another process beyond the busy
  * timeout); the collector runner treats that like any other failure of a run
@@ -11,11 +14,13 @@
  */
 import * as Context from "effect/Context"
 import type * as DateTime from "effect/DateTime"
-import type * as Effect from "effect/Effect"
-import type * as Option from "effect/Option"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import type { Json } from "../../scheduler/Task.js"
 import type { StorageError } from "./StorageError.js"
 
+/** The persisted state of one collector instance. */
 export interface JobState {
   readonly instance: string
   /** Last successful run (start time). None: never ran successfully. */
@@ -28,6 +33,7 @@ export interface JobState {
   readonly lastErrorAt: Option.Option<DateTime.Utc>
 }
 
+/** The job state operations. */
 export interface JobStateStoreService {
   readonly get: (instance: string) => Effect.Effect<Option.Option<JobState>, StorageError>
   readonly list: Effect.Effect<ReadonlyArray<JobState>, StorageError>
@@ -40,4 +46,51 @@ export interface JobStateStoreService {
   readonly setMeta: (instance: string, key: string, value: Json) => Effect.Effect<void, StorageError>
 }
 
+/** The job state store. */
 export class JobStateStore extends Context.Tag("rayinfo/JobStateStore")<JobStateStore, JobStateStoreService>() {}
+
+/** The state of an instance that has no record yet: never ran, no errors. */
+export const emptyState = (instance: string): JobState => ({
+  instance,
+  lastRunAt: Option.none(),
+  runCount: 0,
+  errorCount: 0,
+  lastError: Option.none(),
+  lastErrorAt: Option.none()
+})
+
+/**
+ * A store kept in `states` (by instance) and in memory for meta values: the
+ * same semantics as the SQL store, nothing survives the process, and no
+ * operation fails. Pass `states` to start from recorded states (a restart)
+ * or to look at them.
+ */
+export const makeMemory = (states: Map<string, JobState> = new Map()): JobStateStoreService => {
+  const meta = new Map<string, Json>()
+  const metaKey = (instance: string, key: string) => `${instance}\u0000${key}`
+  const update = (instance: string, f: (state: JobState) => JobState) =>
+    Effect.sync(() => void states.set(instance, f(states.get(instance) ?? emptyState(instance))))
+  return {
+    get: (instance) => Effect.sync(() => Option.fromNullable(states.get(instance))),
+    list: Effect.sync(() => [...states.values()].sort((a, b) => a.instance < b.instance ? -1 : 1)),
+    recordSuccess: (instance, at) =>
+      update(instance, (state) => ({ ...state, lastRunAt: Option.some(at), runCount: state.runCount + 1 })),
+    recordFailure: (instance, at, error) =>
+      update(instance, (state) => ({
+        ...state,
+        errorCount: state.errorCount + 1,
+        lastError: Option.some(error),
+        lastErrorAt: Option.some(at)
+      })),
+    getMeta: (instance, key) =>
+      Effect.sync(() => {
+        const k = metaKey(instance, key)
+        return meta.has(k) ? Option.some(meta.get(k)!) : Option.none()
+      }),
+    setMeta: (instance, key, value) => Effect.sync(() => void meta.set(metaKey(instance, key), value))
+  }
+}
+
+/** {@link makeMemory} as a layer (a fresh store each time it is built, unless `states` is given). */
+export const layerMemory = (states?: Map<string, JobState>): Layer.Layer<JobStateStore> =>
+  Layer.sync(JobStateStore, () => makeMemory(states))

@@ -15,6 +15,7 @@
  * process only (tests, or an embedding with a single process).
  */
 import * as SqlClient from "@effect/sql/SqlClient"
+import * as SqlSchema from "@effect/sql/SqlSchema"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
@@ -23,6 +24,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
+import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as ProcessOwner from "../ProcessOwner.js"
 import { type StorageError, withBusyRetry } from "./StorageError.js"
@@ -95,7 +97,7 @@ export const defaults = {
   pollInterval: Duration.seconds(1)
 } as const
 
-/** A stored lease row. */
+/** A stored lease. */
 interface Row {
   readonly holder: string
   readonly owner: string
@@ -103,6 +105,27 @@ interface Row {
   readonly acquiredAt: number
   readonly expiresAt: number
 }
+
+/** A {@link Row} as the columns of a `lease` row (epoch milliseconds as integers). */
+const RowColumns: Schema.Schema<Row, {
+  readonly holder: string
+  readonly owner: string
+  readonly description: string
+  readonly acquired_at: number
+  readonly expires_at: number
+}> = Schema.Struct({
+  holder: Schema.String,
+  owner: Schema.String,
+  description: Schema.String,
+  acquiredAt: Schema.propertySignature(Schema.Number).pipe(Schema.fromKey("acquired_at")),
+  expiresAt: Schema.propertySignature(Schema.Number).pipe(Schema.fromKey("expires_at"))
+})
+
+/** A lease's name with its row: what a claim writes. */
+const Claim = Schema.Struct({ name: Schema.String, row: RowColumns, now: Schema.Number })
+
+/** The holder a statement returns (`RETURNING holder`). */
+const HolderRow = Schema.Struct({ holder: Schema.String })
 
 /** The storage behind the leases: the three atomic steps the protocol needs. */
 interface Store {
@@ -190,7 +213,7 @@ const makeService = (store: Store, options: LeasesOptions): LeasesService => {
       }).pipe(Effect.catchAll((error) => Effect.logWarning(`could not renew ${name}: ${error.message}`)))
       yield* renew.pipe(Effect.repeat(Schedule.spaced(renewEvery)), Effect.delay(renewEvery), Effect.forkScoped)
       return { name, lost: lostLatch.await }
-    }).pipe(Effect.annotateLogs({ module: "Leases" }))
+    }).pipe(Effect.annotateLogs({ module: "Leases" }), Effect.withSpan("Leases.acquire", { attributes: { name } }))
 
   return { acquire }
 }
@@ -201,56 +224,63 @@ export const layerSql = (options: LeasesOptions = {}): Layer.Layer<Leases, never
     Leases,
     Effect.gen(function*() {
       const sql = yield* SqlClient.SqlClient
+
+      /** Inserts the row, or takes over one that is expired or ours; the rows it wrote. */
+      const insert = SqlSchema.findAll({
+        Request: Claim,
+        Result: HolderRow,
+        execute: ({ name, now, row }) =>
+          sql`INSERT INTO lease ${sql.insert({ name, ...row })}
+              ON CONFLICT (name) DO UPDATE SET
+                holder = excluded.holder, owner = excluded.owner, description = excluded.description,
+                acquired_at = excluded.acquired_at, expires_at = excluded.expires_at
+              WHERE lease.expires_at <= ${now} OR lease.holder = excluded.holder
+              RETURNING holder`
+      })
+
+      /** Takes over the row held by `previous`; the rows it wrote. */
+      const replace = SqlSchema.findAll({
+        Request: Schema.Struct({ name: Schema.String, row: RowColumns, previous: Schema.String }),
+        execute: ({ name, previous, row }) =>
+          sql`UPDATE lease SET ${sql.update(row)}
+              WHERE name = ${name} AND holder = ${previous}
+              RETURNING holder`,
+        Result: HolderRow
+      })
+
+      const read = SqlSchema.findOne({
+        Request: Schema.String,
+        Result: RowColumns,
+        execute: (name) =>
+          sql`SELECT holder, owner, description, acquired_at, expires_at FROM lease WHERE name = ${name}`
+      })
+
+      const renew = SqlSchema.findAll({
+        Request: Schema.Struct({ name: Schema.String, holder: Schema.String, expiresAt: Schema.Number }),
+        Result: HolderRow,
+        execute: ({ expiresAt, holder, name }) =>
+          sql`UPDATE lease SET expires_at = ${expiresAt} WHERE name = ${name} AND holder = ${holder}
+              RETURNING holder`
+      })
+
+      const release = SqlSchema.void({
+        Request: Schema.Struct({ name: Schema.String, holder: Schema.String }),
+        execute: ({ holder, name }) => sql`DELETE FROM lease WHERE name = ${name} AND holder = ${holder}`
+      })
+
       const store: Store = {
         claim: (name, row, now, replacing) =>
-          Effect.map(
-            Option.match(replacing, {
-              onNone: () =>
-                sql<{ readonly holder: string }>`
-                  INSERT INTO lease (name, holder, owner, description, acquired_at, expires_at)
-                  VALUES (${name}, ${row.holder}, ${row.owner}, ${row.description}, ${row.acquiredAt}, ${row.expiresAt})
-                  ON CONFLICT (name) DO UPDATE SET
-                    holder = excluded.holder, owner = excluded.owner, description = excluded.description,
-                    acquired_at = excluded.acquired_at, expires_at = excluded.expires_at
-                  WHERE lease.expires_at <= ${now} OR lease.holder = excluded.holder
-                  RETURNING holder`,
-              onSome: (previous) =>
-                sql<{ readonly holder: string }>`
-                  UPDATE lease SET holder = ${row.holder}, owner = ${row.owner}, description = ${row.description},
-                    acquired_at = ${row.acquiredAt}, expires_at = ${row.expiresAt}
-                  WHERE name = ${name} AND holder = ${previous}
-                  RETURNING holder`
-            }),
-            (rows) => rows.length > 0
-          ).pipe(withBusyRetry(`taking the lease ${name}`)),
-        read: (name) =>
-          sql<{
-            readonly holder: string
-            readonly owner: string
-            readonly description: string
-            readonly acquired_at: number
-            readonly expires_at: number
-          }>`SELECT holder, owner, description, acquired_at, expires_at FROM lease WHERE name = ${name}`.pipe(
-            Effect.map((rows) =>
-              Option.map(Option.fromNullable(rows[0]), (r) => ({
-                holder: r.holder,
-                owner: r.owner,
-                description: r.description,
-                acquiredAt: Number(r.acquired_at),
-                expiresAt: Number(r.expires_at)
-              }))
-            ),
-            withBusyRetry(`reading the lease ${name}`)
-          ),
+          Option.match(replacing, {
+            onNone: () => insert({ name, row, now }),
+            onSome: (previous) => replace({ name, row, previous })
+          }).pipe(Effect.map((rows) => rows.length > 0), withBusyRetry(`taking the lease ${name}`)),
+        read: (name) => read(name).pipe(withBusyRetry(`reading the lease ${name}`)),
         renew: (name, holder, expiresAt) =>
-          sql<{ readonly holder: string }>`
-            UPDATE lease SET expires_at = ${expiresAt} WHERE name = ${name} AND holder = ${holder}
-            RETURNING holder`.pipe(Effect.map((rows) => rows.length > 0), withBusyRetry(`renewing the lease ${name}`)),
-        release: (name, holder) =>
-          sql`DELETE FROM lease WHERE name = ${name} AND holder = ${holder}`.pipe(
-            Effect.asVoid,
-            withBusyRetry(`releasing the lease ${name}`)
-          )
+          renew({ name, holder, expiresAt }).pipe(
+            Effect.map((rows) => rows.length > 0),
+            withBusyRetry(`renewing the lease ${name}`)
+          ),
+        release: (name, holder) => release({ name, holder }).pipe(withBusyRetry(`releasing the lease ${name}`))
       }
       return makeService(store, options)
     })

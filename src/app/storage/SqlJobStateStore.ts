@@ -11,7 +11,7 @@
  * out statically).
  */
 import * as SqlClient from "@effect/sql/SqlClient"
-import * as DateTime from "effect/DateTime"
+import * as SqlSchema from "@effect/sql/SqlSchema"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
@@ -20,84 +20,118 @@ import { Json } from "../../scheduler/Task.js"
 import { type JobState, JobStateStore, type JobStateStoreService } from "./JobStateStore.js"
 import { withBusyRetry } from "./StorageError.js"
 
-/** A `job_state` row, decoded into a {@link JobState}. */
-const JobStateRow = Schema.Struct({
+/** A `job_state` row (snake_case columns, ISO-8601 text, NULLs) as a {@link JobState}. */
+const JobStateRow: Schema.Schema<JobState, {
+  readonly instance: string
+  readonly last_run_at: string | null
+  readonly run_count: number
+  readonly error_count: number
+  readonly last_error: string | null
+  readonly last_error_at: string | null
+}> = Schema.Struct({
   instance: Schema.String,
-  last_run_at: Schema.NullOr(Schema.DateTimeUtc),
-  run_count: Schema.Number,
-  error_count: Schema.Number,
-  last_error: Schema.NullOr(Schema.String),
-  last_error_at: Schema.NullOr(Schema.DateTimeUtc)
+  lastRunAt: Schema.propertySignature(Schema.OptionFromNullOr(Schema.DateTimeUtc)).pipe(Schema.fromKey("last_run_at")),
+  runCount: Schema.propertySignature(Schema.Number).pipe(Schema.fromKey("run_count")),
+  errorCount: Schema.propertySignature(Schema.Number).pipe(Schema.fromKey("error_count")),
+  lastError: Schema.propertySignature(Schema.OptionFromNullOr(Schema.String)).pipe(Schema.fromKey("last_error")),
+  lastErrorAt: Schema.propertySignature(Schema.OptionFromNullOr(Schema.DateTimeUtc)).pipe(
+    Schema.fromKey("last_error_at")
+  )
 })
 
-const decodeJobStates = Schema.decodeUnknown(Schema.Array(JobStateRow))
+/** The parameters of a recorded run: the instance, its instant as ISO-8601 text, and a failure's message. */
+const RunRecord = Schema.Struct({ instance: Schema.String, at: Schema.DateTimeUtc })
+const FailureRecord = Schema.Struct({ ...RunRecord.fields, error: Schema.String })
 
-const toJobState = (row: typeof JobStateRow.Type): JobState => ({
-  instance: row.instance,
-  lastRunAt: Option.fromNullable(row.last_run_at),
-  runCount: row.run_count,
-  errorCount: row.error_count,
-  lastError: Option.fromNullable(row.last_error),
-  lastErrorAt: Option.fromNullable(row.last_error_at)
-})
-
-const JsonText = Schema.parseJson(Json)
-const encodeJson = Schema.encode(JsonText)
-const decodeJson = Schema.decodeUnknown(JsonText)
+/** A `job_meta` key, and its row. */
+const MetaKey = Schema.Struct({ instance: Schema.String, key: Schema.String })
+const MetaRow = Schema.Struct({ value: Schema.parseJson(Json) })
 
 /** Builds the store on a SQL client; exported for composing without the layer. */
 export const make: Effect.Effect<JobStateStoreService, never, SqlClient.SqlClient> = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
 
-  const toStates = (rows: ReadonlyArray<unknown>) =>
-    Effect.map(decodeJobStates(rows), (decoded) => decoded.map(toJobState))
+  const findState = SqlSchema.findOne({
+    Request: Schema.String,
+    Result: JobStateRow,
+    execute: (instance) =>
+      sql`SELECT instance, last_run_at, run_count, error_count, last_error, last_error_at
+          FROM job_state WHERE instance = ${instance}`
+  })
 
-  const get: JobStateStoreService["get"] = (instance) =>
-    sql`SELECT instance, last_run_at, run_count, error_count, last_error, last_error_at
-        FROM job_state WHERE instance = ${instance}`.pipe(
-      Effect.flatMap(toStates),
-      Effect.map((states) => Option.fromNullable(states[0])),
-      withBusyRetry("reading the job state")
-    )
+  const findStates = SqlSchema.findAll({
+    Request: Schema.Void,
+    Result: JobStateRow,
+    execute: () =>
+      sql`SELECT instance, last_run_at, run_count, error_count, last_error, last_error_at
+          FROM job_state ORDER BY instance`
+  })
 
-  const list: JobStateStoreService["list"] = sql`
-    SELECT instance, last_run_at, run_count, error_count, last_error, last_error_at
-    FROM job_state ORDER BY instance`.pipe(Effect.flatMap(toStates), withBusyRetry("reading the job states"))
+  const insertSuccess = SqlSchema.void({
+    Request: RunRecord,
+    execute: ({ at, instance }) =>
+      sql`INSERT INTO job_state (instance, last_run_at, run_count, error_count)
+          VALUES (${instance}, ${at}, 1, 0)
+          ON CONFLICT (instance) DO UPDATE SET
+            last_run_at = excluded.last_run_at,
+            run_count = job_state.run_count + 1`
+  })
 
-  const recordSuccess: JobStateStoreService["recordSuccess"] = (instance, at) =>
-    sql`INSERT INTO job_state (instance, last_run_at, run_count, error_count)
-        VALUES (${instance}, ${DateTime.formatIso(at)}, 1, 0)
-        ON CONFLICT (instance) DO UPDATE SET
-          last_run_at = excluded.last_run_at,
-          run_count = job_state.run_count + 1`.pipe(Effect.asVoid, withBusyRetry("recording a successful run"))
+  const insertFailure = SqlSchema.void({
+    Request: FailureRecord,
+    execute: ({ at, error, instance }) =>
+      sql`INSERT INTO job_state (instance, run_count, error_count, last_error, last_error_at)
+          VALUES (${instance}, 0, 1, ${error}, ${at})
+          ON CONFLICT (instance) DO UPDATE SET
+            error_count = job_state.error_count + 1,
+            last_error = excluded.last_error,
+            last_error_at = excluded.last_error_at`
+  })
 
-  const recordFailure: JobStateStoreService["recordFailure"] = (instance, at, error) =>
-    sql`INSERT INTO job_state (instance, run_count, error_count, last_error, last_error_at)
-        VALUES (${instance}, 0, 1, ${error}, ${DateTime.formatIso(at)})
-        ON CONFLICT (instance) DO UPDATE SET
-          error_count = job_state.error_count + 1,
-          last_error = excluded.last_error,
-          last_error_at = excluded.last_error_at`.pipe(Effect.asVoid, withBusyRetry("recording a failed run"))
+  const findMeta = SqlSchema.findOne({
+    Request: MetaKey,
+    Result: MetaRow,
+    execute: ({ instance, key }) => sql`SELECT value FROM job_meta WHERE instance = ${instance} AND key = ${key}`
+  })
 
-  const getMeta: JobStateStoreService["getMeta"] = (instance, key) =>
-    sql<{ readonly value: string }>`SELECT value FROM job_meta WHERE instance = ${instance} AND key = ${key}`.pipe(
-      Effect.flatMap((rows) => rows[0] === undefined ? Effect.succeedNone : Effect.asSome(decodeJson(rows[0].value))),
-      withBusyRetry(`reading ${key} of ${instance}`)
-    )
+  const upsertMeta = SqlSchema.void({
+    Request: Schema.Struct({ ...MetaKey.fields, ...MetaRow.fields }),
+    execute: (row) =>
+      sql`INSERT INTO job_meta ${sql.insert(row)}
+          ON CONFLICT (instance, key) DO UPDATE SET value = excluded.value`
+  })
 
-  const setMeta: JobStateStoreService["setMeta"] = (instance, key, value) =>
-    encodeJson(value).pipe(
-      Effect.orDie, // the Json type rules a non-JSON value out statically
-      Effect.flatMap((text) =>
-        sql`INSERT INTO job_meta (instance, key, value) VALUES (${instance}, ${key}, ${text})
-            ON CONFLICT (instance, key) DO UPDATE SET value = excluded.value`.pipe(
-          withBusyRetry(`storing ${key} of ${instance}`)
-        )
+  return {
+    get: (instance) =>
+      findState(instance).pipe(
+        withBusyRetry("reading the job state"),
+        Effect.withSpan("JobStateStore.get", { attributes: { instance } })
       ),
-      Effect.asVoid
-    )
-
-  return { get, list, recordSuccess, recordFailure, getMeta, setMeta }
+    list: findStates(undefined).pipe(withBusyRetry("reading the job states"), Effect.withSpan("JobStateStore.list")),
+    recordSuccess: (instance, at) =>
+      insertSuccess({ instance, at }).pipe(
+        withBusyRetry("recording a successful run"),
+        Effect.withSpan("JobStateStore.recordSuccess", { attributes: { instance } })
+      ),
+    recordFailure: (instance, at, error) =>
+      insertFailure({ instance, at, error }).pipe(
+        withBusyRetry("recording a failed run"),
+        Effect.withSpan("JobStateStore.recordFailure", { attributes: { instance } })
+      ),
+    getMeta: (instance, key) =>
+      findMeta({ instance, key }).pipe(
+        Effect.map((row) => row.pipe(Option.map(({ value }) => value))),
+        withBusyRetry(`reading ${key} of ${instance}`),
+        Effect.withSpan("JobStateStore.getMeta", { attributes: { instance, key } })
+      ),
+    setMeta: (instance, key, value) =>
+      upsertMeta({ instance, key, value }).pipe(
+        // the Json type rules a non-JSON value out statically: one at run time is a defect
+        Effect.catchTag("ParseError", Effect.die),
+        withBusyRetry(`storing ${key} of ${instance}`),
+        Effect.withSpan("JobStateStore.setMeta", { attributes: { instance, key } })
+      )
+  }
 })
 
 /** The {@link JobStateStore} on the SqlClient's database. */
