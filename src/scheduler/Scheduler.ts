@@ -149,6 +149,13 @@ export interface SchedulerOptions {
    * `Effect.timeout`: interrupting `stop` interrupts the running tasks.
    */
   readonly shutdownTimeout?: Duration.DurationInput | undefined
+  /**
+   * How long a source's worker with nothing due stays parked (holding its
+   * permit, no timer of its own) before it leaves. A parked worker takes the
+   * source's next due task without a new fiber, which makes a steady trickle
+   * of tasks cheap. `0` turns parking off. Default: 1 second.
+   */
+  readonly workerIdleTimeout?: Duration.DurationInput | undefined
 }
 
 /**

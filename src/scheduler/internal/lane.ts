@@ -7,6 +7,7 @@
  *
  * @internal
  */
+import type * as Deferred from "effect/Deferred"
 import type * as Effect from "effect/Effect"
 import type * as Fiber from "effect/Fiber"
 import type { Task } from "../Task.js"
@@ -29,8 +30,15 @@ export class Lane {
   semaphore: Effect.Semaphore | undefined = undefined
   /** Worker fibers alive: starting, running tasks, or leaving. */
   workers = 0
-  /** Workers forked that have not taken their first task yet (0 or 1: workers start one at a time). */
+  /**
+   * Workers started (forked, or a parked one woken) that have not taken a
+   * task yet (0 or 1: workers start one at a time).
+   */
   starting = 0
+  /** The lane's parked worker, if any: it waits on this for a due task (`true`) or to leave (`false`). */
+  parked: Deferred.Deferred<boolean> | undefined = undefined
+  /** When the parked worker parked (epoch ms). */
+  parkedSince = 0
   /** The alive worker fibers and the consumer each serves (to wait for or interrupt them). */
   readonly fibers = new Map<Fiber.RuntimeFiber<void>, TaskConsumer>()
   /** Position in the {@link LaneHeap}; -1 when not in it. */

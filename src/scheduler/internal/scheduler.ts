@@ -38,6 +38,8 @@ import { worker } from "./worker.js"
 export const defaultMaxSleep: Duration.Duration = Duration.minutes(1)
 /** @internal */
 export const defaultBatchSize = 4096
+/** @internal */
+export const defaultWorkerIdleTimeout: Duration.Duration = Duration.seconds(1)
 
 /** The longest a JS timer can wait (2^31 − 1 ms, ~24.8 days); longer sleeps are clamped to it. @internal */
 export const maxTimerMillis = 2 ** 31 - 1
@@ -60,7 +62,12 @@ export const resolveOptions = (options: SchedulerOptions) => {
   if (!Number.isSafeInteger(batchSize) || batchSize < 1) invalidOption("batchSize", "an integer >= 1", batchSize)
   const shutdownTimeout = Duration.decodeUnknown(options.shutdownTimeout ?? Duration.infinity)
   if (Option.isNone(shutdownTimeout)) invalidOption("shutdownTimeout", "a duration", options.shutdownTimeout)
+  const workerIdle = Duration.decodeUnknown(options.workerIdleTimeout ?? defaultWorkerIdleTimeout)
+  if (Option.isNone(workerIdle) || !Duration.isFinite(workerIdle.value)) {
+    invalidOption("workerIdleTimeout", "a finite duration", options.workerIdleTimeout)
+  }
   return {
+    workerIdleMillis: Duration.toMillis(Option.getOrThrow(workerIdle)),
     maxSleepMillis: Math.min(Duration.toMillis(Option.getOrThrow(maxSleep)), maxTimerMillis),
     batchSize,
     shutdownTimeout: Option.getOrThrow(shutdownTimeout),
@@ -118,7 +125,8 @@ export const make = (
         self.fiber = fork(Effect.interruptible(worker(state, lane, consumer, self)))
         return self.fiber
       },
-      makeSemaphore: (permits) => Effect.unsafeMakeSemaphore(permits)
+      makeSemaphore: (permits) => Effect.unsafeMakeSemaphore(permits),
+      idleMillis: settings.workerIdleMillis
     }
     const state = new SchedulerState(host)
     const ref = yield* Ref.make(state)

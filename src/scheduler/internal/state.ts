@@ -45,6 +45,8 @@ export interface Host {
   /** Schedules a new worker fiber for `lane` serving `consumer` (it does not run before the caller's section ends). */
   readonly forkWorker: (lane: Lane, consumer: TaskConsumer) => Fiber.RuntimeFiber<void>
   readonly makeSemaphore: (permits: number) => Effect.Semaphore
+  /** How long a worker with nothing to do stays parked before it leaves, ms (0: it leaves at once). */
+  readonly idleMillis: number
 }
 
 /** How many freed sources keep their counters in `stats.bySource` (the most recent ones). @internal */
@@ -79,6 +81,8 @@ export class SchedulerState {
   readonly retired = new Map<string, Counters>()
   /** Lanes whose head the dispatcher waits for: due later, or due with no consumer (to be dropped). */
   private readonly watched = new LaneHeap()
+  /** Lanes with a parked worker, in the order they parked (the first is the next to expire). */
+  private readonly parked = new Set<Lane>()
   /** Counters of all sources since the scheduler was made. */
   readonly totals = new Counters()
   /** Worker fibers alive, all lanes. */
@@ -152,6 +156,7 @@ export class SchedulerState {
     this.enter("stopping", ["idle", "sleeping", "dispatching"])
     this.signalWake()
     this.watched.clear()
+    for (const lane of [...this.parked]) this.unpark(lane, false)
     this.keep = keep
     this.drained = this.workers > keep ? Deferred.unsafeMake<void>(FiberId.none) : undefined
     return this.drained
@@ -225,13 +230,19 @@ export class SchedulerState {
     const consumer = this.host.consumerOf(lane.source)
     if (consumer === undefined) return this.watch(lane)
     if (consumer !== lane.consumer) this.adopt(lane, consumer)
-    if (lane.starting > 0 || lane.workers >= lane.permits) {
+    const idle = lane.parked === undefined ? 0 : 1
+    if (lane.starting > 0 || lane.workers - idle >= lane.permits) {
       this.watched.remove(lane)
       return
     }
     if (head.dueMillis <= now) {
       this.watched.remove(lane)
-      this.startWorker(lane, consumer)
+      if (idle > 0) {
+        lane.starting++
+        this.unpark(lane, true)
+      } else if (lane.workers < lane.permits) {
+        this.startWorker(lane, consumer)
+      }
       return
     }
     this.watch(lane)
@@ -243,6 +254,8 @@ export class SchedulerState {
   }
 
   private adopt(lane: Lane, consumer: TaskConsumer): void {
+    // a parked worker serves the previous consumer: it leaves
+    if (lane.parked !== undefined) this.unpark(lane, false)
     lane.consumer = consumer
     if (lane.semaphore === undefined || lane.permits !== consumer.concurrency) {
       lane.permits = consumer.concurrency
@@ -273,10 +286,11 @@ export class SchedulerState {
   /**
    * A worker of `lane` serving `consumer` asks for its next task: the
    * lane's head if it is due, the scheduler is running and `consumer` is
-   * still the lane's. `first` on the worker's first call.
+   * still the lane's. `claimed` when the worker was started (or woken) and
+   * had not asked yet: it was counted in `lane.starting`.
    */
-  take(lane: Lane, consumer: TaskConsumer, first: boolean): Task | undefined {
-    if (first) lane.starting--
+  take(lane: Lane, consumer: TaskConsumer, claimed: boolean): Task | undefined {
+    if (claimed) lane.starting--
     if (!this.running || lane.consumer !== consumer) return undefined
     const now = this.host.now()
     const head = lane.head
@@ -286,8 +300,38 @@ export class SchedulerState {
     lane.counters.onStarted(lateness)
     this.totals.onStarted(lateness)
     // another worker for the next due task (up to the permits), or watch the next head
-    if (first || lane.workers < lane.permits || lane.heapIndex >= 0) this.reconcile(lane, now)
+    if (claimed || lane.workers < lane.permits || lane.heapIndex >= 0) this.reconcile(lane, now)
     return head.value
+  }
+
+  /**
+   * A worker found nothing due: it parks — waits on the returned `Deferred`
+   * for a due task (`true`) or to leave (`false`) — unless it should leave
+   * now (undefined): the scheduler stops, its consumer is not the lane's, the
+   * lane already has a parked worker, or parking is off.
+   */
+  park(lane: Lane, consumer: TaskConsumer): Deferred.Deferred<boolean> | undefined {
+    if (
+      !this.running || lane.consumer !== consumer || lane.parked !== undefined || this.host.idleMillis <= 0
+    ) return undefined
+    const now = this.host.now()
+    // a task may have become due since the worker's last look
+    const head = lane.head
+    if (head !== undefined && head.dueMillis <= now) return undefined
+    lane.parked = Deferred.unsafeMake<boolean>(FiberId.none)
+    lane.parkedSince = now
+    this.parked.add(lane)
+    this.reconcile(lane, now) // watch the lane's head: the parked worker is free to take it
+    if (this.parked.size === 1 && this.sleepingUntil === Infinity) this.signalWake() // an idle dispatcher times it
+    return lane.parked
+  }
+
+  private unpark(lane: Lane, work: boolean): void {
+    const parked = lane.parked
+    if (parked === undefined) return
+    lane.parked = undefined
+    this.parked.delete(lane)
+    Deferred.unsafeDone(parked, Exit.succeed(work))
   }
 
   /** A task's consumer ended. */
@@ -296,9 +340,9 @@ export class SchedulerState {
     this.totals.onEnded(succeeded)
   }
 
-  /** A worker fiber ended (after releasing its permit); `neverTook` if it ended before its first take. */
-  workerExited(lane: Lane, fiber: Fiber.RuntimeFiber<void>, neverTook: boolean): void {
-    if (neverTook) lane.starting--
+  /** A worker fiber ended (after releasing its permit); `claimed` if it ended while counted in `starting`. */
+  workerExited(lane: Lane, fiber: Fiber.RuntimeFiber<void>, claimed: boolean): void {
+    if (claimed) lane.starting--
     lane.workers--
     this.workers--
     lane.fibers.delete(fiber)
@@ -324,7 +368,10 @@ export class SchedulerState {
   release(consumer: TaskConsumer): Deferred.Deferred<void> | undefined {
     const lane = this.lanes.get(consumer.name)
     if (lane === undefined) return undefined
-    if (lane.consumer === consumer) lane.consumer = undefined
+    if (lane.consumer === consumer) {
+      lane.consumer = undefined
+      this.unpark(lane, false)
+    }
     let done: Deferred.Deferred<void> | undefined
     if (serves(lane, consumer)) {
       done = Deferred.unsafeMake<void>(FiberId.none)
@@ -388,16 +435,24 @@ export class SchedulerState {
         n++
       }
     }
+    // parked workers idle for longer than the idle timeout leave
+    const idleMillis = this.host.idleMillis
+    for (const lane of this.parked) {
+      if (lane.parkedSince + idleMillis > now) break
+      this.unpark(lane, false)
+    }
     const next = this.watched.peek()
     if (next !== undefined && next.head!.dueMillis <= now) return { _tag: "Continue", dropped }
+    const firstParked = this.parked.values().next()
+    const expiry = firstParked.done === true ? Infinity : firstParked.value.parkedSince + idleMillis
     const wake = Deferred.unsafeMake<void>(FiberId.none)
-    if (next === undefined) {
+    if (next === undefined && expiry === Infinity) {
       this.setIdle(wake)
       return { _tag: "Idle", dropped, wake }
     }
-    const due = next.head!.dueMillis
+    const due = next === undefined ? Infinity : next.head!.dueMillis
     this.setSleeping(due, wake)
-    return { _tag: "Sleep", dropped, millis: Math.min(due - now, maxSleep), wake }
+    return { _tag: "Sleep", dropped, millis: Math.min(Math.min(due, expiry) - now, maxSleep), wake }
   }
 
   // ---- observation ---------------------------------------------------------

@@ -2,9 +2,10 @@
  * A worker: one fiber holding one permit of its lane's semaphore for its
  * whole life, running its lane's due tasks one after another (docs/
  * architecture.md, "Lanes"). It serves one consumer — the lane's when it was
- * forked — and leaves when the lane has no due task, when that consumer is
- * no longer the lane's (re-registered or released), or when the scheduler
- * stops.
+ * forked. When the lane has no due task it parks (one parked worker per
+ * lane) until a task is due or it has been idle for the idle timeout; it
+ * leaves then, or when its consumer is no longer the lane's (re-registered
+ * or released), or when the scheduler stops.
  *
  * The loop is the hot path: per task, one synchronous step (`take`: check,
  * pop, count, maybe start the next worker), the consumer's effect, and
@@ -15,6 +16,7 @@
  */
 import * as Cause from "effect/Cause"
 import type * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import type * as Fiber from "effect/Fiber"
 import type { Task } from "../Task.js"
@@ -50,7 +52,8 @@ export const worker = (
 ): Effect.Effect<void> => {
   const raw = unprovided(consumer)
   const consume = raw === undefined ? consumer.consume : raw.consume
-  let first = true
+  /** Counted in `lane.starting`: started or woken, and has not asked for a task since. */
+  let claimed = true
   /** The task running now: if the worker is interrupted (stop or release timed out), it counts as failed. */
   let current: Task | undefined
   const onSuccess = (): Effect.Effect<void> => {
@@ -58,10 +61,20 @@ export const worker = (
     state.ended(lane, true)
     return loop
   }
+  /** Nothing due: park until a task is due (then take it) or until told to leave. */
+  const parkOrLeave = (): Effect.Effect<void> => {
+    const parked = state.park(lane, consumer)
+    if (parked === undefined) return Effect.void
+    return Effect.flatMap(Deferred.await(parked), (work) => {
+      if (!work) return Effect.void
+      claimed = true
+      return loop
+    })
+  }
   const loop: Effect.Effect<void> = Effect.suspend(() => {
-    const task = state.take(lane, consumer, first)
-    first = false
-    if (task === undefined) return Effect.void
+    const task = state.take(lane, consumer, claimed)
+    claimed = false
+    if (task === undefined) return parkOrLeave()
     current = task
     let effect: Effect.Effect<void, unknown>
     try {
@@ -86,7 +99,7 @@ export const worker = (
         const interrupted = current
         current = undefined
         if (interrupted !== undefined) state.ended(lane, false)
-        state.workerExited(lane, self.fiber!, first)
+        state.workerExited(lane, self.fiber!, claimed)
         return interrupted === undefined || exit._tag === "Success"
           ? Effect.void
           : logFailure(lane, interrupted, exit.cause)
