@@ -35,6 +35,20 @@ import { recordingConsumer, type Run, settle, setup, taskAt } from "./support.js
 
 const labels = (runs: ReadonlyArray<Run>) => runs.map((r) => r.label)
 
+/** A scheduler whose one consumer, source `s`, can use the scheduler itself (`self()`). */
+const selfReferencing = (
+  consume: (self: () => Scheduler.SchedulerService) => (task: Task) => Effect.Effect<void>
+) =>
+  Effect.gen(function*() {
+    const registry = yield* ConsumerRegistry.make
+    const holder: { scheduler?: Scheduler.SchedulerService } = {}
+    yield* Effect.orDie(
+      Effect.flatMap(TaskConsumer.make({ name: "s", consume: consume(() => holder.scheduler!) }), registry.register)
+    )
+    holder.scheduler = yield* Scheduler.make().pipe(Effect.provideService(ConsumerRegistry.ConsumerRegistry, registry))
+    return holder.scheduler
+  })
+
 /** A full garbage collection (V8's `gc`, exposed for this test). */
 const collectGarbage = (): void => {
   setFlagsFromString("--expose-gc")
@@ -179,24 +193,15 @@ describe("Scheduler: order and fairness", () => {
   it.scoped("a past-due task submitted by a consumer runs before its source's later-due queued tasks", () =>
     Effect.gen(function*() {
       const order: Array<string> = []
-      const registry = yield* ConsumerRegistry.make
-      const holder: { scheduler?: Scheduler.SchedulerService } = {}
-      yield* Effect.orDie(Effect.flatMap(
-        TaskConsumer.make({
-          name: "s",
-          consume: (task) =>
-            Effect.gen(function*() {
-              order.push(String(task.args.label))
-              if (task.args.label === "first") {
-                // due before "second", which is already queued
-                yield* holder.scheduler!.submit(yield* taskAt("s", 500, { label: "urgent" }))
-              }
-            })
-        }),
-        registry.register
-      ))
-      const scheduler = yield* Scheduler.make().pipe(Effect.provideService(ConsumerRegistry.ConsumerRegistry, registry))
-      holder.scheduler = scheduler
+      const scheduler = yield* selfReferencing((self) => (task) =>
+        Effect.gen(function*() {
+          order.push(String(task.args.label))
+          if (task.args.label === "first") {
+            // due before "second", which is already queued
+            yield* self().submit(yield* taskAt("s", 500, { label: "urgent" }))
+          }
+        })
+      )
       yield* TestClock.setTime(2000)
       yield* scheduler.submitAll([
         yield* taskAt("s", 1000, { label: "first" }),
@@ -273,24 +278,15 @@ describe("Scheduler: lifecycle", () => {
   it.scoped("a task that calls stop does not deadlock: stop returns, the task finishes, nothing new starts", () =>
     Effect.gen(function*() {
       const events: Array<string> = []
-      const registry = yield* ConsumerRegistry.make
-      const holder: { scheduler?: Scheduler.SchedulerService } = {}
-      yield* Effect.orDie(Effect.flatMap(
-        TaskConsumer.make({
-          name: "s",
-          consume: (task) =>
-            Effect.gen(function*() {
-              events.push(`start ${task.args.label}`)
-              if (task.args.label === "stopper") {
-                yield* holder.scheduler!.stop
-                events.push("stop returned")
-              }
-            })
-        }),
-        registry.register
-      ))
-      const scheduler = yield* Scheduler.make().pipe(Effect.provideService(ConsumerRegistry.ConsumerRegistry, registry))
-      holder.scheduler = scheduler
+      const scheduler = yield* selfReferencing((self) => (task) =>
+        Effect.gen(function*() {
+          events.push(`start ${task.args.label}`)
+          if (task.args.label === "stopper") {
+            yield* self().stop
+            events.push("stop returned")
+          }
+        })
+      )
       yield* scheduler.submitAll([
         yield* taskAt("s", 0, { label: "stopper" }),
         yield* taskAt("s", 0, { label: "next" })
