@@ -296,5 +296,79 @@ export const scenarios: ReadonlyArray<ScenarioDef> = [
       }],
       timeoutMs: 300_000
     }
-  })
+  }),
+  {
+    id: "trickle",
+    worker: "mixed",
+    title: "6. Trickle: tasks arriving one by one, 1k/s for 20 s",
+    description: "Nothing pending up front; a producer ticking every millisecond submits one task per tick " +
+      "(1,000 per second for 20 s), each due the instant it is submitted — the load of a service whose work " +
+      "arrives one item at a time. Every arrival wakes the dispatcher. Same measurements as the mixed load: " +
+      "lateness, process CPU per task (it includes the producer's own work, the same for all contenders) and, " +
+      "for RayScheduler, the fibers started per task. 10 sources × concurrency 4.",
+    contenders: [
+      { id: "ray", label: RAY },
+      { id: "timeout", label: "setTimeout per task" },
+      { id: "plain", label: PLAIN }
+    ],
+    params: (quick) => ({
+      pending: 0,
+      ratePerSec: 1000,
+      seconds: quick ? 0.5 : 20,
+      maxDelayMs: 0,
+      immediateShare: 1,
+      leadMs: quick ? 200 : 1000,
+      sources: 10,
+      concurrency: 4,
+      seed: 6
+    }),
+    samples: { warmup: 1, counted: 5 },
+    metrics: [
+      ...latencyMetrics,
+      { key: "cpuUsPerTask", label: "CPU per task", unit: "µs", digits: 1 },
+      { key: "cpuPercent", label: "CPU", unit: "% of a core", digits: 1 },
+      { key: "fibersPerTask", label: "fibers started per task", unit: "", digits: 3 }
+    ],
+    ratios: [
+      { metric: "cpuUsPerTask", num: "ray", den: "timeout", label: `${RAY} / setTimeout per task (CPU per task)` },
+      { metric: "cpuUsPerTask", num: "ray", den: "plain", label: `${RAY} / ${PLAIN} (CPU per task)` },
+      { metric: "p99", num: "ray", den: "timeout", label: `${RAY} / setTimeout per task (p99)` }
+    ],
+    charts: [{
+      file: "trickle-cpu.svg",
+      metric: "cpuUsPerTask",
+      title: "Trickle: CPU per task (µs, lower is better)"
+    }],
+    timeoutMs: 120_000
+  },
+  {
+    id: "idle",
+    worker: "idle",
+    title: "7. Idle: 100k tasks pending one hour ahead",
+    description: "100k tasks due one hour ahead (spread over one second), then the process waits 10 s while " +
+      "nothing is due. CPU % is process CPU time over those 10 s in % of one core, measured after a 2 s " +
+      "settling pause and a full GC (the submission's own garbage is not counted). RayScheduler's dispatcher " +
+      "sleeps until the head is due or `maxSleep` (1 minute) passes; \"fibers started\" counts its fibers " +
+      "started in the window.",
+    contenders: [
+      { id: "ray", label: RAY },
+      { id: "timeout", label: "setTimeout per task" },
+      { id: "plain", label: PLAIN }
+    ],
+    params: (quick) => ({
+      tasks: quick ? 1000 : 100_000,
+      aheadMs: 3_600_000,
+      settleMs: quick ? 100 : 2000,
+      seconds: quick ? 0.5 : 10,
+      sources: 10
+    }),
+    samples: { warmup: 1, counted: 5 },
+    metrics: [
+      { key: "cpuPercent", label: "CPU while waiting", unit: "% of a core", digits: 3 },
+      { key: "fibersStarted", label: "fibers started while waiting", unit: "", digits: 0 }
+    ],
+    ratios: [],
+    charts: [],
+    timeoutMs: 120_000
+  }
 ]

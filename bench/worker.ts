@@ -20,6 +20,8 @@ const load = async (scenario: string): Promise<Runner> => {
       return (await import("./scenarios/lateness.js")).run
     case "mixed":
       return (await import("./scenarios/mixed.js")).run
+    case "idle":
+      return (await import("./scenarios/idle.js")).run
     case "virtual":
       return (await import("./scenarios/virtual.js")).run
     default:

@@ -187,6 +187,55 @@ export const targets = (data: RunData, defs: ReadonlyArray<ScenarioDef>): Array<
         (s) => `RayScheduler's p99 is ${range(s, times)} ${contenderLabel(def, den)}'s`
       ))
     }
+    // issue 8: no worse than the simplest timers, and than the JS schedulers people use
+    for (const den of ["timeout", "toad", "croner"]) {
+      const def = defs.find((d) => d.id === "lateness")!
+      rows.push(ratioTarget(
+        data,
+        `Lateness p99 ≤ ${contenderLabel(def, den)}'s`,
+        "lateness",
+        "p99",
+        "ray",
+        den,
+        (r) => r <= 1,
+        (s) => `RayScheduler's p99 is ${range(s, times)} ${contenderLabel(def, den)}'s`
+      ))
+    }
+  }
+  if (has("trickle")) {
+    rows.push(
+      valueTarget(
+        data,
+        "Trickle: fewer than 0.05 fibers started per task",
+        "trickle",
+        "ray",
+        "fibersPerTask",
+        (v) => v < 0.05,
+        (s) => `${range(s, (v) => v.toFixed(3))} fibers per task`
+      ),
+      ratioTarget(
+        data,
+        "Trickle: CPU per task ≤ setTimeout per task's",
+        "trickle",
+        "cpuUsPerTask",
+        "ray",
+        "timeout",
+        (r) => r <= 1,
+        (s) => `${range(s, times)} setTimeout per task's CPU per task`
+      )
+    )
+  }
+  if (has("idle")) {
+    const tasks = Number(data.scenarios.find((s) => s.id === "idle")!.params.tasks)
+    rows.push(valueTarget(
+      data,
+      `Idle: < 1 % CPU with ${fmt(tasks, 0)} tasks pending an hour ahead`,
+      "idle",
+      "ray",
+      "cpuPercent",
+      (v) => v < 1,
+      (s) => `${range(s, (v) => `${v.toFixed(3)} %`)} of a core`
+    ))
   }
   return rows
 }

@@ -1,33 +1,35 @@
 /**
  * The dispatcher: one fiber that runs dispatch rounds (`SchedulerState.round`,
  * one synchronous section each) and, between them, waits — idle on a
- * wake-up `Deferred`, or sleeping on the same `Deferred` with one timer
+ * wake-up `Signal`, or sleeping on the same signal with one timer
  * fiber that completes it when the earliest watched head is due. See
  * docs/architecture.md, "The dispatcher's states".
  *
  * @internal
  */
 import type * as Clock from "effect/Clock"
-import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as FiberId from "effect/FiberId"
 import type { Task } from "../Task.js"
+import type { Signal } from "./signal.js"
 import type { Round } from "./state.js"
 
 /**
- * The interruptible sleep: a timer fiber completes the wake-up `Deferred`
+ * The interruptible sleep: a timer fiber completes the wake-up signal
  * after `millis`; a submission of an earlier task, a lane to watch sooner
- * and `stop` complete it before. The dispatcher only awaits the `Deferred`;
+ * and `stop` complete it before. The dispatcher only awaits the signal;
  * a timer that lost is interrupted without waiting for it. (One fork per
  * sleep: a `race` would cost two forks and a join.)
  */
-const sleepUntilWoken = (clock: Clock.Clock, millis: number, wake: Deferred.Deferred<void>): Effect.Effect<void> =>
+const sleepUntilWoken = (clock: Clock.Clock, millis: number, wake: Signal<void>): Effect.Effect<void> =>
   Effect.flatMap(
-    Effect.forkDaemon(Effect.zipRight(clock.sleep(Duration.millis(millis)), Deferred.succeed(wake, undefined))),
+    Effect.forkDaemon(
+      Effect.zipRight(clock.sleep(Duration.millis(millis)), Effect.sync(() => wake.complete(Effect.void)))
+    ),
     (timer) =>
       Effect.zipRight(
-        Deferred.await(wake),
+        wake.await(),
         Effect.sync(() => {
           if (timer.unsafePoll() === null) timer.unsafeInterruptAsFork(FiberId.none)
         })
@@ -49,7 +51,7 @@ export const dispatcher = (
       case "Continue":
         return Effect.zipRight(log, Effect.zipRight(Effect.yieldNow(), loop))
       case "Idle":
-        return Effect.zipRight(log, Effect.zipRight(Deferred.await(decision.wake), loop))
+        return Effect.zipRight(log, Effect.zipRight(decision.wake.await(), loop))
       case "Sleep":
         return Effect.zipRight(log, Effect.zipRight(sleepUntilWoken(clock, decision.millis, decision.wake), loop))
     }

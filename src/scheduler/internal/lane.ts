@@ -7,7 +7,6 @@
  *
  * @internal
  */
-import type * as Deferred from "effect/Deferred"
 import type * as Effect from "effect/Effect"
 import type * as Fiber from "effect/Fiber"
 import type { Task } from "../Task.js"
@@ -15,6 +14,7 @@ import type { TaskConsumer } from "../TaskConsumer.js"
 import { Counters } from "./counters.js"
 import { type Entry, entryLessThan } from "./heap.js"
 import { ReadyQueue } from "./readyQueue.js"
+import type { Signal } from "./signal.js"
 
 /** @internal */
 export class Lane {
@@ -36,7 +36,7 @@ export class Lane {
    */
   starting = 0
   /** The lane's parked worker, if any: it waits on this for a due task (`true`) or to leave (`false`). */
-  parked: Deferred.Deferred<boolean> | undefined = undefined
+  parked: Signal<boolean> | undefined = undefined
   /** When the parked worker parked (epoch ms). */
   parkedSince = 0
   /** The alive worker fibers and the consumer each serves (to wait for or interrupt them). */

@@ -10,14 +10,14 @@
  * section (a `Ref.modify` callback, or a worker's `Effect.suspend` step), so
  * no other fiber observes a half-done transition. What a transition must do
  * to the outside world is done synchronously too: completing a wake-up
- * `Deferred` (`Deferred.unsafeDone`) and forking a worker fiber (the host's
+ * `Signal` (internal/signal.ts) and forking a worker fiber (the host's
  * `forkWorker`, which schedules the fiber without running it).
  *
  * @internal
  */
 import * as Cause from "effect/Cause"
 import * as Deferred from "effect/Deferred"
-import type * as Effect from "effect/Effect"
+import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
@@ -25,6 +25,8 @@ import type { Task } from "../Task.js"
 import type { TaskConsumer } from "../TaskConsumer.js"
 import { Counters } from "./counters.js"
 import { Lane, LaneHeap } from "./lane.js"
+import * as signal from "./signal.js"
+import { Signal } from "./signal.js"
 
 /**
  * - `stopped`: no dispatcher; submissions wait in their lanes.
@@ -62,12 +64,12 @@ interface Release {
 export type Round =
   | { readonly _tag: "Exit" }
   | { readonly _tag: "Continue"; readonly dropped: ReadonlyArray<Task> }
-  | { readonly _tag: "Idle"; readonly dropped: ReadonlyArray<Task>; readonly wake: Deferred.Deferred<void> }
+  | { readonly _tag: "Idle"; readonly dropped: ReadonlyArray<Task>; readonly wake: Signal<void> }
   | {
     readonly _tag: "Sleep"
     readonly dropped: ReadonlyArray<Task>
     readonly millis: number
-    readonly wake: Deferred.Deferred<void>
+    readonly wake: Signal<void>
   }
 
 const RUNNING: ReadonlySet<Phase> = new Set<Phase>(["idle", "sleeping", "dispatching"])
@@ -89,7 +91,7 @@ export class SchedulerState {
   workers = 0
   private seq = 0
   /** The dispatcher's wake-up while idle or sleeping. */
-  private wake: Deferred.Deferred<void> | undefined = undefined
+  private wake: Signal<void> | undefined = undefined
   /** Due instant of the head the dispatcher sleeps towards (`Infinity` when idle). */
   private sleepingUntil = Infinity
   /** While stopping: completed when at most `keep` workers are left. */
@@ -133,14 +135,14 @@ export class SchedulerState {
   }
 
   /** Nothing is watched: dispatching → idle, until `wake` is completed. */
-  private setIdle(wake: Deferred.Deferred<void>): void {
+  private setIdle(wake: Signal<void>): void {
     this.enter("idle", ["dispatching"])
     this.wake = wake
     this.sleepingUntil = Infinity
   }
 
   /** The earliest watched head is due at `until`: dispatching → sleeping. */
-  private setSleeping(until: number, wake: Deferred.Deferred<void>): void {
+  private setSleeping(until: number, wake: Signal<void>): void {
     this.enter("sleeping", ["dispatching"])
     this.wake = wake
     this.sleepingUntil = until
@@ -178,7 +180,7 @@ export class SchedulerState {
     const wake = this.wake
     this.wake = undefined
     this.sleepingUntil = -Infinity
-    if (wake !== undefined) Deferred.unsafeDone(wake, Exit.void)
+    if (wake !== undefined) wake.complete(Effect.void)
   }
 
   // ---- submissions -------------------------------------------------------
@@ -305,12 +307,12 @@ export class SchedulerState {
   }
 
   /**
-   * A worker found nothing due: it parks — waits on the returned `Deferred`
+   * A worker found nothing due: it parks — waits on the returned signal
    * for a due task (`true`) or to leave (`false`) — unless it should leave
    * now (undefined): the scheduler stops, its consumer is not the lane's, the
    * lane already has a parked worker, or parking is off.
    */
-  park(lane: Lane, consumer: TaskConsumer): Deferred.Deferred<boolean> | undefined {
+  park(lane: Lane, consumer: TaskConsumer): Signal<boolean> | undefined {
     if (
       !this.running || lane.consumer !== consumer || lane.parked !== undefined || this.host.idleMillis <= 0
     ) return undefined
@@ -318,7 +320,7 @@ export class SchedulerState {
     // a task may have become due since the worker's last look
     const head = lane.head
     if (head !== undefined && head.dueMillis <= now) return undefined
-    lane.parked = Deferred.unsafeMake<boolean>(FiberId.none)
+    lane.parked = new Signal<boolean>()
     lane.parkedSince = now
     this.parked.add(lane)
     this.reconcile(lane, now) // watch the lane's head: the parked worker is free to take it
@@ -331,7 +333,7 @@ export class SchedulerState {
     if (parked === undefined) return
     lane.parked = undefined
     this.parked.delete(lane)
-    Deferred.unsafeDone(parked, Exit.succeed(work))
+    parked.complete(work ? signal.work : signal.leave)
   }
 
   /** A task's consumer ended. */
@@ -445,7 +447,7 @@ export class SchedulerState {
     if (next !== undefined && next.head!.dueMillis <= now) return { _tag: "Continue", dropped }
     const firstParked = this.parked.values().next()
     const expiry = firstParked.done === true ? Infinity : firstParked.value.parkedSince + idleMillis
-    const wake = Deferred.unsafeMake<void>(FiberId.none)
+    const wake = new Signal<void>()
     if (next === undefined && expiry === Infinity) {
       this.setIdle(wake)
       return { _tag: "Idle", dropped, wake }

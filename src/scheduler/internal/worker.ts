@@ -16,7 +16,6 @@
  */
 import * as Cause from "effect/Cause"
 import type * as Context from "effect/Context"
-import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import type * as Fiber from "effect/Fiber"
 import type { Task } from "../Task.js"
@@ -65,7 +64,7 @@ export const worker = (
   const parkOrLeave = (): Effect.Effect<void> => {
     const parked = state.park(lane, consumer)
     if (parked === undefined) return Effect.void
-    return Effect.flatMap(Deferred.await(parked), (work) => {
+    return Effect.flatMap(parked.await(), (work) => {
       if (!work) return Effect.void
       claimed = true
       return loop
