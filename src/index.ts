@@ -16,3 +16,5 @@ export * as Scheduler from "./scheduler/Scheduler.js"
 export * as Task from "./scheduler/Task.js"
 /** @since 0.1.0 */
 export * as TaskConsumer from "./scheduler/TaskConsumer.js"
+/** @since 0.2.0 */
+export * as TaskRun from "./scheduler/TaskRun.js"

@@ -428,6 +428,7 @@ describe("Scheduler", () => {
         dropped: 0,
         inFlight: 0,
         pending: 0,
+        duplicates: 0,
         lateness: { count: 3, totalMillis: 100, maxMillis: 100, meanMillis: 100 / 3 }
       })
       assert.strictEqual(end.bySource["b"]?.failed, 1)

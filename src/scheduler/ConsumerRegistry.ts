@@ -68,6 +68,12 @@ export interface ConsumerRegistryService {
    */
   readonly unsafeGet: (name: string) => TaskConsumer | undefined
   /**
+   * Calls `onAdded` (synchronously, inside `register`) with each consumer
+   * registered, for as long as the current scope is open. A scheduler uses
+   * this to start the due tasks of a source that was waiting for a consumer.
+   */
+  readonly onRegister: (onAdded: (consumer: TaskConsumer) => void) => Effect.Effect<void, never, Scope.Scope>
+  /**
    * Calls `onRemoved` with each consumer `unregister` removes, for as long
    * as the current scope is open; `unregister` waits for it. A scheduler
    * uses this to stop starting the removed consumer's tasks and to wait for
@@ -107,6 +113,7 @@ export class ConsumerRegistry extends Context.Tag("ray-scheduler/ConsumerRegistr
 export const make: Effect.Effect<ConsumerRegistryService> = Effect.sync((): ConsumerRegistryService => {
   const consumers = new Map<string, TaskConsumer>()
   const listeners = new Set<(consumer: TaskConsumer) => Effect.Effect<void>>()
+  const added = new Set<(consumer: TaskConsumer) => void>()
   return {
     register: (consumer) =>
       Effect.suspend((): Effect.Effect<void, DuplicateConsumerError | InvalidConsumerError> => {
@@ -114,6 +121,7 @@ export const make: Effect.Effect<ConsumerRegistryService> = Effect.sync((): Cons
         if (invalid !== undefined) return Effect.fail(invalid)
         if (consumers.has(consumer.name)) return Effect.fail(new DuplicateConsumerError({ name: consumer.name }))
         consumers.set(consumer.name, consumer)
+        for (const listener of added) listener(consumer)
         return Effect.void
       }),
     find: (name) => Effect.sync(() => Option.fromNullable(consumers.get(name))),
@@ -127,6 +135,11 @@ export const make: Effect.Effect<ConsumerRegistryService> = Effect.sync((): Cons
     list: Effect.sync(() => Array.from(consumers.values())),
     snapshot: Effect.sync(() => new Map(consumers)),
     unsafeGet: (name) => consumers.get(name),
+    onRegister: (onAdded) =>
+      Effect.acquireRelease(
+        Effect.sync(() => void added.add(onAdded)),
+        () => Effect.sync(() => void added.delete(onAdded))
+      ),
     onUnregister: (onRemoved) =>
       Effect.acquireRelease(
         Effect.sync(() => void listeners.add(onRemoved)),

@@ -63,6 +63,8 @@ export interface SourceStats {
   readonly inFlight: number
   /** Tasks submitted and not yet started or dropped (future or waiting for a permit). */
   readonly pending: number
+  /** Submissions of a task whose `id` was pending or running: not added (a safe retry of a submit). */
+  readonly duplicates: number
   readonly lateness: LatenessStats
 }
 
@@ -74,10 +76,49 @@ export interface SourceStats {
  */
 export interface SchedulerStats extends SourceStats {
   readonly running: boolean
+  /**
+   * Pending tasks of sources that have no consumer and are within their
+   * grace period ({@link SchedulerOptions.noConsumerGrace}).
+   */
+  readonly waiting: number
+  /** Dead letters kept now. */
+  readonly deadLetters: number
   /** Due instant of the earliest pending task. */
   readonly nextAt: Option.Option<DateTime.Utc>
   /** The same counters per source name. */
   readonly bySource: Readonly<Record<string, SourceStats>>
+}
+
+/**
+ * Why a task became a dead letter.
+ *
+ * - `NoConsumer`: no consumer was registered for its source when it was due
+ *   (after the grace period, if any).
+ * - `Failed`: its consumer failed (a typed error).
+ * - `Died`: its consumer died (a defect).
+ * - `Interrupted`: its run was interrupted (e.g. by `stop` after the
+ *   shutdown timeout, in the memory layer).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type DeadLetterReason = "NoConsumer" | "Failed" | "Died" | "Interrupted"
+
+/**
+ * A task that will not run again unless it is replayed.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface DeadLetter {
+  readonly task: Task
+  readonly reason: DeadLetterReason
+  /** What went wrong, one line (the failure's message, or why it was not run). */
+  readonly error: string
+  /** How many times it was started (0 for `NoConsumer`). */
+  readonly attempts: number
+  /** When it became a dead letter. */
+  readonly at: DateTime.Utc
 }
 
 /**
@@ -116,6 +157,19 @@ export interface SchedulerService {
   /** Due instant of the earliest pending task. */
   readonly nextAt: Effect.Effect<Option.Option<DateTime.Utc>>
   readonly stats: Effect.Effect<SchedulerStats>
+  /** The dead letters kept, oldest first. */
+  readonly deadLetters: Effect.Effect<ReadonlyArray<DeadLetter>>
+  /**
+   * Submits the dead letter with this task id again, due now, and removes
+   * it from the dead letters. `false` if there is no such dead letter (or a
+   * task with that id is pending or running: then the dead letter is kept).
+   */
+  readonly replay: (taskId: string) => Effect.Effect<boolean>
+  /**
+   * Removes the dead letters older than `olderThan` (all of them when
+   * omitted). Returns how many were removed.
+   */
+  readonly purgeDeadLetters: (olderThan?: Duration.DurationInput) => Effect.Effect<number>
 }
 
 /**
@@ -156,6 +210,20 @@ export interface SchedulerOptions {
    * of tasks cheap. `0` turns parking off. Default: 1 second.
    */
   readonly workerIdleTimeout?: Duration.DurationInput | undefined
+  /**
+   * How long due tasks of a source with no registered consumer wait for one
+   * before they become dead letters (`NoConsumer`), counted from the first
+   * time the dispatcher finds the source due without a consumer; logged
+   * once per source and counted in `waiting`. Default: 0 (at once) in the
+   * memory layer, 30 seconds in the SQL layer (whose recovered tasks may be
+   * due before the consumer layers are built).
+   */
+  readonly noConsumerGrace?: Duration.DurationInput | undefined
+  /**
+   * How many dead letters the memory layer keeps (the oldest go first).
+   * Default: 10,000. The SQL layer keeps all of them until purged.
+   */
+  readonly deadLetterLimit?: number | undefined
 }
 
 /**

@@ -17,6 +17,8 @@ export class Counters {
   dropped = 0
   inFlight = 0
   pending = 0
+  /** Submissions of a task whose id was pending or running (not added). */
+  duplicates = 0
   private latenessCount = 0
   private latenessTotal = 0
   private latenessMax = 0
@@ -60,6 +62,7 @@ export class Counters {
       dropped: this.dropped,
       inFlight: this.inFlight,
       pending: this.pending,
+      duplicates: this.duplicates,
       lateness: this.lateness()
     }
   }

@@ -40,13 +40,13 @@ const sleepUntilWoken = (clock: Clock.Clock, millis: number, wake: Signal<void>)
 export const dispatcher = (
   clock: Clock.Clock,
   round: Effect.Effect<Round>,
-  logDropped: (task: Task) => Effect.Effect<void>
+  onDropped: (tasks: ReadonlyArray<Task>) => Effect.Effect<void>,
+  onWaiting: (sources: ReadonlyArray<string>) => Effect.Effect<void>
 ): Effect.Effect<void> => {
   const loop: Effect.Effect<void> = Effect.flatMap(round, (decision): Effect.Effect<void> => {
     if (decision._tag === "Exit") return Effect.void
-    const log = decision.dropped.length === 0
-      ? Effect.void
-      : Effect.forEach(decision.dropped, logDropped, { discard: true })
+    const dropped = decision.dropped.length === 0 ? Effect.void : onDropped(decision.dropped)
+    const log = decision.waiting.length === 0 ? dropped : Effect.zipRight(onWaiting(decision.waiting), dropped)
     switch (decision._tag) {
       case "Continue":
         return Effect.zipRight(log, Effect.zipRight(Effect.yieldNow(), loop))

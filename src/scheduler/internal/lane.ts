@@ -41,6 +41,8 @@ export class Lane {
   parkedSince = 0
   /** The alive worker fibers and the consumer each serves (to wait for or interrupt them). */
   readonly fibers = new Map<Fiber.RuntimeFiber<void>, TaskConsumer>()
+  /** Since when its due tasks wait for a consumer (epoch ms); undefined while it has one. */
+  orphanSince: number | undefined = undefined
   /** Position in the {@link LaneHeap}; -1 when not in it. */
   heapIndex = -1
 

@@ -29,6 +29,7 @@ import { ConsumerRegistry } from "../ConsumerRegistry.js"
 import type { SchedulerOptions, SchedulerService, SchedulerStats, SourceStats } from "../Scheduler.js"
 import { Task } from "../Task.js"
 import type { TaskConsumer } from "../TaskConsumer.js"
+import { type Backend, memoryBackend, olderThanMillis } from "./backend.js"
 import { dispatcher } from "./dispatcher.js"
 import type { Lane } from "./lane.js"
 import { type Host, SchedulerState } from "./state.js"
@@ -40,6 +41,9 @@ export const defaultMaxSleep: Duration.Duration = Duration.minutes(1)
 export const defaultBatchSize = 4096
 /** @internal */
 export const defaultWorkerIdleTimeout: Duration.Duration = Duration.seconds(1)
+
+/** @internal */
+export const defaultDeadLetterLimit = 10_000
 
 /** The longest a JS timer can wait (2^31 − 1 ms, ~24.8 days); longer sleeps are clamped to it. @internal */
 export const maxTimerMillis = 2 ** 31 - 1
@@ -53,7 +57,7 @@ const invalidOption = (option: string, expected: string, value: unknown): never 
 }
 
 /** The options, validated and normalised; an invalid option is a defect naming it. @internal */
-export const resolveOptions = (options: SchedulerOptions) => {
+export const resolveOptions = (options: SchedulerOptions, defaultGrace: Duration.DurationInput = 0) => {
   const maxSleep = Duration.decodeUnknown(options.maxSleep ?? defaultMaxSleep)
   if (Option.isNone(maxSleep) || !(Duration.toMillis(maxSleep.value) > 0)) {
     invalidOption("maxSleep", "a positive duration", options.maxSleep)
@@ -66,7 +70,17 @@ export const resolveOptions = (options: SchedulerOptions) => {
   if (Option.isNone(workerIdle) || !Duration.isFinite(workerIdle.value)) {
     invalidOption("workerIdleTimeout", "a finite duration", options.workerIdleTimeout)
   }
+  const grace = Duration.decodeUnknown(options.noConsumerGrace ?? defaultGrace)
+  if (Option.isNone(grace) || !Duration.isFinite(grace.value)) {
+    invalidOption("noConsumerGrace", "a finite duration", options.noConsumerGrace)
+  }
+  const deadLetterLimit = options.deadLetterLimit ?? defaultDeadLetterLimit
+  if (!Number.isSafeInteger(deadLetterLimit) || deadLetterLimit < 0) {
+    invalidOption("deadLetterLimit", "an integer >= 0", deadLetterLimit)
+  }
   return {
+    noConsumerGraceMillis: Math.min(Duration.toMillis(Option.getOrThrow(grace)), maxTimerMillis),
+    deadLetterLimit,
     workerIdleMillis: Duration.toMillis(Option.getOrThrow(workerIdle)),
     maxSleepMillis: Math.min(Duration.toMillis(Option.getOrThrow(maxSleep)), maxTimerMillis),
     batchSize,
@@ -104,31 +118,55 @@ const notATask = (operation: string, value: unknown, index?: number) =>
 const closed = (operation: string) =>
   Effect.die(new Cause.RuntimeException(`Scheduler.${operation}: the scheduler's scope is closed`))
 
-/** @internal */
+/** What a layer's backend is built from. @internal */
+export interface BackendContext {
+  readonly state: SchedulerState
+  readonly now: () => number
+  readonly settings: ReturnType<typeof resolveOptions>
+}
+
+/** The memory layer's scheduler. @internal */
 export const make = (
   options: SchedulerOptions = {}
 ): Effect.Effect<SchedulerService, never, ConsumerRegistry | Scope.Scope> =>
+  Effect.suspend(() =>
+    makeWith(
+      resolveOptions(options),
+      ({ now, settings, state }) => Effect.succeed(memoryBackend(state, now, settings.deadLetterLimit))
+    )
+  )
+
+/**
+ * A scheduler on the backend `makeBackend` builds (memory or SQL); the
+ * backend is built after the state and before the dispatcher starts. @internal
+ */
+export const makeWith = <E, R>(
+  settings: ReturnType<typeof resolveOptions>,
+  makeBackend: (context: BackendContext) => Effect.Effect<Backend, E, R>
+): Effect.Effect<SchedulerService, E, ConsumerRegistry | Scope.Scope | R> =>
   Effect.gen(function*() {
-    const settings = resolveOptions(options)
     const registry = yield* ConsumerRegistry
     const clock: Clock.Clock = yield* Effect.clock
     const runtime = yield* Effect.runtime<never>()
     const fork = <A>(effect: Effect.Effect<A>) => Runtime.runFork(runtime)(effect, { immediate: false })
+    const now = () => clock.unsafeCurrentTimeMillis()
 
     const host: Host = {
-      now: () => clock.unsafeCurrentTimeMillis(),
+      now,
       consumerOf: registry.unsafeGet,
       // Workers run in the runtime the scheduler was built in (its Clock,
       // logger and supervisor), interruptible whatever the caller's region.
       forkWorker: (lane: Lane, consumer: TaskConsumer) => {
         const self: { fiber: Fiber.RuntimeFiber<void> | undefined } = { fiber: undefined }
-        self.fiber = fork(Effect.interruptible(worker(state, lane, consumer, self)))
+        self.fiber = fork(Effect.interruptible(worker(state, lane, consumer, self, backend.hooks, now)))
         return self.fiber
       },
       makeSemaphore: (permits) => Effect.unsafeMakeSemaphore(permits),
-      idleMillis: settings.workerIdleMillis
+      idleMillis: settings.workerIdleMillis,
+      noConsumerGraceMillis: settings.noConsumerGraceMillis
     }
     const state = new SchedulerState(host)
+    const backend: Backend = yield* makeBackend({ state, now, settings })
     const ref = yield* Ref.make(state)
     /** Runs `f` on the state in one synchronous section. */
     const step = <A>(f: (s: SchedulerState) => A): Effect.Effect<A> => Ref.modify(ref, (s) => [f(s), s])
@@ -140,10 +178,12 @@ export const make = (
 
     // ---- submission -------------------------------------------------------
 
+    /** Accepts validated tasks, unless the scope is closed (checked in the same synchronous step). */
+    const accept = (operation: string, tasks: ReadonlyArray<Task>): Effect.Effect<void> =>
+      Effect.suspend(() => state.phase === "closed" ? closed(operation) : backend.accept(tasks))
+
     const submit = (task: Task): Effect.Effect<void> =>
-      task instanceof Task
-        ? Effect.flatten(step((s) => s.phase === "closed" ? closed("submit") : (s.accept([task]), Effect.void)))
-        : notATask("submit", task)
+      task instanceof Task ? accept("submit", [task]) : notATask("submit", task)
 
     const submitAll = (tasks: Iterable<Task>): Effect.Effect<void> =>
       Effect.suspend(() => {
@@ -161,7 +201,7 @@ export const make = (
           )
         }
         for (let i = 0; i < all.length; i++) if (!(all[i] instanceof Task)) return notATask("submitAll", all[i], i)
-        return Effect.flatten(step((s) => s.phase === "closed" ? closed("submitAll") : (s.accept(all), Effect.void)))
+        return accept("submitAll", all)
       })
 
     // ---- lifecycle --------------------------------------------------------
@@ -174,7 +214,7 @@ export const make = (
         if (state.phase === "stopping" && stopped !== undefined) yield* Deferred.await(stopped)
         const started = yield* step((s) => s.phase === "stopped" ? (s.setStarted(), true) : false)
         if (!started) return
-        dispatcherFiber = fork(dispatcher(clock, round, logDropped))
+        dispatcherFiber = fork(dispatcher(clock, round, onDropped, onWaiting))
         yield* Effect.logDebug("Scheduler started").pipe(Effect.annotateLogs({ module: "Scheduler" }))
       })
     ).pipe(Effect.uninterruptible)
@@ -265,6 +305,41 @@ export const make = (
       )
     )
 
+    // A consumer arriving: a source waiting for one starts at once.
+    yield* registry.onRegister((consumer) => state.registered(consumer))
+
+    // ---- dead letters -----------------------------------------------------
+
+    const onDropped = (tasks: ReadonlyArray<Task>): Effect.Effect<void> =>
+      Effect.zipRight(
+        Effect.sync(() => backend.dropped(tasks)),
+        Effect.forEach(tasks, logDropped, { discard: true })
+      )
+
+    const onWaiting = (sources: ReadonlyArray<string>): Effect.Effect<void> =>
+      Effect.forEach(sources, (source) =>
+        Effect.logWarning(
+          `Scheduler: source ${JSON.stringify(source)} has due tasks and no consumer; they wait up to ${
+            Duration.format(Duration.millis(settings.noConsumerGraceMillis))
+          } for one, then become dead letters`
+        ).pipe(Effect.annotateLogs({ module: "Scheduler", source })), { discard: true })
+
+    const replay = (taskId: string): Effect.Effect<boolean> =>
+      Effect.gen(function*() {
+        const letter = yield* backend.takeDeadLetter(taskId)
+        if (letter === undefined) return false
+        if (state.ids.has(taskId)) {
+          yield* backend.restoreDeadLetter(letter)
+          return false
+        }
+        const task = new Task({ ...letter.task, scheduleAt: DateTime.unsafeMake(now()) })
+        yield* accept("replay", [task])
+        return true
+      })
+
+    const purgeDeadLetters = (olderThan?: Duration.DurationInput): Effect.Effect<number> =>
+      Effect.suspend(() => backend.purgeDeadLetters(olderThanMillis(olderThan)))
+
     // ---- observation ------------------------------------------------------
 
     const nextAt = (s: SchedulerState): Option.Option<DateTime.Utc> => {
@@ -284,8 +359,18 @@ export const make = (
         const bySource: Record<string, SourceStats> = {}
         for (const [source, counters] of s.retired) bySource[source] = counters.toStats()
         for (const [source, lane] of s.lanes) bySource[source] = lane.counters.toStats()
-        return { ...s.totals.toStats(), running: s.running, nextAt: nextAt(s), bySource }
-      })
+        return {
+          ...s.totals.toStats(),
+          running: s.running,
+          nextAt: nextAt(s),
+          waiting: s.waiting(),
+          deadLetters: backend.deadLetterCount(),
+          bySource
+        }
+      }),
+      deadLetters: backend.deadLetters,
+      replay,
+      purgeDeadLetters
     }
 
     yield* Effect.addFinalizer(() =>

@@ -49,6 +49,12 @@ export interface Host {
   readonly makeSemaphore: (permits: number) => Effect.Semaphore
   /** How long a worker with nothing to do stays parked before it leaves, ms (0: it leaves at once). */
   readonly idleMillis: number
+  /**
+   * How long due tasks of a source with no consumer wait for one before
+   * they are dropped, ms (0: dropped at once). Counted from the first time
+   * the dispatcher found the source due and without a consumer.
+   */
+  readonly noConsumerGraceMillis: number
 }
 
 /** How many freed sources keep their counters in `stats.bySource` (the most recent ones). @internal */
@@ -63,11 +69,18 @@ interface Release {
 /** What a dispatch round decided. @internal */
 export type Round =
   | { readonly _tag: "Exit" }
-  | { readonly _tag: "Continue"; readonly dropped: ReadonlyArray<Task> }
-  | { readonly _tag: "Idle"; readonly dropped: ReadonlyArray<Task>; readonly wake: Signal<void> }
+  | { readonly _tag: "Continue"; readonly dropped: ReadonlyArray<Task>; readonly waiting: ReadonlyArray<string> }
+  | {
+    readonly _tag: "Idle"
+    readonly dropped: ReadonlyArray<Task>
+    readonly waiting: ReadonlyArray<string>
+    readonly wake: Signal<void>
+  }
   | {
     readonly _tag: "Sleep"
     readonly dropped: ReadonlyArray<Task>
+    /** Sources that just began waiting for a consumer (logged once each). */
+    readonly waiting: ReadonlyArray<string>
     readonly millis: number
     readonly wake: Signal<void>
   }
@@ -85,6 +98,10 @@ export class SchedulerState {
   private readonly watched = new LaneHeap()
   /** Lanes with a parked worker, in the order they parked (the first is the next to expire). */
   private readonly parked = new Set<Lane>()
+  /** Lanes with due tasks and no consumer, waiting for one (the grace period, `lane.orphanSince`). */
+  private readonly orphans = new Set<Lane>()
+  /** Ids of the tasks pending or running: a task submitted again while one of them is a duplicate. */
+  readonly ids = new Set<string>()
   /** Counters of all sources since the scheduler was made. */
   readonly totals = new Counters()
   /** Worker fibers alive, all lanes. */
@@ -185,13 +202,25 @@ export class SchedulerState {
 
   // ---- submissions -------------------------------------------------------
 
-  /** Accepts `tasks` (in order: equal instants keep it) and starts or watches their lanes. */
-  accept(tasks: ReadonlyArray<Task>): void {
+  /**
+   * Accepts `tasks` (in order: equal instants keep it) and starts or watches
+   * their lanes. A task whose id is pending or running is a duplicate:
+   * counted, not added. `seqs`, when given, are the tasks' sequence numbers
+   * (a store's); otherwise the next ones are taken.
+   */
+  accept(tasks: ReadonlyArray<Task>, seqs?: ReadonlyArray<number>): void {
     const touched = new Set<Lane>()
-    for (const task of tasks) {
+    for (let i = 0; i < tasks.length; i++) {
+      const task = tasks[i]!
       const lane = this.laneFor(task.source)
+      if (this.ids.has(task.id)) {
+        lane.counters.duplicates++
+        this.totals.duplicates++
+        continue
+      }
+      this.ids.add(task.id)
       const wasHead = lane.head
-      lane.queue.push({ dueMillis: task.dueMillis, seq: this.seq++, value: task })
+      lane.queue.push({ dueMillis: task.dueMillis, seq: seqs === undefined ? this.seq++ : seqs[i]!, value: task })
       lane.counters.onSubmitted()
       this.totals.onSubmitted()
       if (lane.head !== wasHead) touched.add(lane)
@@ -199,6 +228,20 @@ export class SchedulerState {
     if (!this.running || touched.size === 0) return
     const now = this.host.now()
     for (const lane of touched) this.reconcile(lane, now)
+  }
+
+  /** `task` was submitted while a task with its id was pending or running (a store found it). */
+  duplicate(task: Task): void {
+    this.laneFor(task.source).counters.duplicates++
+    this.totals.duplicates++
+  }
+
+  /** A consumer was registered: its lane (if waiting for one) is looked at again. */
+  registered(consumer: TaskConsumer): void {
+    const lane = this.lanes.get(consumer.name)
+    if (lane === undefined) return
+    this.orphans.delete(lane)
+    this.reconcile(lane, this.host.now())
   }
 
   private laneFor(source: string): Lane {
@@ -231,6 +274,7 @@ export class SchedulerState {
     }
     const consumer = this.host.consumerOf(lane.source)
     if (consumer === undefined) return this.watch(lane)
+    lane.orphanSince = undefined
     if (consumer !== lane.consumer) this.adopt(lane, consumer)
     const idle = lane.parked === undefined ? 0 : 1
     if (lane.starting > 0 || lane.workers - idle >= lane.permits) {
@@ -278,6 +322,7 @@ export class SchedulerState {
       this.host.consumerOf(lane.source) !== undefined || this.lanes.get(lane.source) !== lane
     ) return
     this.watched.remove(lane)
+    this.orphans.delete(lane)
     this.lanes.delete(lane.source)
     this.retired.set(lane.source, lane.counters)
     if (this.retired.size > retainedSources) this.retired.delete(this.retired.keys().next().value!)
@@ -337,7 +382,8 @@ export class SchedulerState {
   }
 
   /** A task's consumer ended. */
-  ended(lane: Lane, succeeded: boolean): void {
+  ended(lane: Lane, task: Task, succeeded: boolean): void {
+    this.ids.delete(task.id)
     lane.counters.onEnded(succeeded)
     this.totals.onEnded(succeeded)
   }
@@ -416,13 +462,35 @@ export class SchedulerState {
     if (!this.running) return { _tag: "Exit" }
     this.setDispatching()
     const dropped: Array<Task> = []
+    const waiting: Array<string> = []
+    const grace = this.host.noConsumerGraceMillis
+    // sources whose grace period ended are looked at again (dropped below, or started if a consumer came)
+    for (const lane of this.orphans) {
+      if (lane.orphanSince! + grace > now) continue
+      this.orphans.delete(lane)
+      this.reconcile(lane, now)
+    }
     let n = 0
     for (let lane = this.watched.peek(); lane !== undefined && n < budget; lane = this.watched.peek()) {
       const head = lane.head!
       if (head.dueMillis > now) break
       if (this.host.consumerOf(lane.source) === undefined) {
+        if (grace > 0) {
+          if (lane.orphanSince === undefined) {
+            lane.orphanSince = now
+            waiting.push(lane.source)
+          }
+          if (lane.orphanSince + grace > now) {
+            // wait for a consumer: not watched (its head is due), timed from `orphans`
+            this.watched.remove(lane)
+            this.orphans.add(lane)
+            n++
+            continue
+          }
+        }
         for (let h = lane.head; h !== undefined && h.dueMillis <= now && n < budget; h = lane.head) {
           lane.queue.pop()
+          this.ids.delete(h.value.id)
           lane.counters.onDropped()
           this.totals.onDropped()
           dropped.push(h.value)
@@ -444,20 +512,34 @@ export class SchedulerState {
       this.unpark(lane, false)
     }
     const next = this.watched.peek()
-    if (next !== undefined && next.head!.dueMillis <= now) return { _tag: "Continue", dropped }
+    if (next !== undefined && next.head!.dueMillis <= now) return { _tag: "Continue", dropped, waiting }
     const firstParked = this.parked.values().next()
-    const expiry = firstParked.done === true ? Infinity : firstParked.value.parkedSince + idleMillis
+    let expiry = firstParked.done === true ? Infinity : firstParked.value.parkedSince + idleMillis
+    for (const lane of this.orphans) expiry = Math.min(expiry, lane.orphanSince! + grace)
     const wake = new Signal<void>()
     if (next === undefined && expiry === Infinity) {
       this.setIdle(wake)
-      return { _tag: "Idle", dropped, wake }
+      return { _tag: "Idle", dropped, waiting, wake }
     }
     const due = next === undefined ? Infinity : next.head!.dueMillis
     this.setSleeping(due, wake)
-    return { _tag: "Sleep", dropped, millis: Math.min(Math.min(due, expiry) - now, maxSleep), wake }
+    return {
+      _tag: "Sleep",
+      dropped,
+      waiting,
+      millis: Math.max(0, Math.min(Math.min(due, expiry) - now, maxSleep)),
+      wake
+    }
   }
 
   // ---- observation ---------------------------------------------------------
+
+  /** Pending tasks of sources waiting for a consumer (in their grace period). */
+  waiting(): number {
+    let n = 0
+    for (const lane of this.orphans) n += lane.queue.size
+    return n
+  }
 
   /** Due instant of the earliest pending task. */
   nextAt(): number | undefined {

@@ -20,6 +20,7 @@ import * as Effect from "effect/Effect"
 import type * as Fiber from "effect/Fiber"
 import type { Task } from "../Task.js"
 import type { TaskConsumer } from "../TaskConsumer.js"
+import { currentSlot, RunSlot } from "../TaskRun.js"
 import { unprovided } from "./consumer.js"
 import type { Lane } from "./lane.js"
 import type { SchedulerState } from "./state.js"
@@ -38,6 +39,26 @@ const logFailure = (lane: Lane, task: Task, cause: Cause.Cause<unknown>): Effect
   )
 
 /**
+ * What a scheduler layer adds around each run (the memory layer and the SQL
+ * layer differ only here).
+ *
+ * @internal
+ */
+export interface RunHooks {
+  /** The attempt number of this run of `task` (1 for its first run). */
+  readonly attempt: (task: Task) => number
+  /**
+   * Waited for before `task`'s consumer runs (the SQL layer: its start, and
+   * the end of the worker's previous task, committed). Undefined: nothing.
+   */
+  readonly beforeRun: ((task: Task) => Effect.Effect<void>) | undefined
+  /** `task`'s run succeeded (synchronous; called once the state counted it). */
+  readonly succeeded: (task: Task) => void
+  /** `task`'s run failed, died or was interrupted (synchronous). */
+  readonly failed: (task: Task, cause: Cause.Cause<unknown>, attempt: number) => void
+}
+
+/**
  * The worker's effect. `self.fiber` is set by the forker before the fiber
  * runs; the worker uses it to deregister itself when it ends.
  *
@@ -47,7 +68,9 @@ export const worker = (
   state: SchedulerState,
   lane: Lane,
   consumer: TaskConsumer,
-  self: { fiber: Fiber.RuntimeFiber<void> | undefined }
+  self: { fiber: Fiber.RuntimeFiber<void> | undefined },
+  hooks: RunHooks,
+  now: () => number
 ): Effect.Effect<void> => {
   const raw = unprovided(consumer)
   const consume = raw === undefined ? consumer.consume : raw.consume
@@ -55,9 +78,15 @@ export const worker = (
   let claimed = true
   /** The task running now: if the worker is interrupted (stop or release timed out), it counts as failed. */
   let current: Task | undefined
+  /** What `TaskRun.current` reads in this worker's runs. */
+  const slot = new RunSlot()
+  const beforeRun = hooks.beforeRun
   const onSuccess = (): Effect.Effect<void> => {
+    const task = current!
     current = undefined
-    state.ended(lane, true)
+    slot.task = undefined
+    state.ended(lane, task, true)
+    hooks.succeeded(task)
     return loop
   }
   /** Nothing due: park until a task is due (then take it) or until told to leave. */
@@ -75,29 +104,46 @@ export const worker = (
     claimed = false
     if (task === undefined) return parkOrLeave()
     current = task
+    slot.task = task
+    slot.attempt = hooks.attempt(task)
+    slot.startedMillis = now()
     let effect: Effect.Effect<void, unknown>
-    try {
-      effect = consume(task)
-    } catch (defect) {
-      // a consumer that throws instead of returning an Effect: a defect of that task only
-      effect = Effect.die(defect)
+    if (beforeRun === undefined) {
+      effect = run(task)
+    } else {
+      effect = Effect.zipRight(beforeRun(task), Effect.suspend(() => run(task)))
     }
     return Effect.matchCauseEffect(effect, {
       onFailure: (cause) => {
         current = undefined
-        state.ended(lane, false)
+        slot.task = undefined
+        state.ended(lane, task, false)
+        hooks.failed(task, cause, slot.attempt)
         return Effect.zipRight(logFailure(lane, task, cause), loop)
       },
       onSuccess
     })
   })
-  const body = raw === undefined ? loop : Effect.mapInputContext(loop, (_: Context.Context<never>) => raw.context)
+  const run = (task: Task): Effect.Effect<void, unknown> => {
+    try {
+      return consume(task)
+    } catch (defect) {
+      // a consumer that throws instead of returning an Effect: a defect of that task only
+      return Effect.die(defect)
+    }
+  }
+  const provided = raw === undefined ? loop : Effect.mapInputContext(loop, (_: Context.Context<never>) => raw.context)
+  const body = Effect.locally(provided, currentSlot, slot)
   return lane.semaphore!.withPermits(1)(body).pipe(
     Effect.onExit((exit) =>
       Effect.suspend(() => {
         const interrupted = current
         current = undefined
-        if (interrupted !== undefined) state.ended(lane, false)
+        slot.task = undefined
+        if (interrupted !== undefined) {
+          state.ended(lane, interrupted, false)
+          hooks.failed(interrupted, exit._tag === "Failure" ? exit.cause : Cause.empty, slot.attempt)
+        }
         state.workerExited(lane, self.fiber!, claimed)
         return interrupted === undefined || exit._tag === "Success"
           ? Effect.void

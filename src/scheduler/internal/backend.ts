@@ -1,0 +1,132 @@
+/**
+ * What differs between the memory layer and the SQL layer of the scheduler
+ * (docs/architecture.md, "Layers"): how a submission is accepted, what a
+ * run does before and after its consumer, and where dead letters live. The
+ * dispatcher, the lanes and the workers are the same for both.
+ *
+ * @internal
+ */
+import * as Cause from "effect/Cause"
+import * as DateTime from "effect/DateTime"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import type { DeadLetter, DeadLetterReason } from "../Scheduler.js"
+import type { Task } from "../Task.js"
+import type { SchedulerState } from "./state.js"
+import type { RunHooks } from "./worker.js"
+
+/** @internal */
+export interface Backend {
+  /** Accepts validated tasks (all or none); returns when they are accepted (committed, for a store). */
+  readonly accept: (tasks: ReadonlyArray<Task>) => Effect.Effect<void>
+  readonly hooks: RunHooks
+  /** Due tasks of a source with no consumer were dropped (synchronous). */
+  readonly dropped: (tasks: ReadonlyArray<Task>) => void
+  readonly deadLetters: Effect.Effect<ReadonlyArray<DeadLetter>>
+  readonly deadLetterCount: () => number
+  /** Removes the dead letter of `taskId` and returns it (to be submitted again), if there is one. */
+  readonly takeDeadLetter: (taskId: string) => Effect.Effect<DeadLetter | undefined>
+  /** Puts back a dead letter `takeDeadLetter` returned (its replay was a duplicate). */
+  readonly restoreDeadLetter: (letter: DeadLetter) => Effect.Effect<void>
+  readonly purgeDeadLetters: (olderThanMillis: number | undefined) => Effect.Effect<number>
+}
+
+/** The reason a run's cause makes it a dead letter. @internal */
+export const reasonOf = (cause: Cause.Cause<unknown>): DeadLetterReason =>
+  Cause.isFailType(cause) || Cause.isFailure(cause)
+    ? "Failed"
+    : Cause.isDie(cause)
+    ? "Died"
+    : "Interrupted"
+
+const oneLine = (text: string): string => {
+  const line = text.split("\n", 1)[0]!.trim()
+  return line.length > 1000 ? `${line.slice(0, 997)}...` : line
+}
+
+/** What went wrong in a run, one line. @internal */
+export const describeCause = (cause: Cause.Cause<unknown>): string => {
+  if (Cause.isInterruptedOnly(cause)) return "interrupted"
+  const error = Cause.squash(cause)
+  if (error instanceof Error) return oneLine(`${error.name}: ${error.message}`)
+  if (typeof error === "object" && error !== null && "_tag" in error) {
+    const message = "message" in error && typeof error.message === "string" ? `: ${error.message}` : ""
+    return oneLine(`${String(error._tag)}${message}`)
+  }
+  try {
+    return oneLine(typeof error === "string" ? error : JSON.stringify(error) ?? String(error))
+  } catch {
+    return oneLine(String(error))
+  }
+}
+
+/** The message of a `NoConsumer` dead letter. @internal */
+export const noConsumerMessage = (task: Task): string =>
+  `no consumer is registered for source ${JSON.stringify(task.source)}`
+
+/**
+ * The memory layer: tasks live in the state only; dead letters in a bounded
+ * list (the oldest go first). @internal
+ */
+export const memoryBackend = (
+  state: SchedulerState,
+  now: () => number,
+  limit: number
+): Backend => {
+  /** Oldest first; at most `limit`. */
+  let letters: Array<DeadLetter> = []
+  const add = (task: Task, reason: DeadLetterReason, error: string, attempts: number): void => {
+    letters.push({ task, reason, error, attempts, at: DateTime.unsafeMake(now()) })
+    if (letters.length > limit) letters = letters.slice(letters.length - limit)
+  }
+  return {
+    accept: (tasks) => Effect.sync(() => state.accept(tasks)),
+    hooks: {
+      attempt: () => 1,
+      beforeRun: undefined,
+      succeeded: () => {},
+      failed: (task, cause, attempt) => add(task, reasonOf(cause), describeCause(cause), attempt)
+    },
+    dropped: (tasks) => {
+      for (const task of tasks) add(task, "NoConsumer", noConsumerMessage(task), 0)
+    },
+    deadLetters: Effect.sync(() => letters.slice()),
+    deadLetterCount: () => letters.length,
+    takeDeadLetter: (taskId) =>
+      Effect.sync(() => {
+        for (let i = letters.length - 1; i >= 0; i--) {
+          if (letters[i]!.task.id === taskId) return letters.splice(i, 1)[0]
+        }
+        return undefined
+      }),
+    restoreDeadLetter: (letter) =>
+      Effect.sync(() => {
+        // back in its place by time
+        let i = letters.length
+        while (i > 0 && DateTime.lessThan(letter.at, letters[i - 1]!.at)) i--
+        letters.splice(i, 0, letter)
+      }),
+    purgeDeadLetters: (olderThanMillis) =>
+      Effect.sync(() => {
+        const before = letters.length
+        if (olderThanMillis === undefined) letters = []
+        else {
+          const cutoff = now() - olderThanMillis
+          letters = letters.filter((letter) => DateTime.toEpochMillis(letter.at) >= cutoff)
+        }
+        return before - letters.length
+      })
+  }
+}
+
+/** Decodes the `olderThan` of `purgeDeadLetters` (a defect when invalid). @internal */
+export const olderThanMillis = (olderThan: Duration.DurationInput | undefined): number | undefined => {
+  if (olderThan === undefined) return undefined
+  const decoded = Duration.decodeUnknown(olderThan)
+  if (decoded._tag === "None") {
+    throw new Cause.IllegalArgumentException(
+      `Scheduler.purgeDeadLetters: olderThan must be a duration, got ${JSON.stringify(olderThan)}`
+    )
+  }
+  return Duration.toMillis(decoded.value)
+}
