@@ -1,9 +1,24 @@
 import { defineConfig } from "vitest/config"
 
+/**
+ * Two projects: every test against the memory layer, and the scheduler's
+ * conformance tests again against the SQL layer (SQLite `:memory:`, see
+ * `layerUnderTest` in test/support.ts).
+ */
+const conformance = [
+  "test/Scheduler.test.ts",
+  "test/Scheduler.property.test.ts",
+  "test/Scheduler.deadLetters.test.ts",
+  "test/Scheduler.workers.test.ts"
+]
+
 export default defineConfig({
   test: {
-    include: ["test/**/*.test.ts"],
     testTimeout: 60_000,
-    hookTimeout: 60_000
+    hookTimeout: 60_000,
+    projects: [
+      { extends: true, test: { name: "memory", include: ["test/**/*.test.ts"] } },
+      { extends: true, test: { name: "sql", include: conformance, env: { RAY_SCHEDULER_LAYER: "sql" } } }
+    ]
   }
 })

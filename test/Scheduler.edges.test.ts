@@ -236,6 +236,28 @@ describe("Scheduler: order and fairness", () => {
 })
 
 describe("Scheduler: lifecycle", () => {
+  it.scoped("the documented layer composition: closing its scope is bounded by shutdownTimeout (a task that never ends)", () =>
+    Effect.gen(function*() {
+      const scope = yield* Scope.make()
+      const context = yield* Layer.buildWithScope(
+        TaskConsumer.layer({ name: "s", consume: () => Effect.never }).pipe(
+          Layer.provideMerge(Scheduler.Scheduler.layerWith({ shutdownTimeout: "1 second" })),
+          Layer.provideMerge(ConsumerRegistry.ConsumerRegistry.layer)
+        ),
+        scope
+      )
+      const scheduler = Context.get(context, Scheduler.Scheduler)
+      yield* scheduler.submit(yield* taskAt("s", 100))
+      yield* TestClock.setTime(100)
+      assert.strictEqual((yield* scheduler.stats).inFlight, 1)
+      // the consumer layer's release (then the scheduler's stop) run as finalizers, uninterruptibly
+      const closing = yield* Effect.fork(Scope.close(scope, Exit.void))
+      for (let i = 0; i < 30 && closing.unsafePoll() === null; i++) yield* TestClock.adjust("100 millis")
+      assert.isNotNull(closing.unsafePoll(), "the scope closed after the shutdown timeout")
+      const stats = yield* scheduler.stats
+      assert.deepStrictEqual([stats.inFlight, stats.failed], [0, 1])
+    }))
+
   it.scoped("stop can be bounded by the caller: Effect.timeout(stop) returns and interrupts the task that never ends", () =>
     Effect.gen(function*() {
       const interrupted = yield* Deferred.make<void>()

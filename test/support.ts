@@ -2,6 +2,7 @@
  * Test support: a scheduler with recording consumers, log capture, and the
  * "let other fibers run without moving time" step.
  */
+import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import { Chunk, Clock, DateTime, Duration, Effect, Layer, List, Logger, type LogLevel, TestClock } from "effect"
 import type * as Cause from "effect/Cause"
 import type * as Scope from "effect/Scope"
@@ -103,7 +104,7 @@ export const setup = (
     for (const options of consumers) {
       yield* Effect.orDie(Effect.flatMap(TaskConsumer.make(options), registry.register))
     }
-    const make = Scheduler.make(options).pipe(Effect.provideService(ConsumerRegistry.ConsumerRegistry, registry))
+    const make = makeScheduler(options).pipe(Effect.provideService(ConsumerRegistry.ConsumerRegistry, registry))
     // The scheduler (and the consumers it runs) use the clock it was built with.
     const scheduler = yield* (clock === undefined ? make : Effect.withClock(make, clock))
     // Closing the scope stops the scheduler, which waits for running tasks.
@@ -112,6 +113,29 @@ export const setup = (
     yield* Effect.addFinalizer(() => finishRunning(scheduler))
     return { scheduler, registry }
   })
+
+/**
+ * Which scheduler layer the conformance tests run against: the memory layer,
+ * or (`RAY_SCHEDULER_LAYER=sql`, the "sql" project of vitest.config.ts) the
+ * SQL layer on a private SQLite `:memory:` database. The SQL layer runs with
+ * the memory layer's semantics where they are options: no grace period for
+ * sources without a consumer (the SPEC's immediate drop), and a long lease
+ * (so its renewals do not add TestClock sleeps).
+ */
+export const layerUnderTest: "memory" | "sql" = process.env.RAY_SCHEDULER_LAYER === "sql" ? "sql" : "memory"
+
+const makeScheduler = (
+  options: Scheduler.SchedulerOptions = {}
+): Effect.Effect<Scheduler.SchedulerService, never, ConsumerRegistry.ConsumerRegistry | Scope.Scope> =>
+  layerUnderTest === "memory"
+    ? Scheduler.make(options)
+    : Effect.gen(function*() {
+      const context = yield* Effect.orDie(Layer.build(SqliteClient.layer({ filename: ":memory:" })))
+      return yield* Scheduler.makeSql({ noConsumerGrace: 0, leaseTtl: "1 day", ...options }).pipe(
+        Effect.provide(context),
+        Effect.orDie
+      )
+    })
 
 const finishRunning = (scheduler: Scheduler.SchedulerService): Effect.Effect<void> =>
   Effect.gen(function*() {

@@ -16,6 +16,8 @@
  *
  * @since 0.1.0
  */
+import type * as SqlClient from "@effect/sql/SqlClient"
+import type { SqlError } from "@effect/sql/SqlError"
 import * as Context from "effect/Context"
 import type * as DateTime from "effect/DateTime"
 import type * as Duration from "effect/Duration"
@@ -25,6 +27,7 @@ import type * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import type { ConsumerRegistry } from "./ConsumerRegistry.js"
 import * as internal from "./internal/scheduler.js"
+import * as internalSql from "./internal/sqlScheduler.js"
 import type { Task } from "./Task.js"
 
 /**
@@ -227,6 +230,35 @@ export interface SchedulerOptions {
 }
 
 /**
+ * Options of {@link makeSql} and {@link Scheduler.layerSql}: the memory
+ * layer's options, plus the store's.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface SqlSchedulerOptions extends SchedulerOptions {
+  /**
+   * Prefix of the store's table names (`<prefix>tasks`, `<prefix>dead_letters`,
+   * `<prefix>lease`, `<prefix>schema`), so the store can share a database
+   * with an application. Letters, digits and `_`. Default: `"ray_scheduler_"`.
+   */
+  readonly tablePrefix?: string | undefined
+  /**
+   * Most pending tasks kept in memory: the earliest ones; the others stay in
+   * the store and are loaded as the earlier ones start. An integer ≥ 1.
+   * Default: 100,000.
+   */
+  readonly memoryWindow?: number | undefined
+  /**
+   * How long the store lease lasts without renewal (it is renewed every
+   * third of it). A second scheduler on the same store fails to start while
+   * the lease is held, unless its holder is a process of this machine that
+   * no longer exists. Default: 30 seconds.
+   */
+  readonly leaseTtl?: Duration.DurationInput | undefined
+}
+
+/**
  * The scheduler service.
  *
  * @since 0.1.0
@@ -243,7 +275,33 @@ export class Scheduler extends Context.Tag("ray-scheduler/Scheduler")<Scheduler,
   static layerWith(options: SchedulerOptions): Layer.Layer<Scheduler, never, ConsumerRegistry> {
     return Layer.scoped(Scheduler, internal.make(options))
   }
+
+  /**
+   * The durable scheduler: its tasks and dead letters in SQL through
+   * @effect/sql's `SqlClient` (SQLite through `@effect/sql-sqlite-node`, or
+   * PostgreSQL through `@effect/sql-pg`, one node). It creates its tables,
+   * takes the store's lease, recovers the tasks left by an earlier process
+   * (those that were running run again, with the next attempt) and starts.
+   * `submit` returns once the task is committed. See docs/scheduler.md,
+   * "Durability".
+   */
+  static layerSql(
+    options?: SqlSchedulerOptions
+  ): Layer.Layer<Scheduler, SqlError, ConsumerRegistry | SqlClient.SqlClient> {
+    return Layer.scoped(Scheduler, internalSql.make(options))
+  }
 }
+
+/**
+ * Builds a durable scheduler (see {@link Scheduler.layerSql}) whose lifetime
+ * is the current scope.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const makeSql: (
+  options?: SqlSchedulerOptions
+) => Effect.Effect<SchedulerService, SqlError, ConsumerRegistry | SqlClient.SqlClient | Scope.Scope> = internalSql.make
 
 /**
  * Builds a scheduler whose lifetime is the current scope: it is stopped

@@ -73,11 +73,12 @@ export const memoryBackend = (
   now: () => number,
   limit: number
 ): Backend => {
-  /** Oldest first; at most `limit`. */
-  let letters: Array<DeadLetter> = []
+  /** By task id (one dead letter per id: a newer one replaces it), oldest first; at most `limit`. */
+  const letters = new Map<string, DeadLetter>()
   const add = (task: Task, reason: DeadLetterReason, error: string, attempts: number): void => {
-    letters.push({ task, reason, error, attempts, at: DateTime.unsafeMake(now()) })
-    if (letters.length > limit) letters = letters.slice(letters.length - limit)
+    letters.delete(task.id)
+    letters.set(task.id, { task, reason, error, attempts, at: DateTime.unsafeMake(now()) })
+    if (letters.size > limit) letters.delete(letters.keys().next().value!)
   }
   return {
     accept: (tasks) => Effect.sync(() => state.accept(tasks)),
@@ -85,36 +86,44 @@ export const memoryBackend = (
       attempt: () => 1,
       beforeRun: undefined,
       succeeded: () => {},
-      failed: (task, cause, attempt) => add(task, reasonOf(cause), describeCause(cause), attempt)
+      failed: (task, cause, attempt, stopped) =>
+        add(
+          task,
+          reasonOf(cause),
+          stopped ? "interrupted: the scheduler stopped before it ended" : describeCause(cause),
+          attempt
+        )
     },
     dropped: (tasks) => {
       for (const task of tasks) add(task, "NoConsumer", noConsumerMessage(task), 0)
     },
-    deadLetters: Effect.sync(() => letters.slice()),
-    deadLetterCount: () => letters.length,
+    deadLetters: Effect.sync(() => Array.from(letters.values())),
+    deadLetterCount: () => letters.size,
     takeDeadLetter: (taskId) =>
       Effect.sync(() => {
-        for (let i = letters.length - 1; i >= 0; i--) {
-          if (letters[i]!.task.id === taskId) return letters.splice(i, 1)[0]
-        }
-        return undefined
+        const letter = letters.get(taskId)
+        letters.delete(taskId)
+        return letter
       }),
     restoreDeadLetter: (letter) =>
       Effect.sync(() => {
         // back in its place by time
-        let i = letters.length
-        while (i > 0 && DateTime.lessThan(letter.at, letters[i - 1]!.at)) i--
-        letters.splice(i, 0, letter)
+        const all = Array.from(letters.values())
+        let i = all.length
+        while (i > 0 && DateTime.lessThan(letter.at, all[i - 1]!.at)) i--
+        all.splice(i, 0, letter)
+        letters.clear()
+        for (const l of all) letters.set(l.task.id, l)
       }),
     purgeDeadLetters: (olderThanMillis) =>
       Effect.sync(() => {
-        const before = letters.length
-        if (olderThanMillis === undefined) letters = []
+        const before = letters.size
+        if (olderThanMillis === undefined) letters.clear()
         else {
           const cutoff = now() - olderThanMillis
-          letters = letters.filter((letter) => DateTime.toEpochMillis(letter.at) >= cutoff)
+          for (const [id, letter] of letters) if (DateTime.toEpochMillis(letter.at) < cutoff) letters.delete(id)
         }
-        return before - letters.length
+        return before - letters.size
       })
   }
 }

@@ -230,17 +230,25 @@ export const makeWith = <E, R>(
         yield* Effect.logWarning(`Scheduler: interrupting ${fibers.length} running task(s): ${why}`).pipe(
           Effect.annotateLogs({ module: "Scheduler" })
         )
-        for (const fiber of fibers) fiber.unsafeInterruptAsFork(FiberId.none)
+        for (const fiber of fibers) {
+          state.interruptedByScheduler.add(fiber)
+          fiber.unsafeInterruptAsFork(FiberId.none)
+        }
       })
 
-    /** Waits for `done`, up to the shutdown timeout; interruptible through `restore`. */
+    /**
+     * Waits for `done`, up to the shutdown timeout; interruptible through
+     * `restore`. The wait itself is interruptible whatever the caller's
+     * region: a finalizer (a layer's release, the scope's stop) runs
+     * uninterruptibly, and a timeout cannot cut short an uninterruptible wait.
+     */
     const awaitBounded = (
       restore: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>,
       done: Deferred.Deferred<void>
     ) =>
       Effect.exit(restore(
         Duration.isFinite(settings.shutdownTimeout)
-          ? Effect.timeoutOption(Deferred.await(done), settings.shutdownTimeout)
+          ? Effect.timeoutOption(Effect.interruptible(Deferred.await(done)), settings.shutdownTimeout)
           : Effect.asSome(Deferred.await(done))
       ))
 

@@ -100,6 +100,8 @@ export class SchedulerState {
   private readonly parked = new Set<Lane>()
   /** Lanes with due tasks and no consumer, waiting for one (the grace period, `lane.orphanSince`). */
   private readonly orphans = new Set<Lane>()
+  /** Worker fibers the scheduler interrupted (a stop or a release that timed out). */
+  readonly interruptedByScheduler = new WeakSet<Fiber.RuntimeFiber<void>>()
   /** Ids of the tasks pending or running: a task submitted again while one of them is a duplicate. */
   readonly ids = new Set<string>()
   /** Counters of all sources since the scheduler was made. */
@@ -228,6 +230,65 @@ export class SchedulerState {
     if (!this.running || touched.size === 0) return
     const now = this.host.now()
     for (const lane of touched) this.reconcile(lane, now)
+  }
+
+  /**
+   * Tasks a store loaded into memory (already counted as pending): added to
+   * their lanes with the store's sequence numbers; ids already here are
+   * skipped (running, or submitted meanwhile).
+   */
+  load(tasks: ReadonlyArray<Task>, seqs: ReadonlyArray<number>): void {
+    const touched = new Set<Lane>()
+    for (let i = 0; i < tasks.length; i++) {
+      const task = tasks[i]!
+      if (this.ids.has(task.id)) continue
+      this.ids.add(task.id)
+      const lane = this.laneFor(task.source)
+      const wasHead = lane.head
+      lane.queue.push({ dueMillis: task.dueMillis, seq: seqs[i]!, value: task })
+      if (lane.head !== wasHead) touched.add(lane)
+    }
+    if (!this.running || touched.size === 0) return
+    const now = this.host.now()
+    for (const lane of touched) this.reconcile(lane, now)
+  }
+
+  /** `n` pending tasks of `source` that a store keeps outside memory (recovered, or beyond its window). */
+  countStored(source: string, n: number): void {
+    const lane = this.laneFor(source)
+    lane.counters.submitted += n
+    lane.counters.pending += n
+    this.totals.submitted += n
+    this.totals.pending += n
+    if (lane.queue.size === 0) this.reconcile(lane, this.host.now())
+  }
+
+  /** Tasks pending in memory (in lanes), all sources. */
+  inMemory(): number {
+    let n = 0
+    for (const lane of this.lanes.values()) n += lane.queue.size
+    return n
+  }
+
+  /**
+   * Keeps the `keep` earliest pending tasks in memory and forgets the others
+   * (a store keeps them). Returns the (due, seq) of the last one kept, the
+   * new boundary of the memory window, or undefined if none is kept.
+   */
+  evict(keep: number): { readonly dueMillis: number; readonly seq: number } | undefined {
+    const all: Array<{ lane: Lane; entry: { dueMillis: number; seq: number; value: Task } }> = []
+    for (const lane of this.lanes.values()) {
+      for (const entry of lane.queue.clear()) all.push({ lane, entry })
+    }
+    all.sort((a, b) => a.entry.dueMillis - b.entry.dueMillis || a.entry.seq - b.entry.seq)
+    for (let i = 0; i < all.length; i++) {
+      const { entry, lane } = all[i]!
+      if (i < keep) lane.queue.push(entry)
+      else this.ids.delete(entry.value.id)
+    }
+    const now = this.host.now()
+    for (const lane of [...this.lanes.values()]) this.reconcile(lane, now)
+    return keep > 0 && all.length > 0 ? all[Math.min(keep, all.length) - 1]!.entry : undefined
   }
 
   /** `task` was submitted while a task with its id was pending or running (a store found it). */

@@ -54,8 +54,12 @@ export interface RunHooks {
   readonly beforeRun: ((task: Task) => Effect.Effect<void>) | undefined
   /** `task`'s run succeeded (synchronous; called once the state counted it). */
   readonly succeeded: (task: Task) => void
-  /** `task`'s run failed, died or was interrupted (synchronous). */
-  readonly failed: (task: Task, cause: Cause.Cause<unknown>, attempt: number) => void
+  /**
+   * `task`'s run failed, died or was interrupted (synchronous). `stopped`:
+   * the scheduler interrupted it (a stop, or its consumer's release, that
+   * timed out).
+   */
+  readonly failed: (task: Task, cause: Cause.Cause<unknown>, attempt: number, stopped: boolean) => void
 }
 
 /**
@@ -118,7 +122,7 @@ export const worker = (
         current = undefined
         slot.task = undefined
         state.ended(lane, task, false)
-        hooks.failed(task, cause, slot.attempt)
+        hooks.failed(task, cause, slot.attempt, false)
         return Effect.zipRight(logFailure(lane, task, cause), loop)
       },
       onSuccess
@@ -142,7 +146,12 @@ export const worker = (
         slot.task = undefined
         if (interrupted !== undefined) {
           state.ended(lane, interrupted, false)
-          hooks.failed(interrupted, exit._tag === "Failure" ? exit.cause : Cause.empty, slot.attempt)
+          hooks.failed(
+            interrupted,
+            exit._tag === "Failure" ? exit.cause : Cause.empty,
+            slot.attempt,
+            state.interruptedByScheduler.has(self.fiber!)
+          )
         }
         state.workerExited(lane, self.fiber!, claimed)
         return interrupted === undefined || exit._tag === "Success"

@@ -1,0 +1,437 @@
+/**
+ * The SQL layer's backend (docs/architecture.md, "The SQL layer"): every
+ * pending or running task is a row; memory holds a window of the earliest
+ * ones; a run's start and end are journaled and committed in groups by one
+ * store fiber; a worker does not start a task before the task's start (and
+ * the end of the worker's previous task) is committed.
+ *
+ * @internal
+ */
+import type * as SqlClient from "@effect/sql/SqlClient"
+import { SqlError } from "@effect/sql/SqlError"
+import * as Cause from "effect/Cause"
+import * as DateTime from "effect/DateTime"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as FiberId from "effect/FiberId"
+import type * as Scope from "effect/Scope"
+import * as os from "node:os"
+import type { DeadLetter, DeadLetterReason } from "../Scheduler.js"
+import type { Task } from "../Task.js"
+import { type Backend, describeCause, noConsumerMessage, reasonOf } from "./backend.js"
+import type { BackendContext } from "./scheduler.js"
+import { Signal } from "./signal.js"
+import {
+  chunkRows,
+  chunks,
+  deadLetterOfRow,
+  type DeadLetterRow,
+  migrate,
+  type Tables,
+  taskOfRow,
+  type TaskRow
+} from "./sqlStore.js"
+
+/** Options of the SQL backend, validated. @internal */
+export interface SqlSettings {
+  readonly tables: Tables
+  /** Most pending tasks kept in memory; beyond it they stay in the store until due soon. */
+  readonly window: number
+  /** How long the store lease lasts without renewal. */
+  readonly leaseMillis: number
+}
+
+interface DeadOp {
+  readonly task: Task
+  readonly reason: DeadLetterReason
+  readonly error: string
+  readonly attempts: number
+  readonly at: number
+}
+
+/** A (due, seq) key: the memory window holds every pending task with a key ≤ the boundary. */
+interface Key {
+  readonly dueMillis: number
+  readonly seq: number
+}
+
+const pidAlive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM"
+  }
+}
+
+/** @internal */
+export const sqlBackend = (
+  sql: SqlClient.SqlClient,
+  settings: SqlSettings,
+  { now, state }: BackendContext
+): Effect.Effect<Backend, SqlError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const t = settings.tables
+    const lock = yield* Effect.makeSemaphore(1)
+    const locked = lock.withPermits(1)
+
+    // ---- schema and lease -------------------------------------------------
+
+    yield* migrate(sql, t)
+    const owner = crypto.randomUUID()
+    const host = os.hostname()
+    const acquire = sql.withTransaction(Effect.gen(function*() {
+      const rows = yield* sql<{ owner: string; host: string; pid: number; expires_ms: number }>`
+        SELECT owner, host, pid, expires_ms FROM ${sql(t.lease)} WHERE name = 'scheduler'`
+      const at = now()
+      const expires = at + settings.leaseMillis
+      const held = rows[0]
+      if (held === undefined) {
+        yield* sql`INSERT INTO ${sql(t.lease)} (name, owner, host, pid, expires_ms)
+          VALUES ('scheduler', ${owner}, ${host}, ${process.pid}, ${expires})`
+        return
+      }
+      const free = Number(held.expires_ms) < at || (held.host === host && !pidAlive(Number(held.pid)))
+      if (!free) {
+        return yield* new SqlError({
+          message: `The scheduler store ${t.tasks} is in use by process ${held.pid} on ${held.host} (lease until ${
+            DateTime.formatIso(DateTime.unsafeMake(Number(held.expires_ms)))
+          }): one scheduler per store. Stop that process, or wait for its lease to expire.`
+        })
+      }
+      yield* sql`UPDATE ${sql(t.lease)} SET owner = ${owner}, host = ${host}, pid = ${process.pid},
+        expires_ms = ${expires} WHERE name = 'scheduler'`
+    }))
+    yield* acquire
+    yield* Effect.addFinalizer(() =>
+      Effect.ignore(sql`DELETE FROM ${sql(t.lease)} WHERE name = 'scheduler' AND owner = ${owner}`)
+    )
+    const renew = Effect.gen(function*() {
+      const rows = yield* sql<{ owner: string }>`UPDATE ${sql(t.lease)} SET expires_ms = ${
+        now() + settings.leaseMillis
+      } WHERE name = 'scheduler' AND owner = ${owner} RETURNING owner`
+      return rows.length > 0
+    })
+    yield* Effect.forkScoped(
+      Effect.gen(function*() {
+        for (;;) {
+          yield* Effect.sleep(Duration.millis(Math.max(1, Math.floor(settings.leaseMillis / 3))))
+          const kept = yield* Effect.catchAll(renew, (error) =>
+            Effect.as(
+              Effect.logWarning(`Scheduler: renewing the store lease failed: ${error.message}`),
+              true
+            ))
+          if (!kept) {
+            yield* Effect.logError(
+              "Scheduler: another process took over the store lease; this scheduler stops starting tasks"
+            )
+            yield* Effect.sync(() => void (lostLease = true))
+            return
+          }
+        }
+      }).pipe(Effect.annotateLogs({ module: "Scheduler" }))
+    )
+    let lostLease = false
+
+    // ---- the journal: starts and ends, committed in groups -----------------
+
+    let started: Array<string> = []
+    let succeeded: Array<string> = []
+    let dead: Array<DeadOp> = []
+    /** Completed when the ops queued now are committed. */
+    let generation = Deferred.unsafeMake<void>(FiberId.none)
+    /** Generations whose flush failed: completed with the next flush that succeeds. */
+    let carried: Array<Deferred.Deferred<void>> = []
+    let wake = new Signal<void>()
+    /** Attempts of recovered tasks that ran before (id → runs started). */
+    const attempts = new Map<string, number>()
+    let deadLetterCount = 0
+
+    const queued = () => started.length + succeeded.length + dead.length
+    const requestFlush = () => wake.complete(Effect.void)
+
+    const inList = (ids: ReadonlyArray<string>) => sql.in(ids)
+
+    /** Applies the queued ops in one transaction (the caller holds the lock). */
+    const flushNow: Effect.Effect<void, SqlError> = Effect.suspend(() => {
+      if (queued() === 0) return Effect.void
+      const s = started, ok = succeeded, d = dead, done = [...carried, generation]
+      started = []
+      succeeded = []
+      dead = []
+      carried = []
+      generation = Deferred.unsafeMake<void>(FiberId.none)
+      const apply = sql.withTransaction(Effect.gen(function*() {
+        for (const ids of chunks(s, chunkRows)) {
+          yield* sql`UPDATE ${sql(t.tasks)} SET attempts = attempts + 1 WHERE id IN ${inList(ids)}`
+        }
+        for (const ids of chunks(ok, chunkRows)) {
+          yield* sql`DELETE FROM ${sql(t.tasks)} WHERE id IN ${inList(ids)}`
+        }
+        for (const ops of chunks(d, chunkRows / 10)) {
+          yield* sql`INSERT INTO ${sql(t.deadLetters)} ${
+            sql.insert(ops.map((op) => ({
+              id: op.task.id,
+              source: op.task.source,
+              due_ms: op.task.dueMillis,
+              args: JSON.stringify(op.task.args),
+              reason: op.reason,
+              error: op.error,
+              attempts: op.attempts,
+              dead_ms: op.at
+            })))
+          } ON CONFLICT (id) DO UPDATE SET source = excluded.source, due_ms = excluded.due_ms,
+            args = excluded.args, reason = excluded.reason, error = excluded.error,
+            attempts = excluded.attempts, dead_ms = excluded.dead_ms`
+          yield* sql`DELETE FROM ${sql(t.tasks)} WHERE id IN ${inList(ops.map((op) => op.task.id))}`
+        }
+        if (d.length > 0) {
+          const rows = yield* sql<{ n: number }>`SELECT COUNT(*) AS n FROM ${sql(t.deadLetters)}`
+          deadLetterCount = Number(rows[0]?.n ?? 0)
+        }
+      }))
+      return Effect.matchCauseEffect(apply, {
+        onFailure: (cause) =>
+          Effect.zipRight(
+            Effect.sync(() => {
+              // put the ops back in front: the next flush retries them, and completes their waiters
+              started = s.concat(started)
+              succeeded = ok.concat(succeeded)
+              dead = d.concat(dead)
+              carried = done.concat(carried)
+            }),
+            Effect.failCause(cause)
+          ),
+        onSuccess: () =>
+          Effect.sync(() => {
+            for (const deferred of done) Deferred.unsafeDone(deferred, Exit.void)
+          })
+      })
+    })
+
+    // ---- the memory window ------------------------------------------------
+
+    /** Every pending task with a key ≤ `boundary` is in memory; undefined: all of them are. */
+    let boundary: Key | undefined = { dueMillis: -Infinity, seq: -Infinity }
+    const within = (key: Key): boolean =>
+      boundary === undefined || key.dueMillis < boundary.dueMillis ||
+      (key.dueMillis === boundary.dueMillis && key.seq <= boundary.seq)
+
+    /** Loads the next tasks after the boundary into memory (the caller holds the lock). */
+    const refillNow: Effect.Effect<void, SqlError> = Effect.gen(function*() {
+      if (boundary === undefined) return
+      yield* flushNow
+      const b = boundary
+      const limit = settings.window
+      const rows = b.dueMillis === -Infinity
+        ? yield* sql<TaskRow>`SELECT seq, id, source, due_ms, args, attempts FROM ${sql(t.tasks)}
+            ORDER BY due_ms, seq LIMIT ${limit}`
+        : yield* sql<TaskRow>`SELECT seq, id, source, due_ms, args, attempts FROM ${sql(t.tasks)}
+            WHERE due_ms > ${b.dueMillis} OR (due_ms = ${b.dueMillis} AND seq > ${b.seq})
+            ORDER BY due_ms, seq LIMIT ${limit}`
+      const tasks: Array<Task> = []
+      const seqs: Array<number> = []
+      for (const row of rows) {
+        const task = taskOfRow(row)
+        if (task === undefined) {
+          yield* Effect.logError(
+            `Scheduler: stored task ${row.id} (seq ${row.seq}) is not valid and is skipped; it stays in ${t.tasks}`
+          ).pipe(Effect.annotateLogs({ module: "Scheduler" }))
+          continue
+        }
+        if (Number(row.attempts) > 0) attempts.set(task.id, Number(row.attempts))
+        tasks.push(task)
+        seqs.push(Number(row.seq))
+      }
+      const last = rows[rows.length - 1]
+      boundary = rows.length < limit || last === undefined
+        ? undefined
+        : { dueMillis: Number(last.due_ms), seq: Number(last.seq) }
+      state.load(tasks, seqs)
+    })
+
+    /** Whether memory runs low while tasks wait in the store. */
+    const lowWater = () => boundary !== undefined && state.inMemory() < settings.window / 2
+    let refillWanted = false
+
+    // ---- recovery ---------------------------------------------------------
+
+    const counts = yield* sql<{ source: string; n: number }>`
+      SELECT source, COUNT(*) AS n FROM ${sql(t.tasks)} GROUP BY source`
+    for (const row of counts) state.countStored(row.source, Number(row.n))
+    deadLetterCount = Number(
+      (yield* sql<{ n: number }>`SELECT COUNT(*) AS n FROM ${sql(t.deadLetters)}`)[0]?.n ?? 0
+    )
+    yield* refillNow
+
+    // ---- the store fiber: flushes the journal, refills the window ---------
+
+    const retryDelay = (failures: number) => Duration.millis(Math.min(5000, 50 * 2 ** Math.min(failures, 7)))
+    yield* Effect.forkScoped(
+      Effect.gen(function*() {
+        let failures = 0
+        for (;;) {
+          if (queued() === 0 && !(refillWanted && lowWater())) {
+            const w = wake
+            yield* w.await()
+            wake = new Signal<void>()
+          }
+          refillWanted = false
+          const result = yield* Effect.either(locked(Effect.zipRight(flushNow, lowWater() ? refillNow : Effect.void)))
+          if (result._tag === "Left") {
+            failures++
+            yield* Effect.logError(`Scheduler: writing to the task store failed (retrying): ${result.left.message}`)
+            yield* Effect.sleep(retryDelay(failures))
+          } else {
+            failures = 0
+          }
+        }
+      }).pipe(Effect.annotateLogs({ module: "Scheduler" }))
+    )
+    // last: what is queued is committed before the store closes
+    yield* Effect.addFinalizer(() =>
+      Effect.catchAllCause(
+        locked(flushNow),
+        (cause) => Effect.logError("Scheduler: the last journal flush failed", cause)
+      )
+    )
+
+    // ---- the backend ------------------------------------------------------
+
+    const insert = (tasks: ReadonlyArray<Task>) =>
+      Effect.gen(function*() {
+        const inserted = new Map<string, number>()
+        for (const part of chunks(tasks, chunkRows)) {
+          const rows = yield* sql<{ seq: number; id: string }>`INSERT INTO ${sql(t.tasks)} ${
+            sql.insert(part.map((task) => ({
+              id: task.id,
+              source: task.source,
+              due_ms: task.dueMillis,
+              args: JSON.stringify(task.args)
+            })))
+          } ON CONFLICT (id) DO NOTHING RETURNING seq, id`
+          for (const row of rows) inserted.set(row.id, Number(row.seq))
+        }
+        return inserted
+      })
+
+    const accept = (tasks: ReadonlyArray<Task>): Effect.Effect<void> =>
+      locked(Effect.gen(function*() {
+        const inserted = yield* sql.withTransaction(Effect.zipRight(flushNow, insert(tasks)))
+        const inMemory: Array<Task> = []
+        const seqs: Array<number> = []
+        for (const task of tasks) {
+          const seq = inserted.get(task.id)
+          if (seq === undefined) {
+            state.duplicate(task)
+            continue
+          }
+          inserted.delete(task.id) // a second copy in the same batch is a duplicate
+          if (within({ dueMillis: task.dueMillis, seq })) {
+            inMemory.push(task)
+            seqs.push(seq)
+          } else {
+            state.countStored(task.source, 1)
+          }
+        }
+        state.accept(inMemory, seqs)
+        if (state.inMemory() > settings.window * 2) {
+          const kept = state.evict(settings.window)
+          boundary = kept === undefined ? { dueMillis: -Infinity, seq: -Infinity } : kept
+        }
+      })).pipe(Effect.orDie)
+
+    const dieOnStoreError = <A>(effect: Effect.Effect<A, SqlError>): Effect.Effect<A> => Effect.orDie(effect)
+
+    const backend: Backend = {
+      accept,
+      hooks: {
+        attempt: (task) => {
+          if (!refillWanted && lowWater()) {
+            refillWanted = true
+            requestFlush()
+          }
+          return (attempts.get(task.id) ?? 0) + 1
+        },
+        beforeRun: (task) =>
+          Effect.suspend(() => {
+            if (lostLease) return Effect.interrupt
+            started.push(task.id)
+            const done = generation
+            requestFlush()
+            return Deferred.await(done)
+          }),
+        succeeded: (task) => {
+          attempts.delete(task.id)
+          succeeded.push(task.id)
+          requestFlush()
+        },
+        failed: (task, cause, attempt, stopped) => {
+          // interrupted by the scheduler (a stop, a release, a lost lease): the task stays in the
+          // store and runs again at the next start
+          if (stopped || (Cause.isInterruptedOnly(cause) && lostLease)) return
+          attempts.delete(task.id)
+          dead.push({ task, reason: reasonOf(cause), error: describeCause(cause), attempts: attempt, at: now() })
+          requestFlush()
+        }
+      },
+      dropped: (tasks) => {
+        const at = now()
+        for (const task of tasks) {
+          dead.push({ task, reason: "NoConsumer", error: noConsumerMessage(task), attempts: 0, at })
+        }
+        requestFlush()
+      },
+      deadLetters: dieOnStoreError(locked(Effect.gen(function*() {
+        yield* flushNow
+        const rows = yield* sql<DeadLetterRow>`SELECT id, source, due_ms, args, reason, error, attempts, dead_ms
+          FROM ${sql(t.deadLetters)} ORDER BY dead_ms, id`
+        const out: Array<DeadLetter> = []
+        for (const row of rows) {
+          const letter = deadLetterOfRow(row)
+          if (letter !== undefined) {
+            out.push(letter)
+          }
+        }
+        return out
+      }))),
+      deadLetterCount: () => deadLetterCount + dead.length,
+      takeDeadLetter: (taskId) =>
+        dieOnStoreError(locked(Effect.gen(function*() {
+          yield* flushNow
+          const rows = yield* sql<DeadLetterRow>`DELETE FROM ${sql(t.deadLetters)} WHERE id = ${taskId}
+            RETURNING id, source, due_ms, args, reason, error, attempts, dead_ms`
+          const row = rows[0]
+          if (row === undefined) {
+            return undefined
+          }
+          deadLetterCount--
+          return deadLetterOfRow(row)
+        }))),
+      restoreDeadLetter: (letter) =>
+        Effect.sync(() => {
+          dead.push({
+            task: letter.task,
+            reason: letter.reason,
+            error: letter.error,
+            attempts: letter.attempts,
+            at: DateTime.toEpochMillis(letter.at)
+          })
+          requestFlush()
+        }),
+      purgeDeadLetters: (olderThanMillis) =>
+        dieOnStoreError(locked(Effect.gen(function*() {
+          yield* flushNow
+          const rows = olderThanMillis === undefined
+            ? yield* sql<{ id: string }>`DELETE FROM ${sql(t.deadLetters)} RETURNING id`
+            : yield* sql<{ id: string }>`DELETE FROM ${sql(t.deadLetters)} WHERE dead_ms < ${
+              now() - olderThanMillis
+            } RETURNING id`
+          deadLetterCount -= rows.length
+          return rows.length
+        })))
+    }
+    return backend
+  })

@@ -1,0 +1,317 @@
+/**
+ * The SQL layer's own promises (issue 9), on a real SQLite file under
+ * `TestClock`: tasks survive a restart, a run's start is committed before
+ * its consumer runs (so the next process knows the attempt), idempotent
+ * submit in the store, the README composition across a restart (recovered
+ * tasks wait for their consumer), the memory window, one scheduler per
+ * store, table prefixes, dead letters in the store. The SPEC's semantics run
+ * against this layer too: the "sql" project of vitest.config.ts.
+ */
+import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
+import * as SqlClient from "@effect/sql/SqlClient"
+import { assert, describe, it } from "@effect/vitest"
+import * as Context from "effect/Context"
+import * as DateTime from "effect/DateTime"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Scope from "effect/Scope"
+import * as TestClock from "effect/TestClock"
+import * as path from "node:path"
+import * as ConsumerRegistry from "../src/scheduler/ConsumerRegistry.js"
+import * as Scheduler from "../src/scheduler/Scheduler.js"
+import { Task } from "../src/scheduler/Task.js"
+import * as TaskConsumer from "../src/scheduler/TaskConsumer.js"
+import * as TaskRun from "../src/scheduler/TaskRun.js"
+import { tempDir } from "./storage/tempDb.js"
+import { captureLogs, settle } from "./support.js"
+
+/** A fixed UUID for a short test name (at most 6 characters), and back. */
+const uid = (name: string): string => `00000000-0000-4000-8000-${Buffer.from(name).toString("hex").padStart(12, "0")}`
+const nameOf = (id: string): string => Buffer.from(id.slice(24).replace(/^(00)+/, ""), "hex").toString()
+const task = (name: string, source: string, at: number, args: Task["args"] = {}) =>
+  Task.create({ id: uid(name), source, args, scheduleAt: DateTime.unsafeMake(at) })
+
+interface Seen {
+  readonly name: string
+  readonly attempt: number
+  readonly at: number
+}
+
+/** A consumer recording (task name, attempt, start); `args.hang` makes a run never end. */
+const recording = (
+  source: string,
+  seen: Array<Seen>,
+  concurrency = 1
+): TaskConsumer.TaskConsumerOptions<never, never> => ({
+  name: source,
+  concurrency,
+  consume: (t) =>
+    Effect.gen(function*() {
+      const run = yield* Effect.orDie(TaskRun.current)
+      seen.push({ name: nameOf(t.id), attempt: run.attempt, at: DateTime.toEpochMillis(run.startedAt) })
+      if (t.args.hang === true) yield* Effect.never
+    })
+})
+
+/** A scheduler on the SQLite file `filename`, in its own scope (closed by the returned `close`). */
+const open = (
+  filename: string,
+  consumers: ReadonlyArray<TaskConsumer.TaskConsumerOptions<never, never>>,
+  options: Scheduler.SqlSchedulerOptions = {}
+) =>
+  Effect.gen(function*() {
+    const scope = yield* Scope.make()
+    const context = yield* Layer.buildWithScope(
+      consumers.reduce(
+        (layer: Layer.Layer<never, unknown, ConsumerRegistry.ConsumerRegistry>, c) =>
+          Layer.merge(layer, TaskConsumer.layer(c)),
+        Layer.empty
+      ).pipe(
+        Layer.provideMerge(Scheduler.Scheduler.layerSql(options)),
+        Layer.provideMerge(ConsumerRegistry.ConsumerRegistry.layer),
+        Layer.provideMerge(SqliteClient.layer({ filename }))
+      ),
+      scope
+    )
+    const close = Scope.close(scope, Exit.void)
+    return { scheduler: Context.get(context, Scheduler.Scheduler), close }
+  })
+
+const rows = (filename: string, query: string) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    return yield* sql.unsafe<Record<string, unknown>>(query)
+  }).pipe(Effect.provide(SqliteClient.layer({ filename })), Effect.orDie)
+
+/** Closes a scope whose stop waits for a shutdown timeout: moves the TestClock on until it is closed. */
+const closeDriving = (close: Effect.Effect<void>) =>
+  Effect.gen(function*() {
+    const closing = yield* Effect.fork(close)
+    for (let i = 0; i < 100 && closing.unsafePoll() === null; i++) yield* TestClock.adjust("100 millis")
+    assert.isNotNull(closing.unsafePoll(), "the scope closed")
+  })
+
+const dbFile = Effect.map(tempDir, (dir) => path.join(dir, "tasks.db"))
+
+describe("Scheduler.layerSql (SQLite file)", () => {
+  it.scoped("pending tasks survive a restart: a new scheduler on the store runs them, in order", () =>
+    captureLogs(() =>
+      Effect.gen(function*() {
+        const file = yield* dbFile
+        const first: Array<Seen> = []
+        const a = yield* open(file, [recording("s", first)])
+        yield* a.scheduler.submitAll([yield* task("t2", "s", 6000), yield* task("t1", "s", 5000)])
+        yield* a.scheduler.submit(yield* task("t3", "s", 6000))
+        assert.strictEqual((yield* rows(file, "SELECT id FROM ray_scheduler_tasks")).length, 3, "committed")
+        yield* TestClock.setTime(1000)
+        yield* a.close
+        assert.deepStrictEqual(first, [])
+
+        const second: Array<Seen> = []
+        const b = yield* open(file, [recording("s", second)])
+        assert.strictEqual(yield* b.scheduler.pending, 3)
+        yield* TestClock.setTime(7000)
+        yield* settle
+        assert.deepStrictEqual(second.map((s) => [s.name, s.at]), [["t1", 5000], ["t2", 6000], ["t3", 6000]])
+        yield* b.close
+        assert.strictEqual((yield* rows(file, "SELECT id FROM ray_scheduler_tasks")).length, 0, "ended runs removed")
+      })
+    ))
+
+  it.scoped("a run's start is committed before its consumer runs; a task running at a stop runs again with the next attempt", () =>
+    captureLogs(() =>
+      Effect.gen(function*() {
+        const file = yield* dbFile
+        const first: Array<Seen> = []
+        const a = yield* open(file, [recording("s", first)], { shutdownTimeout: "1 second" })
+        yield* a.scheduler.submit(yield* task("h", "s", 100, { hang: true }))
+        yield* TestClock.setTime(100)
+        yield* settle
+        assert.deepStrictEqual(first.map((s) => [s.name, s.attempt]), [["h", 1]])
+        assert.deepStrictEqual(
+          yield* rows(file, "SELECT attempts FROM ray_scheduler_tasks"),
+          [{ attempts: 1 }],
+          "the start is in the store while the consumer runs"
+        )
+        // the stop waits 1 s for the hanging run, then interrupts it: it stays in the store
+        yield* closeDriving(a.close)
+
+        const second: Array<Seen> = []
+        const b = yield* open(file, [recording("s", second)], { shutdownTimeout: "1 second" })
+        yield* settle
+        assert.deepStrictEqual(second.map((s) => [s.name, s.attempt]), [["h", 2]])
+        assert.deepStrictEqual(yield* rows(file, "SELECT attempts FROM ray_scheduler_tasks"), [{ attempts: 2 }])
+        yield* closeDriving(b.close)
+      })
+    ))
+
+  it.scoped("submit is idempotent in the store: a task id pending or running is counted as a duplicate, not stored twice", () =>
+    captureLogs(() =>
+      Effect.gen(function*() {
+        const file = yield* dbFile
+        const a = yield* open(file, [recording("s", [])])
+        yield* a.scheduler.submit(yield* task("x", "s", 5000))
+        yield* a.scheduler.submitAll([
+          yield* task("x", "s", 5000),
+          yield* task("y", "s", 5000),
+          yield* task("y", "s", 5000)
+        ])
+        assert.strictEqual((yield* rows(file, "SELECT id FROM ray_scheduler_tasks")).length, 2)
+        assert.strictEqual((yield* a.scheduler.stats).duplicates, 2)
+        yield* a.close
+        // after a restart the store still knows them
+        const b = yield* open(file, [recording("s", [])])
+        yield* b.scheduler.submit(yield* task("x", "s", 5000))
+        assert.strictEqual((yield* b.scheduler.stats).duplicates, 1)
+        assert.strictEqual((yield* rows(file, "SELECT id FROM ray_scheduler_tasks")).length, 2)
+        yield* b.close
+      })
+    ))
+
+  it.scoped("README composition across a restart: recovered due tasks wait for their consumer (grace), then run", () =>
+    captureLogs((logs) =>
+      Effect.gen(function*() {
+        const file = yield* dbFile
+        const a = yield* open(file, [])
+        yield* a.scheduler.submitAll([yield* task("r1", "s", 1000), yield* task("r2", "s", 2000)])
+        yield* a.close
+        yield* TestClock.setTime(10_000) // both overdue at the next start
+        const seen: Array<Seen> = []
+        // consumer layers above the scheduler layer: the scheduler starts (and recovers) before the consumer registers
+        const b = yield* open(file, [recording("s", seen)])
+        yield* settle
+        assert.deepStrictEqual(seen.map((s) => [s.name, s.at]), [["r1", 10_000], ["r2", 10_000]])
+        assert.deepStrictEqual(yield* b.scheduler.deadLetters, [])
+        assert.strictEqual((yield* b.scheduler.stats).dropped, 0)
+        yield* b.close
+        // without a consumer for 30 s (the default grace) they become dead letters
+        const c = yield* open(file, [])
+        yield* c.scheduler.submit(yield* task("r3", "nobody", 10_000))
+        yield* TestClock.adjust("29 seconds")
+        assert.strictEqual((yield* c.scheduler.stats).waiting, 1)
+        yield* TestClock.adjust("1 second")
+        yield* settle
+        const letters = yield* c.scheduler.deadLetters
+        assert.deepStrictEqual(letters.map((l) => [nameOf(l.task.id), l.reason]), [["r3", "NoConsumer"]])
+        assert.isTrue(logs.some((l) => l.message.includes("no consumer; they wait up to 30s")))
+        yield* c.close
+      })
+    ))
+
+  it.scoped("the memory window: with memoryWindow 4, 60 tasks over 3 sources all run in due order per source", () =>
+    captureLogs(() =>
+      Effect.gen(function*() {
+        const file = yield* dbFile
+        const seen: Array<Seen> = []
+        const consumers = ["a", "b", "c"].map((s) => recording(s, seen))
+        const s = yield* open(file, consumers, { memoryWindow: 4 })
+        // submitted out of order, in several batches, some beyond the window
+        const all: Array<Task> = []
+        for (let i = 59; i >= 0; i--) all.push(yield* task(`w${i}`, ["a", "b", "c"][i % 3]!, 1000 + i * 10))
+        for (let i = 0; i < 60; i += 7) yield* s.scheduler.submitAll(all.slice(i, i + 7))
+        assert.strictEqual(yield* s.scheduler.pending, 60)
+        // an earlier task submitted while the window is full still runs first
+        yield* s.scheduler.submit(yield* task("early", "a", 500))
+        yield* TestClock.setTime(500)
+        yield* settle
+        assert.deepStrictEqual(seen.map((x) => x.name), ["early"])
+        yield* TestClock.setTime(2000)
+        yield* settle
+        assert.strictEqual(seen.length, 61)
+        for (const source of ["a", "b", "c"]) {
+          const times = seen.filter((x) =>
+            x.name !== "early" && ["a", "b", "c"][Number(x.name.slice(1)) % 3] === source
+          )
+            .map((x) => Number(x.name.slice(1)))
+          assert.deepStrictEqual(times, [...times].sort((p, q) => p - q), `source ${source} in due order`)
+          assert.strictEqual(times.length, 20)
+        }
+        assert.strictEqual(yield* s.scheduler.pending, 0)
+        yield* s.close
+      })
+    ))
+
+  it.scoped("one scheduler per store: a second one fails, naming the holder; after the first closed one starts", () =>
+    captureLogs(() =>
+      Effect.gen(function*() {
+        const file = yield* dbFile
+        const a = yield* open(file, [])
+        const second = yield* Effect.exit(open(file, []))
+        assert.isTrue(Exit.isFailure(second))
+        if (Exit.isFailure(second)) {
+          const text = String(second.cause)
+          assert.include(text, "is in use by process")
+          assert.include(text, "one scheduler per store")
+        }
+        yield* a.close
+        const b = yield* open(file, [])
+        yield* b.close
+      })
+    ))
+
+  it.scoped("table prefixes: two stores in one database are independent; an invalid prefix is a defect", () =>
+    captureLogs(() =>
+      Effect.gen(function*() {
+        const file = yield* dbFile
+        const seenA: Array<Seen> = []
+        const seenB: Array<Seen> = []
+        const a = yield* open(file, [recording("s", seenA)], { tablePrefix: "app_a_" })
+        const b = yield* open(file, [recording("s", seenB)], { tablePrefix: "app_b_" })
+        yield* a.scheduler.submit(yield* task("pa", "s", 100))
+        yield* b.scheduler.submit(yield* task("pb", "s", 200))
+        yield* TestClock.setTime(300)
+        yield* settle
+        assert.deepStrictEqual([seenA.map((x) => x.name), seenB.map((x) => x.name)], [["pa"], ["pb"]])
+        yield* a.close
+        yield* b.close
+        const bad = yield* Effect.exit(open(file, [], { tablePrefix: "x; DROP TABLE y" }))
+        assert.isTrue(Exit.isFailure(bad) && String(bad.cause).includes("option tablePrefix"))
+      })
+    ))
+
+  it.scoped("dead letters are in the store: they survive a restart, replay runs one again, purge removes them", () =>
+    captureLogs(() =>
+      Effect.gen(function*() {
+        const file = yield* dbFile
+        const seen: Array<Seen> = []
+        const failing: TaskConsumer.TaskConsumerOptions<Error, never> = {
+          name: "f",
+          consume: (t) =>
+            t.args.ok === true
+              ? Effect.sync(() => void seen.push({ name: nameOf(t.id), attempt: 1, at: 0 }))
+              : Effect.fail(new Error("nope"))
+        }
+        const a = yield* open(file, [failing as never])
+        yield* a.scheduler.submitAll([yield* task("d1", "f", 100), yield* task("d2", "nobody", 100)])
+        yield* TestClock.setTime(31_000)
+        yield* settle
+        yield* a.close
+        const b = yield* open(file, [failing as never])
+        const letters = yield* b.scheduler.deadLetters
+        assert.deepStrictEqual(
+          letters.map((l) => [nameOf(l.task.id), l.reason, l.error, l.attempts]).sort(),
+          [["d1", "Failed", "Error: nope", 1], [
+            "d2",
+            "NoConsumer",
+            "no consumer is registered for source \"nobody\"",
+            0
+          ]]
+        )
+        assert.strictEqual((yield* b.scheduler.stats).deadLetters, 2)
+        // replay: d1 runs again now (and fails again: its dead letter is back, newer)
+        yield* TestClock.setTime(40_000)
+        assert.isTrue(yield* b.scheduler.replay(uid("d1")))
+        yield* settle
+        const again = yield* b.scheduler.deadLetters
+        assert.deepStrictEqual(
+          again.map((l) => [nameOf(l.task.id), DateTime.toEpochMillis(l.at)]),
+          [["d2", 100 + 30_000], ["d1", 40_000]]
+        )
+        assert.strictEqual(yield* b.scheduler.purgeDeadLetters("5 seconds"), 1)
+        assert.strictEqual(yield* b.scheduler.purgeDeadLetters(), 1)
+        assert.deepStrictEqual(yield* rows(file, "SELECT id FROM ray_scheduler_dead_letters"), [])
+        yield* b.close
+      })
+    ))
+})
