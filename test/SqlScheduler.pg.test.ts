@@ -1,0 +1,91 @@
+/**
+ * The SQL layer on PostgreSQL (one node): the same store on `@effect/sql-pg`.
+ * Each test uses its own table prefix and drops its tables. Skipped with a
+ * reason when PostgreSQL is absent; a failure under `CI=true`
+ * (test/services/postgres.ts).
+ */
+import * as SqlClient from "@effect/sql/SqlClient"
+import { assert, describe, it } from "@effect/vitest"
+import * as Context from "effect/Context"
+import * as DateTime from "effect/DateTime"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Scope from "effect/Scope"
+import * as TestClock from "effect/TestClock"
+import * as ConsumerRegistry from "../src/scheduler/ConsumerRegistry.js"
+import * as Scheduler from "../src/scheduler/Scheduler.js"
+import { Task } from "../src/scheduler/Task.js"
+import * as TaskConsumer from "../src/scheduler/TaskConsumer.js"
+import * as TaskRun from "../src/scheduler/TaskRun.js"
+import { checkPostgres, pgLayer } from "./services/postgres.js"
+import { captureLogs, settle } from "./support.js"
+
+const available = await checkPostgres()
+
+const at = (millis: number) => DateTime.unsafeMake(millis)
+
+describe.skipIf(!available)("Scheduler.layerSql on PostgreSQL", () => {
+  it.scoped("tasks survive a restart, run in order with their attempt; duplicates and dead letters are in the store", () =>
+    captureLogs(() =>
+      Effect.gen(function*() {
+        const prefix = `ray_test_${process.pid}_${Date.now() % 100000}_`
+        const client = yield* Layer.build(pgLayer())
+        const sql = Context.get(client, SqlClient.SqlClient)
+        yield* Effect.addFinalizer(() =>
+          Effect.ignore(Effect.forEach(
+            ["tasks", "dead_letters", "lease", "schema"],
+            (t) => sql.unsafe(`DROP TABLE IF EXISTS ${prefix}${t}`)
+          ))
+        )
+        const seen: Array<[string, number, number]> = []
+        const consumer = TaskConsumer.layer({
+          name: "s",
+          concurrency: 2,
+          consume: (t) =>
+            Effect.gen(function*() {
+              const run = yield* Effect.orDie(TaskRun.current)
+              seen.push([String(t.args.label), run.attempt, DateTime.toEpochMillis(run.startedAt)])
+              if (t.args.fail === true) return yield* Effect.fail(new Error("no"))
+            })
+        })
+        const open = Effect.gen(function*() {
+          const scope = yield* Scope.make()
+          const context = yield* Layer.buildWithScope(
+            consumer.pipe(
+              Layer.provideMerge(Scheduler.Scheduler.layerSql({ tablePrefix: prefix })),
+              Layer.provideMerge(ConsumerRegistry.ConsumerRegistry.layer),
+              Layer.provideMerge(Layer.succeedContext(client))
+            ),
+            scope
+          )
+          return { scheduler: Context.get(context, Scheduler.Scheduler), close: Scope.close(scope, Exit.void) }
+        })
+
+        const a = yield* open
+        const tasks = yield* Effect.forEach(
+          [["b", 2000], ["a", 1000], ["c", 2000], ["bad", 1500]] as const,
+          ([label, due]) => Task.create({ source: "s", args: { label, fail: label === "bad" }, scheduleAt: at(due) })
+        )
+        yield* a.scheduler.submitAll(tasks)
+        yield* a.scheduler.submit(tasks[0]!) // a duplicate
+        assert.strictEqual((yield* a.scheduler.stats).duplicates, 1)
+        yield* a.close
+
+        const b = yield* open
+        assert.strictEqual(yield* b.scheduler.pending, 4)
+        yield* TestClock.setTime(3000)
+        yield* settle
+        assert.deepStrictEqual(seen, [["a", 1, 1000], ["bad", 1, 1500], ["b", 1, 2000], ["c", 1, 2000]])
+        const letters = yield* b.scheduler.deadLetters
+        assert.deepStrictEqual(letters.map((l) => [l.task.args.label, l.reason, l.error]), [[
+          "bad",
+          "Failed",
+          "Error: no"
+        ]])
+        yield* b.close
+        const left = yield* sql<{ n: number }>`SELECT COUNT(*)::int AS n FROM ${sql(`${prefix}tasks`)}`
+        assert.strictEqual(left[0]?.n, 0)
+      })
+    ))
+})
