@@ -5,6 +5,7 @@
  * `CI=true`, where a missing service is a failure (CI's machine runs it).
  */
 import * as PgClient from "@effect/sql-pg/PgClient"
+import type * as SqlClient from "@effect/sql/SqlClient"
 import type * as Layer from "effect/Layer"
 import * as net from "node:net"
 
@@ -37,5 +38,5 @@ export const checkPostgres = async (): Promise<boolean> => {
 }
 
 /** A client on the test database. */
-export const pgLayer = (): Layer.Layer<PgClient.PgClient | import("@effect/sql/SqlClient").SqlClient, unknown> =>
+export const pgLayer = (): Layer.Layer<PgClient.PgClient | SqlClient.SqlClient, unknown> =>
   PgClient.layer({ host, port, database, username, maxConnections: 4 })
