@@ -1,6 +1,7 @@
 // The usage example from README.md, kept compiling by `npm run typecheck`.
 // Run: npx tsx examples/usage.ts
 import { NodeRuntime } from "@effect/platform-node"
+import { SqliteClient } from "@effect/sql-sqlite-node"
 import { Clock, DateTime, Effect, Layer } from "effect"
 import { ConsumerRegistry, Scheduler, Task, TaskConsumer } from "ray-scheduler"
 
@@ -15,10 +16,13 @@ const Greeter = TaskConsumer.layer({
     })
 })
 
-// Consumers on top of the scheduler on top of the registry.
+// Consumers on top of the scheduler on top of the registry (and, for the durable scheduler, a database).
+// `Scheduler.Scheduler.layerSql()` keeps the tasks in SQLite: they survive a crash or a restart.
+// `Scheduler.Scheduler.layer` is the in-memory scheduler (no database; the fastest; tests).
 const AppLayer = Layer.mergeAll(Greeter).pipe(
-  Layer.provideMerge(Scheduler.Scheduler.layer),
-  Layer.provideMerge(ConsumerRegistry.ConsumerRegistry.layer)
+  Layer.provideMerge(Scheduler.Scheduler.layerSql()),
+  Layer.provideMerge(ConsumerRegistry.ConsumerRegistry.layer),
+  Layer.provideMerge(SqliteClient.layer({ filename: "tasks.db" }))
 )
 
 const program = Effect.gen(function*() {
