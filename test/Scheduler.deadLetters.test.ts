@@ -9,17 +9,21 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as TestClock from "effect/TestClock"
-import { Task } from "../src/scheduler/Task.js"
 import * as TaskConsumer from "../src/scheduler/TaskConsumer.js"
 import * as TaskRun from "../src/scheduler/TaskRun.js"
-import { captureLogs, layerUnderTest, recordingConsumer, type Run, settle, setup } from "./support.js"
+import {
+  captureLogs,
+  layerUnderTest,
+  namedTask,
+  nameOf,
+  recordingConsumer,
+  type Run,
+  settle,
+  setup,
+  uid
+} from "./support.js"
 
-/** A fixed UUID for a short test name (at most 6 characters), and back. */
-const uid = (name: string): string => `00000000-0000-4000-8000-${Buffer.from(name).toString("hex").padStart(12, "0")}`
-const nameOf = (id: string): string => Buffer.from(id.slice(24).replace(/^(00)+/, ""), "hex").toString()
-
-const task = (name: string, source: string, at: number, args: Task["args"] = {}) =>
-  Task.create({ id: uid(name), source, args, scheduleAt: DateTime.unsafeMake(at) })
+const task = namedTask
 
 describe("Scheduler: idempotent submit", () => {
   it.scoped("a task whose id is pending or running is not added again, and is counted in duplicates", () =>

@@ -20,17 +20,13 @@ import * as TestClock from "effect/TestClock"
 import * as path from "node:path"
 import * as ConsumerRegistry from "../src/scheduler/ConsumerRegistry.js"
 import * as Scheduler from "../src/scheduler/Scheduler.js"
-import { Task } from "../src/scheduler/Task.js"
+import type { Task } from "../src/scheduler/Task.js"
 import * as TaskConsumer from "../src/scheduler/TaskConsumer.js"
 import * as TaskRun from "../src/scheduler/TaskRun.js"
 import { tempDir } from "./storage/tempDb.js"
-import { captureLogs, settle } from "./support.js"
+import { captureLogs, namedTask, nameOf, settle, uid } from "./support.js"
 
-/** A fixed UUID for a short test name (at most 6 characters), and back. */
-const uid = (name: string): string => `00000000-0000-4000-8000-${Buffer.from(name).toString("hex").padStart(12, "0")}`
-const nameOf = (id: string): string => Buffer.from(id.slice(24).replace(/^(00)+/, ""), "hex").toString()
-const task = (name: string, source: string, at: number, args: Task["args"] = {}) =>
-  Task.create({ id: uid(name), source, args, scheduleAt: DateTime.unsafeMake(at) })
+const task = namedTask
 
 interface Seen {
   readonly name: string

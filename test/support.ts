@@ -151,6 +151,17 @@ const finishRunning = (scheduler: Scheduler.SchedulerService): Effect.Effect<voi
     }
   })
 
+/** A fixed UUID for a short test name (at most 6 characters): tasks with readable ids. */
+export const uid = (name: string): string =>
+  `00000000-0000-4000-8000-${Buffer.from(name).toString("hex").padStart(12, "0")}`
+
+/** The name a {@link uid} was made from. */
+export const nameOf = (id: string): string => Buffer.from(id.slice(24).replace(/^(00)+/, ""), "hex").toString()
+
+/** A task with the id `uid(name)` for `source`, due at virtual instant `at` (ms). */
+export const namedTask = (name: string, source: string, at: number, args: Task["args"] = {}): Effect.Effect<Task> =>
+  Task.create({ id: uid(name), source, args, scheduleAt: DateTime.unsafeMake(at) })
+
 /** A task for `source` due at absolute virtual instant `at` (ms). */
 export const taskAt = (source: string, at: number, args: Task["args"] = {}): Effect.Effect<Task> =>
   Task.create({ source, args, scheduleAt: DateTime.unsafeMake(at) })
