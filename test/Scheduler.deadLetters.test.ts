@@ -9,6 +9,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as TestClock from "effect/TestClock"
+import { Task } from "../src/scheduler/Task.js"
 import * as TaskConsumer from "../src/scheduler/TaskConsumer.js"
 import * as TaskRun from "../src/scheduler/TaskRun.js"
 import {
@@ -49,6 +50,32 @@ describe("Scheduler: idempotent submit", () => {
         assert.deepStrictEqual(runs.map((r) => nameOf(r.id)), ["t1", "t2", "t1"])
       })
     ))
+})
+
+describe("Scheduler: idempotent submit at scale", () => {
+  it.scoped("after 20,000 runs (the id index sweeps ended ids) the same ids are accepted again, and pending ones still refused", () =>
+    Effect.gen(function*() {
+      let runs = 0
+      const { scheduler } = yield* setup([{ name: "s", concurrency: 4, consume: () => Effect.sync(() => void runs++) }])
+      const ids = Array.from(
+        { length: 20_000 },
+        (_, i) => `00000000-0000-4000-8000-${i.toString(16).padStart(12, "0")}`
+      )
+      const batch = (at: number) =>
+        Effect.forEach(ids, (id) => Task.create({ id, source: "s", scheduleAt: DateTime.unsafeMake(at) }))
+      yield* scheduler.submitAll(yield* batch(100))
+      yield* scheduler.submitAll(yield* batch(100)) // all pending: all duplicates
+      assert.strictEqual((yield* scheduler.stats).duplicates, 20_000)
+      yield* TestClock.setTime(100)
+      yield* settle
+      assert.strictEqual(runs, 20_000)
+      yield* scheduler.submitAll(yield* batch(200)) // all ended: all accepted
+      yield* scheduler.submit(yield* Task.create({ id: ids[7]!, source: "s", scheduleAt: DateTime.unsafeMake(200) }))
+      assert.strictEqual((yield* scheduler.stats).duplicates, 20_001)
+      yield* TestClock.setTime(200)
+      yield* settle
+      assert.strictEqual(runs, 40_000)
+    }))
 })
 
 describe("Scheduler: dead letters", () => {

@@ -158,7 +158,7 @@ export const makeWith = <E, R>(
       // logger and supervisor), interruptible whatever the caller's region.
       forkWorker: (lane: Lane, consumer: TaskConsumer) => {
         const self: { fiber: Fiber.RuntimeFiber<void> | undefined } = { fiber: undefined }
-        self.fiber = fork(Effect.interruptible(worker(state, lane, consumer, self, backend.hooks, now)))
+        self.fiber = fork(Effect.interruptible(worker(state, lane, consumer, self, backend.hooks)))
         return self.fiber
       },
       makeSemaphore: (permits) => Effect.unsafeMakeSemaphore(permits),

@@ -24,6 +24,7 @@ import * as FiberId from "effect/FiberId"
 import type { Task } from "../Task.js"
 import type { TaskConsumer } from "../TaskConsumer.js"
 import { Counters } from "./counters.js"
+import { IdIndex, type TaskEntry } from "./ids.js"
 import { Lane, LaneHeap } from "./lane.js"
 import * as signal from "./signal.js"
 import { Signal } from "./signal.js"
@@ -100,10 +101,14 @@ export class SchedulerState {
   private readonly parked = new Set<Lane>()
   /** Lanes with due tasks and no consumer, waiting for one (the grace period, `lane.orphanSince`). */
   private readonly orphans = new Set<Lane>()
+  /** When the last task was taken (`take`'s now): the start of its run. */
+  takenAt = 0
+  /** The entry of the last task taken (the worker keeps it to end it). */
+  takenEntry: TaskEntry | undefined = undefined
   /** Worker fibers the scheduler interrupted (a stop or a release that timed out). */
   readonly interruptedByScheduler = new WeakSet<Fiber.RuntimeFiber<void>>()
   /** Ids of the tasks pending or running: a task submitted again while one of them is a duplicate. */
-  readonly ids = new Set<string>()
+  readonly ids = new IdIndex()
   /** Counters of all sources since the scheduler was made. */
   readonly totals = new Counters()
   /** Worker fibers alive, all lanes. */
@@ -215,14 +220,20 @@ export class SchedulerState {
     for (let i = 0; i < tasks.length; i++) {
       const task = tasks[i]!
       const lane = this.laneFor(task.source)
-      if (this.ids.has(task.id)) {
+      const entry: TaskEntry = {
+        dueMillis: task.dueMillis,
+        seq: seqs === undefined ? this.seq : seqs[i]!,
+        value: task,
+        ended: false
+      }
+      if (!this.ids.add(entry)) {
         lane.counters.duplicates++
         this.totals.duplicates++
         continue
       }
-      this.ids.add(task.id)
+      if (seqs === undefined) this.seq++
       const wasHead = lane.head
-      lane.queue.push({ dueMillis: task.dueMillis, seq: seqs === undefined ? this.seq++ : seqs[i]!, value: task })
+      lane.queue.push(entry)
       lane.counters.onSubmitted()
       this.totals.onSubmitted()
       if (lane.head !== wasHead) touched.add(lane)
@@ -241,11 +252,11 @@ export class SchedulerState {
     const touched = new Set<Lane>()
     for (let i = 0; i < tasks.length; i++) {
       const task = tasks[i]!
-      if (this.ids.has(task.id)) continue
-      this.ids.add(task.id)
+      const entry: TaskEntry = { dueMillis: task.dueMillis, seq: seqs[i]!, value: task, ended: false }
+      if (!this.ids.add(entry)) continue
       const lane = this.laneFor(task.source)
       const wasHead = lane.head
-      lane.queue.push({ dueMillis: task.dueMillis, seq: seqs[i]!, value: task })
+      lane.queue.push(entry)
       if (lane.head !== wasHead) touched.add(lane)
     }
     if (!this.running || touched.size === 0) return
@@ -284,7 +295,7 @@ export class SchedulerState {
     for (let i = 0; i < all.length; i++) {
       const { entry, lane } = all[i]!
       if (i < keep) lane.queue.push(entry)
-      else this.ids.delete(entry.value.id)
+      else this.ids.end(entry as TaskEntry)
     }
     const now = this.host.now()
     for (const lane of [...this.lanes.values()]) this.reconcile(lane, now)
@@ -401,9 +412,11 @@ export class SchedulerState {
     if (claimed) lane.starting--
     if (!this.running || lane.consumer !== consumer) return undefined
     const now = this.host.now()
+    this.takenAt = now
     const head = lane.head
     if (head === undefined || head.dueMillis > now) return undefined
     lane.queue.pop()
+    this.takenEntry = head as TaskEntry
     const lateness = Math.max(0, now - head.dueMillis)
     lane.counters.onStarted(lateness)
     this.totals.onStarted(lateness)
@@ -443,8 +456,8 @@ export class SchedulerState {
   }
 
   /** A task's consumer ended. */
-  ended(lane: Lane, task: Task, succeeded: boolean): void {
-    this.ids.delete(task.id)
+  ended(lane: Lane, entry: TaskEntry, succeeded: boolean): void {
+    this.ids.end(entry)
     lane.counters.onEnded(succeeded)
     this.totals.onEnded(succeeded)
   }
@@ -551,7 +564,7 @@ export class SchedulerState {
         }
         for (let h = lane.head; h !== undefined && h.dueMillis <= now && n < budget; h = lane.head) {
           lane.queue.pop()
-          this.ids.delete(h.value.id)
+          this.ids.end(h as TaskEntry)
           lane.counters.onDropped()
           this.totals.onDropped()
           dropped.push(h.value)

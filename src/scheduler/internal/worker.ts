@@ -22,6 +22,7 @@ import type { Task } from "../Task.js"
 import type { TaskConsumer } from "../TaskConsumer.js"
 import { currentSlot, RunSlot } from "../TaskRun.js"
 import { unprovided } from "./consumer.js"
+import type { TaskEntry } from "./ids.js"
 import type { Lane } from "./lane.js"
 import type { SchedulerState } from "./state.js"
 
@@ -73,24 +74,23 @@ export const worker = (
   lane: Lane,
   consumer: TaskConsumer,
   self: { fiber: Fiber.RuntimeFiber<void> | undefined },
-  hooks: RunHooks,
-  now: () => number
+  hooks: RunHooks
 ): Effect.Effect<void> => {
   const raw = unprovided(consumer)
   const consume = raw === undefined ? consumer.consume : raw.consume
   /** Counted in `lane.starting`: started or woken, and has not asked for a task since. */
   let claimed = true
   /** The task running now: if the worker is interrupted (stop or release timed out), it counts as failed. */
-  let current: Task | undefined
+  let current: TaskEntry | undefined
   /** What `TaskRun.current` reads in this worker's runs. */
   const slot = new RunSlot()
   const beforeRun = hooks.beforeRun
   const onSuccess = (): Effect.Effect<void> => {
-    const task = current!
+    const entry = current!
     current = undefined
     slot.task = undefined
-    state.ended(lane, task, true)
-    hooks.succeeded(task)
+    state.ended(lane, entry, true)
+    hooks.succeeded(entry.value)
     return loop
   }
   /** Nothing due: park until a task is due (then take it) or until told to leave. */
@@ -107,10 +107,11 @@ export const worker = (
     const task = state.take(lane, consumer, claimed)
     claimed = false
     if (task === undefined) return parkOrLeave()
-    current = task
+    const entry = state.takenEntry!
+    current = entry
     slot.task = task
     slot.attempt = hooks.attempt(task)
-    slot.startedMillis = now()
+    slot.startedMillis = state.takenAt
     let effect: Effect.Effect<void, unknown>
     if (beforeRun === undefined) {
       effect = run(task)
@@ -121,7 +122,7 @@ export const worker = (
       onFailure: (cause) => {
         current = undefined
         slot.task = undefined
-        state.ended(lane, task, false)
+        state.ended(lane, entry, false)
         hooks.failed(task, cause, slot.attempt, false)
         return Effect.zipRight(logFailure(lane, task, cause), loop)
       },
@@ -147,7 +148,7 @@ export const worker = (
         if (interrupted !== undefined) {
           state.ended(lane, interrupted, false)
           hooks.failed(
-            interrupted,
+            interrupted.value,
             exit._tag === "Failure" ? exit.cause : Cause.empty,
             slot.attempt,
             state.interruptedByScheduler.has(self.fiber!)
@@ -156,7 +157,7 @@ export const worker = (
         state.workerExited(lane, self.fiber!, claimed)
         return interrupted === undefined || exit._tag === "Success"
           ? Effect.void
-          : logFailure(lane, interrupted, exit.cause)
+          : logFailure(lane, interrupted.value, exit.cause)
       })
     )
   )
