@@ -96,7 +96,9 @@ const run = Command.make("run", { config: configOption }, ({ config }) =>
               `(a service that was killed releases the database at once on the same machine, ` +
               `otherwise when its lease expires at ${new Date(error.holder.expiresAt).toISOString()}).`
           ),
-        StorageError: (error) => explain(`Cannot use the database ${loaded.config.storage.path}: ${error.message}`)
+        StorageError: (error) => explain(`Cannot use the database ${loaded.config.storage.path}: ${error.message}`),
+        // opening the database or migrating it (the scheduler's store fails with a StorageError)
+        SqlError: (error) => explain(`Cannot use the database ${loaded.config.storage.path}: ${error.message}`)
       })
     )
   })).pipe(Command.withDescription("run the collector service until SIGINT/SIGTERM"))

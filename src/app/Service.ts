@@ -3,7 +3,7 @@
  *
  *   scheduling: starts once the HTTP API is up; stops first
  *     └─ HTTP API
- *          └─ SchedulerAdapter (RayScheduler | Legacy, from USE_RAY_SCHEDULER; not started)
+ *          └─ SchedulerAdapter (RayScheduler on the durable store | Legacy, from USE_RAY_SCHEDULER; not started)
  *               └─ CollectorRunner ─ Collectors (from the config file; process groups reaped)
  *                    └─ the `service` lease (one service per database)
  *                         └─ Items, Pipeline, JobStateStore, Leases ─ Database (SQLite, migrated)
@@ -21,6 +21,7 @@
  */
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import type * as HttpClient from "@effect/platform/HttpClient"
+import type * as SqlClient from "@effect/sql/SqlClient"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -42,6 +43,7 @@ import type { JobStateStore } from "./storage/JobStateStore.js"
 import { type Lease, Leases } from "./storage/Leases.js"
 import * as LeasesModule from "./storage/Leases.js"
 import * as SqlJobStateStore from "./storage/SqlJobStateStore.js"
+import type { StorageError } from "./storage/StorageError.js"
 
 /** SQLite, migrated, with the job state store, the pipeline, the item queries and the leases on it. */
 export const storageLayer = (config: AppConfig) =>
@@ -91,12 +93,17 @@ export const coreLayer = (config: AppConfig) =>
 /**
  * The scheduler adapter chosen by the environment, not started:
  * `USE_RAY_SCHEDULER` (`true` or `false` in any case, default `true`; see
- * `AppConfig.useRayScheduler`) selects the RayScheduler; `false` the legacy
+ * `AppConfig.useRayScheduler`) selects the RayScheduler on the durable store
+ * (tables `ray_scheduler_*` in the service's database; building it takes
+ * the store's lease and recovers the stored runs); `false` the legacy
  * interval scheduler.
  */
-export const adapterLayer = (config: AppConfig, env: Pick<Environment, "useRayScheduler">) =>
+export const adapterLayer = (
+  config: AppConfig,
+  env: Pick<Environment, "useRayScheduler">
+): Layer.Layer<SchedulerAdapter, StorageError, CollectorRunner.CollectorRunner | JobStateStore | SqlClient.SqlClient> =>
   env.useRayScheduler
-    ? RaySchedulerAdapter.layerNotStarted({ maxSleep: config.scheduler.maxSleep })
+    ? RaySchedulerAdapter.layerSqlNotStarted({ maxSleep: config.scheduler.maxSleep })
     : LegacySchedulerAdapter.layerNotStarted
 
 /** The `service` lease held by the running service. */

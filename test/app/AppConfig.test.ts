@@ -4,6 +4,7 @@ import { ConfigProvider, Duration, Effect, Either, Layer } from "effect"
 import * as AppConfig from "../../src/app/config/AppConfig.js"
 import { SchedulerAdapter } from "../../src/app/scheduling/SchedulerAdapter.js"
 import * as Service from "../../src/app/Service.js"
+import * as Database from "../../src/app/storage/Database.js"
 import { runnerLayer } from "./support.js"
 
 const reason = (text: string) =>
@@ -493,7 +494,10 @@ describe("USE_RAY_SCHEDULER picks the adapter", () => {
     Effect.gen(function*() {
       const app = yield* config
       const environment = yield* AppConfig.environment
-      const layer = Service.adapterLayer(app, environment).pipe(Layer.provide(runnerLayer([])))
+      // the RayScheduler's durable store lives in the service's database
+      const layer = Service.adapterLayer(app, environment).pipe(
+        Layer.provide(Layer.merge(runnerLayer([]), Layer.orDie(Database.layerMemory)))
+      )
       const adapter = yield* Effect.provide(SchedulerAdapter, layer)
       return adapter.type
     }).pipe(Effect.withConfigProvider(ConfigProvider.fromMap(new Map(env))), Effect.scoped)

@@ -3,7 +3,8 @@
  * connection) while a job runs: the run waits up to `busyTimeout` without
  * blocking, then ends as a retry; the job is not lost, the failure is
  * counted and shown, and once the lock is gone the job runs and stores its
- * items. Real SQLite files, both adapters, under the TestClock.
+ * items. Real SQLite files, every adapter (the durable RayScheduler keeps
+ * its store in the same locked file), under the TestClock.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Context, Duration, Effect, Layer, Option, TestClock } from "effect"
@@ -34,7 +35,7 @@ for (const [name, adapter] of adapters) {
           Layer.provideMerge(Layer.orDie(Database.layer({ filename, busyTimeout: "10 seconds" })))
         )
         const context = yield* Layer.build(
-          adapter.started.pipe(
+          (adapter.startedOnDatabase ?? adapter.started).pipe(
             Layer.provideMerge(CollectorRunner.layer()),
             Layer.provideMerge(Layer.succeed(CollectorRunner.Collectors, [{ collector, concurrency: 1 }])),
             Layer.provideMerge(Leases.layerMemory()),

@@ -1,6 +1,7 @@
 /**
- * One behaviour suite, run against both scheduler adapters (RayScheduler and
- * the legacy interval scheduler), under the TestClock. The adapters decide
+ * One behaviour suite, run against the scheduler adapters (RayScheduler on
+ * the durable store and in memory, and the legacy interval scheduler),
+ * under the TestClock. The adapters decide
  * when runs happen; the runner runs them (scheduled or manual) and counts
  * them.
  */
@@ -38,7 +39,7 @@ for (const [name, adapter] of adapters) {
         yield* TestClock.adjust("35 minutes")
         assert.deepStrictEqual(minutes(runs), [0, 10, 20, 30])
         const status = yield* scheduler.status
-        assert.strictEqual(status.type, name)
+        assert.strictEqual(status.type, adapter.type)
         assert.isTrue(status.running)
         assert.strictEqual(status.registeredJobs, 1)
         assert.strictEqual(status.pendingTasks, 1, "one planned run per job, never more")
@@ -289,14 +290,15 @@ for (const [name, adapter] of adapters) {
     it.scoped("manual runs do not pile up: 200 triggers of a busy job queue one run, which they all share", () =>
       Effect.gen(function*() {
         const runs: Array<RunRecord> = []
-        const { runner: scheduler } = yield* started([
+        // through the adapter, as `POST /instances/:id/run` (the durable adapter stores each trigger first)
+        const { adapter: scheduler } = yield* started([
           scriptedCollector({ name: "busy", intervalMinutes: 60, runs, script: () => ({ ms: 10 * MIN }) })
         ])
         yield* settle
         assert.strictEqual(runs.length, 1, "the scheduled run is going")
         const triggers = yield* Effect.forEach(
           Array.from({ length: 200 }),
-          () => Effect.fork(scheduler.runInstance("busy")),
+          () => Effect.fork(scheduler.trigger("busy")),
           { concurrency: "unbounded" }
         )
         yield* TestClock.adjust("10 minutes")
@@ -310,7 +312,7 @@ for (const [name, adapter] of adapters) {
           1
         )
         // a trigger while a manual run is going queues a new one
-        const again = yield* Effect.fork(scheduler.runInstance("busy"))
+        const again = yield* Effect.fork(scheduler.trigger("busy"))
         yield* TestClock.adjust("10 minutes")
         assert.strictEqual((yield* Fiber.join(again))._tag, "Succeeded")
         assert.strictEqual(runs.length, 3)
@@ -324,7 +326,7 @@ for (const [name, adapter] of adapters) {
           { runner: { shutdownTimeout: "1 hour" } }
         )
         yield* settle
-        const waiting = yield* Effect.fork(runner.runInstance("busy"))
+        const waiting = yield* Effect.fork(scheduler.trigger("busy"))
         yield* settle
         const stopping = yield* Effect.fork(scheduler.stop)
         yield* settle
@@ -336,6 +338,9 @@ for (const [name, adapter] of adapters) {
         assert.strictEqual(runs[0]!.end, 10 * MIN)
         const late = yield* runner.runInstance("busy")
         assert.strictEqual(late._tag, "Cancelled", "no run after shutdown")
+        const triggered = yield* scheduler.trigger("busy")
+        assert.strictEqual(triggered._tag, "Cancelled", "no manual run after shutdown")
+        assert.strictEqual(runs.length, 1)
       }))
   })
 }

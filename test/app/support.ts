@@ -2,8 +2,11 @@
  * Test support for the collector service: scripted collectors that record
  * when they run, and the scheduling stack over them with the in-memory
  * storage layers the app ships (`JobStateStore.layerMemory`,
- * `Pipeline.layerMemory`, `Leases.layerMemory`).
+ * `Pipeline.layerMemory`, `Leases.layerMemory`). The durable RayScheduler
+ * adapter keeps its store in a private in-memory SQLite database (the
+ * app's, `Database.layerMemory`) unless a test gives it one.
  */
+import type * as SqlClient from "@effect/sql/SqlClient"
 import { Clock, Context, DateTime, Duration, Effect, Layer, Stream } from "effect"
 import type { Collector, RawEvent } from "../../src/app/collectors/Collector.js"
 import { CollectorError, type FetchError, RetryableCollectorError } from "../../src/app/collectors/Collector.js"
@@ -11,7 +14,8 @@ import * as Pipeline from "../../src/app/pipeline/Pipeline.js"
 import * as CollectorRunner from "../../src/app/scheduling/CollectorRunner.js"
 import * as LegacySchedulerAdapter from "../../src/app/scheduling/LegacySchedulerAdapter.js"
 import * as RaySchedulerAdapter from "../../src/app/scheduling/RaySchedulerAdapter.js"
-import { SchedulerAdapter } from "../../src/app/scheduling/SchedulerAdapter.js"
+import { SchedulerAdapter, type SchedulerType } from "../../src/app/scheduling/SchedulerAdapter.js"
+import * as Database from "../../src/app/storage/Database.js"
 import * as JobStateStore from "../../src/app/storage/JobStateStore.js"
 import * as Leases from "../../src/app/storage/Leases.js"
 
@@ -96,15 +100,51 @@ export type AdapterLayer = Layer.Layer<
   CollectorRunner.CollectorRunner | JobStateStore.JobStateStore
 >
 
-/** The two adapters, started when built and not started, for one shared suite. */
-export const adapters: ReadonlyArray<
-  readonly [string, { readonly started: AdapterLayer; readonly notStarted: AdapterLayer }]
-> = [
-  ["RayScheduler", {
+/** A fresh private in-memory SQLite database (the app's, migrated) for the durable adapter's store. */
+export const memoryDatabase = Layer.orDie(Database.layerMemory)
+
+/** The durable RayScheduler adapter on a fresh in-memory database: started, or not. */
+export const durableAdapter = {
+  started: Layer.orDie(RaySchedulerAdapter.layerSql({ maxSleep: "1 hour" })).pipe(Layer.provide(memoryDatabase)),
+  notStarted: Layer.orDie(RaySchedulerAdapter.layerSqlNotStarted({ maxSleep: "1 hour" })).pipe(
+    Layer.provide(memoryDatabase)
+  )
+}
+
+/** An adapter under test: the `type` it reports, and its layers started when built and not started. */
+export interface AdapterUnderTest {
+  readonly type: SchedulerType
+  readonly started: AdapterLayer
+  readonly notStarted: AdapterLayer
+  /** Started when built, on the test's database (the durable store: in its `SqlClient`), if it uses one. */
+  readonly startedOnDatabase?: Layer.Layer<
+    SchedulerAdapter,
+    never,
+    CollectorRunner.CollectorRunner | JobStateStore.JobStateStore | SqlClient.SqlClient
+  >
+}
+
+/**
+ * The adapters, for one shared suite: the RayScheduler on the durable store
+ * (what the service runs) and on the in-memory scheduler, and the legacy
+ * interval scheduler.
+ */
+export const adapters: ReadonlyArray<readonly [string, AdapterUnderTest]> = [
+  ["RayScheduler (durable)", {
+    type: "RayScheduler",
+    ...durableAdapter,
+    startedOnDatabase: Layer.orDie(RaySchedulerAdapter.layerSql({ maxSleep: "1 hour" }))
+  }],
+  ["RayScheduler (memory)", {
+    type: "RayScheduler",
     started: RaySchedulerAdapter.layer({ maxSleep: "1 hour" }),
     notStarted: RaySchedulerAdapter.layerNotStarted({ maxSleep: "1 hour" })
   }],
-  ["LegacyScheduler", { started: LegacySchedulerAdapter.layer, notStarted: LegacySchedulerAdapter.layerNotStarted }]
+  ["LegacyScheduler", {
+    type: "LegacyScheduler",
+    started: LegacySchedulerAdapter.layer,
+    notStarted: LegacySchedulerAdapter.layerNotStarted
+  }]
 ]
 
 /** What the runner and an adapter are built on; each default is a fresh in-memory one. */

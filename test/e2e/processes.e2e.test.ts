@@ -9,7 +9,9 @@
  *   end: runs of one job never overlap, across processes;
  * - SIGTERM waits for a running collection up to `shutdown.timeout`, says
  *   so, then interrupts it (its whole process group is killed) and exits 0;
- *   a second SIGINT does that at once.
+ *   a second SIGINT does that at once;
+ * - a manual run dropped by the shutdown is kept in the durable store and
+ *   runs after the restart.
  */
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -207,6 +209,40 @@ describe("LIVE: shutdown", () => {
     },
     120_000
   )
+
+  it("a manual run the shutdown dropped is kept in the durable store: it runs after the restart", async () => {
+    const { file, log, release } = writeConfig("kept", 120_000, "shutdown:\n  timeout: 2 seconds")
+    const port = await freePort()
+    const first = service(file, port)
+    await waitFor("the command to start", 30_000, async () => readLog(log).grandchildren.length === 1 || undefined)
+    const queued = fetch(`http://127.0.0.1:${port}/instances/${encodeURIComponent("slow:q")}/run`, { method: "POST" })
+      .then(async (response) => ({ status: response.status, body: await response.json() as { message?: string } }))
+    await waitFor("the manual run to be queued", 30_000, async () => {
+      const { body } = await getJson(port, "/collectors")
+      const [group] = body as unknown as ReadonlyArray<{ instances: ReadonlyArray<{ manual_run_queued: boolean }> }>
+      return group?.instances[0]?.manual_run_queued === true ? true : undefined
+    })
+    first.child.kill("SIGTERM")
+    expect(await exitWithin(first, 30_000), first.output()).toBe(0)
+    const dropped = await queued
+    expect(dropped.status).toBe(503)
+    expect(dropped.body.message).toContain("the trigger is kept and runs when the service starts again")
+    expect(readLog(log).starts.length, "the manual run did not run").toBe(1)
+
+    // the restart runs the job's first run (the interrupted one recorded nothing) and the kept manual run
+    fs.writeFileSync(release, "")
+    const second = service(file, port)
+    await waitFor("two runs after the restart", 30_000, async () => readLog(log).ends.length === 2 || undefined)
+    const status = await waitFor("/status", 30_000, async () => {
+      const { body } = await getJson(port, "/status")
+      return (body.runs as Record<string, number>).succeeded === 2 ? body : undefined
+    })
+    expect((status.runs as Record<string, number>).started).toBe(2)
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    expect(readLog(log).starts.length, "and no more").toBe(3)
+    second.child.kill("SIGTERM")
+    expect(await exitWithin(second, 30_000), second.output()).toBe(0)
+  }, 120_000)
 
   it("a second SIGINT interrupts the running collection at once (no orphans), exit 0", async () => {
     const { file, log } = writeConfig("twice", 120_000, "shutdown:\n  timeout: 1 hour")

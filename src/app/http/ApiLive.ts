@@ -48,7 +48,7 @@ export const StatusGroupLive = HttpApiBuilder.group(RayInfoApi, "status", (handl
           return [...groups].map(([collector, list]) => ({ collector, instances: list }))
         }))
       .handle("runInstance", ({ path }) =>
-        runner.runInstance(path.id).pipe(
+        adapter.trigger(path.id).pipe(
           Effect.catchTag("UnknownInstanceError", (error) =>
             Effect.fail(new InstanceNotFound({ message: error.message }))),
           Effect.flatMap((outcome) =>

@@ -80,6 +80,8 @@ export const make: Effect.Effect<
       // Interrupting a job fiber stops its timer at once; a run in flight has
       // its own fiber (see CollectorRunner) and gets the shutdown timeout.
       stop: Effect.zipRight(FiberMap.clear(jobs), runner.drain),
+      // a manual run is not persisted: the runner runs it now
+      trigger: runner.runInstance,
       status: (runs, running) =>
         Effect.succeed({
           running,

@@ -4,7 +4,9 @@
  * scheduler (one timer loop per job, the APScheduler-style design). The
  * entrypoint picks one from the `USE_RAY_SCHEDULER` environment variable.
  *
- * An adapter only starts, stops and reports its scheduling; running an
+ * An adapter starts, stops and reports its scheduling, and takes manual
+ * triggers (`trigger`: the RayScheduler adapter on the durable store
+ * persists them; the others hand them to the runner at once); running an
  * instance (scheduled or manual) and describing the instances is the
  * `CollectorRunner`'s. Its life, in order:
  *
@@ -28,6 +30,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import type { SchedulerStats } from "../../scheduler/Scheduler.js"
+import type { RunOutcome, UnknownInstanceError } from "./CollectorRunner.js"
 
 /** `RayScheduler` or `LegacyScheduler`. */
 export type SchedulerType = "RayScheduler" | "LegacyScheduler"
@@ -63,6 +66,14 @@ export interface SchedulerAdapterService {
    */
   readonly stop: Effect.Effect<void>
   readonly status: Effect.Effect<AdapterStatus>
+  /**
+   * A manual run of the instance `id` (`POST /instances/:id/run`): runs it
+   * now, outside its schedule, and returns its outcome (`Cancelled` when
+   * the service is shutting down). The runner's rules hold: runs of one job
+   * never overlap, and a manual run waiting for its turn is joined by further
+   * triggers. The durable RayScheduler adapter persists the trigger first.
+   */
+  readonly trigger: (id: string) => Effect.Effect<RunOutcome, UnknownInstanceError>
 }
 
 /** The scheduler adapter. */
@@ -105,6 +116,8 @@ export interface AdapterParts {
   readonly start: Effect.Effect<void>
   /** Stops triggering and drains the runner; called once. */
   readonly stop: Effect.Effect<void>
+  /** A manual run (see {@link SchedulerAdapterService.trigger}). */
+  readonly trigger: (id: string) => Effect.Effect<RunOutcome, UnknownInstanceError>
   /** The status, given the planned runs and whether the adapter is started (and not stopped). */
   readonly status: (
     planned: ReadonlyMap<string, DateTime.Utc>,
@@ -117,9 +130,9 @@ export interface AdapterParts {
  * {@link PlannedRuns}: `start` and `stop` follow the life cycle of the
  * module doc, one at a time; the adapter is stopped when the scope closes.
  */
-export const make = <R>(
-  build: (planned: PlannedRuns) => Effect.Effect<AdapterParts, never, R>
-): Effect.Effect<SchedulerAdapterService, never, R | Scope.Scope> =>
+export const make = <E, R>(
+  build: (planned: PlannedRuns) => Effect.Effect<AdapterParts, E, R>
+): Effect.Effect<SchedulerAdapterService, E, R | Scope.Scope> =>
   Effect.gen(function*() {
     const planned = new PlannedRuns()
     const parts = yield* build(planned)
@@ -145,20 +158,23 @@ export const make = <R>(
       return { ...(yield* parts.status(runs, state === "started")), type: parts.type, planned: runs }
     })
 
+    const trigger = (id: string) =>
+      parts.trigger(id).pipe(Effect.withSpan("SchedulerAdapter.trigger", { attributes: { type: parts.type, id } }))
+
     yield* Effect.addFinalizer(() => stop)
-    return { type: parts.type, start, stop, status }
+    return { type: parts.type, start, stop, status, trigger }
   })
 
 /** An adapter as a layer, started when built; stopped (runner drained) when released. */
-export const layer = <R>(
-  adapter: Effect.Effect<SchedulerAdapterService, never, R | Scope.Scope>
-): Layer.Layer<SchedulerAdapter, never, Exclude<R, Scope.Scope>> =>
+export const layer = <E, R>(
+  adapter: Effect.Effect<SchedulerAdapterService, E, R | Scope.Scope>
+): Layer.Layer<SchedulerAdapter, E, Exclude<R, Scope.Scope>> =>
   Layer.scoped(SchedulerAdapter, Effect.tap(adapter, (built) => built.start))
 
 /**
  * An adapter as a layer, not started (call `start`, or build
  * `Service.schedulingLayer`); stopped (runner drained) when released.
  */
-export const layerNotStarted = <R>(
-  adapter: Effect.Effect<SchedulerAdapterService, never, R | Scope.Scope>
-): Layer.Layer<SchedulerAdapter, never, Exclude<R, Scope.Scope>> => Layer.scoped(SchedulerAdapter, adapter)
+export const layerNotStarted = <E, R>(
+  adapter: Effect.Effect<SchedulerAdapterService, E, R | Scope.Scope>
+): Layer.Layer<SchedulerAdapter, E, Exclude<R, Scope.Scope>> => Layer.scoped(SchedulerAdapter, adapter)
