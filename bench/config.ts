@@ -52,6 +52,11 @@ export interface ScenarioDef {
   readonly charts: ReadonlyArray<ChartDef>
   /** Per-sample time limit (ms) before the worker is killed. */
   readonly timeoutMs: number
+  /**
+   * Set for a scenario too long for every full run (why, e.g. "about 20 min"): a full run includes it
+   * only when `--only` names it; `--quick` always runs it (tiny sizes).
+   */
+  readonly optIn?: string
 }
 
 /** Samples of a `--quick` run (tiny sizes; for the smoke test). */
@@ -66,6 +71,206 @@ const latencyMetrics: ReadonlyArray<MetricDef> = [
 
 const RAY = "RayScheduler"
 const PLAIN = "plain-JS limit"
+
+// ---- the durable scheduler (issue 9) ---------------------------------------------
+
+const RAY_SQL = "RayScheduler (SQL layer, SQLite file)"
+const BULLMQ = "BullMQ (Redis)"
+const GRAPHILE = "graphile-worker 0.16 (PostgreSQL)"
+
+/** Parameters every durable scenario shares: sources, the services' addresses, the contenders' concurrency. */
+const durableParams = {
+  sources: 10,
+  concurrency: 4,
+  bullmqConcurrency: 40,
+  graphileConcurrency: 40,
+  redisHost: "127.0.0.1",
+  redisPort: 6379,
+  pgUrl: "postgresql://postgres@127.0.0.1:5432/test"
+} as const
+
+const durableContenders: ReadonlyArray<ContenderDef> = [
+  { id: "ray", label: RAY_SQL },
+  { id: "bullmq", label: BULLMQ },
+  { id: "graphile", label: GRAPHILE }
+]
+
+const durableSetup = "RayScheduler: `Scheduler.makeSql()` (default options: memory window 100k) on " +
+  "`SqliteClient.layer({ filename })` with the client's defaults, a fresh file in a temporary directory per " +
+  "sample (its journal mode and `synchronous` setting are in the notes); 10 sources × concurrency 4. BullMQ: " +
+  "one queue on the local Redis (127.0.0.1:6379), jobs removed on completion. graphile-worker: a fresh schema " +
+  "per sample on the local PostgreSQL (database `test`), dropped afterwards. Every task has a UUID id that each " +
+  "contender keeps unique (the store's unique id; BullMQ `jobId`; graphile-worker `job_key`). The notes say " +
+  "what \"committed\" means for each (SQLite journal mode and `synchronous`; Redis `appendonly`; PostgreSQL " +
+  "`fsync` and `synchronous_commit`). A contender whose service is not running is reported as skipped."
+
+function durableScenarios(): Array<ScenarioDef> {
+  return [
+    {
+      id: "durableSubmitAll",
+      worker: "durable",
+      title: "8. Durable submitAll: 500k tasks in batches of 10k",
+      description: "500k tasks due between 1 minute and 1 hour from now (none becomes due), handed over in " +
+        "batches of 10k, one batch after the other: RayScheduler `submitAll` (returns once the batch is " +
+        "committed), BullMQ `addBulk` (delayed jobs), graphile-worker's bulk `add_jobs` SQL function (0.16 has no " +
+        "bulk `addJobs` in JavaScript). The tasks (or job descriptions) are built before the clock starts. " +
+        durableSetup,
+      contenders: [
+        durableContenders[0]!,
+        {
+          ...durableContenders[1]!,
+          params: (quick) => (quick ? {} : { tasks: 100_000 }),
+          note: "BullMQ submits 100k tasks, not 500k: at about 13k jobs/s, 500k would take about 40 s a sample."
+        },
+        durableContenders[2]!
+      ],
+      params: (quick) => ({
+        ...durableParams,
+        mode: "submitAll",
+        tasks: quick ? 2000 : 500_000,
+        batch: quick ? 500 : 10_000,
+        minDelayMs: 60_000,
+        horizonMs: 3_600_000,
+        seed: 8
+      }),
+      samples: { warmup: 1, counted: 5 },
+      metrics: [
+        { key: "tasksPerSec", label: "submit rate", unit: "k tasks/s", digits: 1, scale: 1e3 },
+        { key: "submitMs", label: "total time", unit: "ms", digits: 0 },
+        { key: "batchP50Ms", label: "batch p50", unit: "ms", digits: 1 },
+        { key: "batchMaxMs", label: "batch max", unit: "ms", digits: 1 },
+        { key: "peakRssMB", label: "peak RSS", unit: "MB", digits: 0 }
+      ],
+      ratios: [
+        { metric: "tasksPerSec", num: "ray", den: "bullmq", label: `${RAY} / BullMQ (submit rate)` },
+        { metric: "tasksPerSec", num: "ray", den: "graphile", label: `${RAY} / graphile-worker (submit rate)` }
+      ],
+      charts: [{
+        file: "durable-submitall.svg",
+        metric: "tasksPerSec",
+        title: "Durable submitAll, batches of 10k (tasks/s, higher is better)"
+      }],
+      timeoutMs: 300_000
+    },
+    {
+      id: "durableSubmit",
+      worker: "durable",
+      title: "9. Durable submit: latency of single submissions",
+      description: "5,000 single tasks due between 1 minute and 1 hour from now, submitted one after the other " +
+        "(each call awaited before the next): RayScheduler `submit` (returns once the task is committed), BullMQ " +
+        "`Queue.add`, graphile-worker `addJob`. Latency: `performance.now()` around each call. Setup as in 8.",
+      contenders: durableContenders,
+      params: (quick) => ({
+        ...durableParams,
+        mode: "submit",
+        tasks: quick ? 50 : 5000,
+        minDelayMs: 60_000,
+        horizonMs: 3_600_000,
+        seed: 9
+      }),
+      samples: { warmup: 1, counted: 5 },
+      metrics: [
+        ...latencyMetrics,
+        { key: "submitsPerSec", label: "submits", unit: "per s", digits: 0 }
+      ],
+      ratios: [
+        { metric: "p50", num: "ray", den: "bullmq", label: `${RAY} / BullMQ (p50)` },
+        { metric: "p99", num: "ray", den: "bullmq", label: `${RAY} / BullMQ (p99)` },
+        { metric: "p50", num: "ray", den: "graphile", label: `${RAY} / graphile-worker (p50)` },
+        { metric: "p99", num: "ray", den: "graphile", label: `${RAY} / graphile-worker (p99)` }
+      ],
+      charts: [{
+        file: "durable-submit-p99.svg",
+        metric: "p99",
+        title: "Durable single submit: latency p99 (ms, log scale, lower is better)",
+        log: true
+      }],
+      timeoutMs: 300_000
+    },
+    {
+      id: "durableDrain",
+      worker: "durable",
+      title: "10. Durable drain: 1M tasks already due",
+      description: "The tasks are stored first, all due (not timed; in batches of 10k); then dispatching starts " +
+        "and the clock runs until the last one was consumed. The consumers do nothing but count. RayScheduler: " +
+        "10 sources × concurrency 4, every run's start committed before the consumer runs and its end " +
+        "committed in a later group (\"store empty\": until the store holds no task). BullMQ: one worker, " +
+        "concurrency 40. graphile-worker: `run()` with concurrency 40 (its pool: 42 connections; 40 drained faster than 4 or 10 here). Setup as in 8.",
+      contenders: [
+        durableContenders[0]!,
+        {
+          ...durableContenders[1]!,
+          params: (quick) => (quick ? {} : { tasks: 200_000 }),
+          note: "BullMQ drains 200k tasks, not 1M: at about 10k jobs/s (and about 15k/s to load them), 1M would " +
+            "take about 3 min a sample."
+        },
+        {
+          ...durableContenders[2]!,
+          params: (quick) => (quick ? {} : { tasks: 20_000 }),
+          note: "graphile-worker drains 20k tasks, not 1M: at about 2k jobs/s, 1M would take about 8 min a sample."
+        }
+      ],
+      params: (quick) => ({ ...durableParams, mode: "drain", tasks: quick ? 2000 : 1_000_000, batch: 10_000 }),
+      samples: { warmup: 1, counted: 5 },
+      metrics: [
+        { key: "tasksPerSec", label: "throughput", unit: "k tasks/s", digits: 1, scale: 1e3 },
+        { key: "tasks", label: "tasks", unit: "", digits: 0 },
+        { key: "drainMs", label: "drain time", unit: "ms", digits: 0 },
+        { key: "storeEmptyMs", label: "store empty", unit: "ms", digits: 0 },
+        { key: "loadMs", label: "loading (not timed)", unit: "ms", digits: 0 },
+        { key: "peakRssMB", label: "peak RSS", unit: "MB", digits: 0 }
+      ],
+      ratios: [
+        { metric: "tasksPerSec", num: "ray", den: "bullmq", label: `${RAY} / BullMQ (throughput)` },
+        { metric: "tasksPerSec", num: "ray", den: "graphile", label: `${RAY} / graphile-worker (throughput)` }
+      ],
+      charts: [{
+        file: "durable-drain.svg",
+        metric: "tasksPerSec",
+        title: "Durable drain (tasks/s, higher is better)"
+      }],
+      timeoutMs: 900_000
+    },
+    {
+      id: "durableRss",
+      worker: "durable",
+      title: "11. Durable memory: 10M tasks pending over a week",
+      description: "10M tasks due between 1 hour and 7 days from now, submitted in batches of 10k (each batch " +
+        "built just before its `submitAll`) to a SQLite file: the SQL layer keeps only a memory window of the " +
+        "earliest (default 100k) and leaves the rest in the store. Peak RSS is `process.resourceUsage().maxRSS` " +
+        "(the whole process, Node and effect included); \"RSS after GC\" is the RSS after a full GC with " +
+        "everything submitted; \"base RSS\" the RSS after a GC before the first submission. Setup as in 8.",
+      contenders: [{ id: "ray", label: RAY_SQL }],
+      params: (quick) => ({
+        ...durableParams,
+        mode: "rss",
+        tasks: quick ? 20_000 : 10_000_000,
+        batch: quick ? 1000 : 10_000,
+        // none becomes due while they are submitted (which takes minutes)
+        minDelayMs: 3_600_000,
+        horizonMs: 7 * 24 * 3_600_000,
+        seed: 11
+      }),
+      // one sample: a sample stores 10M rows (a database file of several GB) and takes tens of minutes
+      samples: { warmup: 0, counted: 1 },
+      metrics: [
+        { key: "peakRssMB", label: "peak RSS", unit: "MB", digits: 0 },
+        { key: "rssAfterGcMB", label: "RSS after GC", unit: "MB", digits: 0 },
+        { key: "heapUsedMB", label: "heap used after GC", unit: "MB", digits: 0 },
+        { key: "heapTotalMB", label: "heap total after GC", unit: "MB", digits: 0 },
+        { key: "externalMB", label: "external", unit: "MB", digits: 0 },
+        { key: "baseRssMB", label: "base RSS", unit: "MB", digits: 0 },
+        { key: "tasksPerSec", label: "submit rate", unit: "k tasks/s", digits: 1, scale: 1e3 },
+        { key: "submitMs", label: "submitting", unit: "s", digits: 1, scale: 1000 },
+        { key: "fileMB", label: "database file", unit: "MB", digits: 0 }
+      ],
+      ratios: [],
+      charts: [],
+      timeoutMs: 3_600_000,
+      optIn: "10M tasks into SQLite: about 20 min a sample"
+    }
+  ]
+}
 
 export const scenarios: ReadonlyArray<ScenarioDef> = [
   {
@@ -370,5 +575,6 @@ export const scenarios: ReadonlyArray<ScenarioDef> = [
     ratios: [],
     charts: [],
     timeoutMs: 120_000
-  }
+  },
+  ...durableScenarios()
 ]

@@ -5,6 +5,8 @@
  *   npm run bench                         # full run → docs/benchmarks.md + docs/benchmarks/*.svg
  *   npm run bench:quick                   # tiny sizes → bench/results/quick/
  *   tsx bench/run.ts --out DIR [--quick] [--only drain,submit] [--samples N] [--warmup N] [--jobs N] [--loader tsx]
+ *
+ * Opt-in scenarios (`optIn` in bench/config.ts) run only when `--only` names them (and always with `--quick`).
  */
 import { execFileSync, spawn } from "node:child_process"
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
@@ -383,7 +385,10 @@ const main = async (): Promise<void> => {
     write(JSON.parse(readFileSync(options.from, "utf8")) as RunData, options, false)
     return
   }
-  const selected = scenarios.filter((s) => options.only === undefined || options.only.includes(s.id))
+  // opt-in scenarios run in a full run only when --only names them
+  const selected = scenarios.filter((s) =>
+    options.only === undefined ? options.quick || s.optIn === undefined : options.only.includes(s.id)
+  )
   const t0 = performance.now()
   const date = new Date().toISOString()
   console.log(
@@ -407,7 +412,7 @@ const main = async (): Promise<void> => {
     scenarios: runs,
     samples: records,
     totalMs: performance.now() - t0,
-    partial: selected.length < scenarios.length,
+    partial: scenarios.some((s) => !selected.includes(s) && (s.optIn === undefined || options.quick)),
     jobs: options.jobs
   }
   write(data, options, true)

@@ -24,6 +24,8 @@ const load = async (scenario: string): Promise<Runner> => {
       return (await import("./scenarios/idle.js")).run
     case "virtual":
       return (await import("./scenarios/virtual.js")).run
+    case "durable":
+      return (await import("./scenarios/durable.js")).run
     default:
       throw new Error(`unknown scenario ${scenario}`)
   }

@@ -3,7 +3,7 @@
  * into a temporary directory, then the report must have every scenario and
  * every contender with numbers, and the charts. Speed is not asserted; this
  * only keeps the harness from rotting. (BullMQ may be reported as skipped
- * where no Redis runs.)
+ * where no Redis runs, graphile-worker where no PostgreSQL runs.)
  */
 import { spawn } from "node:child_process"
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
@@ -60,6 +60,12 @@ describe("benchmark harness", () => {
           // said so); in CI the machine runs Redis, so a skip is a failure.
           expect(process.env.CI, "CI=true but Redis (127.0.0.1:6379) is not reachable").not.toBe("true")
           console.warn("bench smoke: BullMQ skipped — Redis is not reachable on 127.0.0.1:6379")
+          continue
+        }
+        if (contender.id === "graphile" && row!.includes("skipped: PostgreSQL not reachable")) {
+          // the same for graphile-worker and PostgreSQL
+          expect(process.env.CI, "CI=true but PostgreSQL (127.0.0.1:5432) is not reachable").not.toBe("true")
+          console.warn("bench smoke: graphile-worker skipped — PostgreSQL is not reachable on 127.0.0.1:5432")
           continue
         }
         const cells = row!.split("|").slice(2, -1).map((cell) => cell.trim())

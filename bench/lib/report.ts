@@ -237,6 +237,97 @@ export const targets = (data: RunData, defs: ReadonlyArray<ScenarioDef>): Array<
       (s) => `${range(s, (v) => `${v.toFixed(3)} %`)} of a core`
     ))
   }
+  // issue 9: the durable scheduler (SQL layer), against BullMQ on Redis
+  const kRate = (s: Summary) => `${range(s, (v) => `${(v / 1e3).toFixed(1)}k`)} tasks/s`
+  const vsBullmq = (what: string) => (s: Summary) => `${range(s, times)} BullMQ's ${what}`
+  if (has("durableSubmitAll")) {
+    const batch = Number(data.scenarios.find((s) => s.id === "durableSubmitAll")!.params.batch)
+    rows.push(
+      valueTarget(
+        data,
+        `Durable submitAll (batches of ${fmt(batch, 0)}) ≥ 200k tasks/s`,
+        "durableSubmitAll",
+        "ray",
+        "tasksPerSec",
+        (v) => v >= 200_000,
+        kRate
+      ),
+      ratioTarget(
+        data,
+        "Durable submitAll rate ≥ 2× BullMQ's",
+        "durableSubmitAll",
+        "tasksPerSec",
+        "ray",
+        "bullmq",
+        (r) => r >= 2,
+        vsBullmq("rate")
+      )
+    )
+  }
+  if (has("durableSubmit")) {
+    for (const metric of ["p50", "p99"]) {
+      rows.push(ratioTarget(
+        data,
+        `Durable single submit latency ${metric} ≤ 1/2 of BullMQ's`,
+        "durableSubmit",
+        metric,
+        "ray",
+        "bullmq",
+        (r) => r <= 0.5,
+        (s) => `RayScheduler's ${metric} is ${range(s, times)} BullMQ's`
+      ))
+    }
+  }
+  if (has("durableDrain")) {
+    const tasks = Number(data.scenarios.find((s) => s.id === "durableDrain")!.params.tasks)
+    rows.push(
+      valueTarget(
+        data,
+        `Durable drain of ${fmt(tasks, 0)} due tasks ≥ 100k tasks/s`,
+        "durableDrain",
+        "ray",
+        "tasksPerSec",
+        (v) => v >= 100_000,
+        kRate
+      ),
+      ratioTarget(
+        data,
+        "Durable drain throughput ≥ 2× BullMQ's",
+        "durableDrain",
+        "tasksPerSec",
+        "ray",
+        "bullmq",
+        (r) => r >= 2,
+        vsBullmq("throughput")
+      )
+    )
+  }
+  if (has("durableRss")) {
+    const tasks = Number(data.scenarios.find((s) => s.id === "durableRss")!.params.tasks)
+    const mb = (s: Summary) => `${range(s, (v) => `${v.toFixed(0)} MB`)}`
+    rows.push(
+      valueTarget(
+        data,
+        `Peak RSS with ${fmt(tasks, 0)} durable tasks pending ≤ 300 MB`,
+        "durableRss",
+        "ray",
+        "peakRssMB",
+        (v) => v <= 300,
+        (s) => `peak ${mb(s)} (worst sample counts)`,
+        true
+      ),
+      valueTarget(
+        data,
+        `RSS after GC with ${fmt(tasks, 0)} durable tasks pending ≤ 300 MB`,
+        "durableRss",
+        "ray",
+        "rssAfterGcMB",
+        (v) => v <= 300,
+        (s) => `${mb(s)} (worst sample counts)`,
+        true
+      )
+    )
+  }
   return rows
 }
 
@@ -333,10 +424,18 @@ const section = (data: RunData, def: ScenarioDef, chartDir: string, charts: Map<
       const overridden = Object.keys(data.scenarios.find((s) => s.id === def.id)!.contenderParams[c.id]!).length > 0
       if (overridden) notes.add(c.note)
     }
-    for (const s of data.samples) {
-      if (s.scenario !== def.id || s.contender !== c.id) continue
+    const mine = data.samples.filter((s) => s.scenario === def.id && s.contender === c.id)
+    // a note every sample of the contender made (e.g. a setting it read back) is listed once
+    const measured = mine.filter((s) => s.result !== undefined)
+    const everywhere = new Set(
+      measured.length < 2
+        ? []
+        : (measured[0]!.result!.notes ?? []).filter((n) => measured.every((s) => s.result!.notes?.includes(n)))
+    )
+    for (const note of everywhere) notes.add(`${c.label}, every sample: ${note}`)
+    for (const s of mine) {
       const which = s.warmup ? `warm-up ${s.index + 1}` : `sample ${s.index - run.warmup + 1}`
-      for (const note of s.result?.notes ?? []) notes.add(`${c.label}, ${which}: ${note}`)
+      for (const note of s.result?.notes ?? []) if (!everywhere.has(note)) notes.add(`${c.label}, ${which}: ${note}`)
       if (s.error !== undefined) notes.add(`${c.label}, ${which}: failed: ${s.error}`)
       if (!s.warmup && data.jobs === 1 && (s.otherCpuPercent ?? 0) > 25) {
         notes.add(`${c.label}, ${which}: other processes used ${s.otherCpuPercent!.toFixed(0)} % of a core meanwhile`)
@@ -372,6 +471,14 @@ export const renderReport = (data: RunData, defs: ReadonlyArray<ScenarioDef>, ch
     )
   }
   if (data.partial) out.push(`> Partial run: only ${ran.map((d) => d.id).join(", ")}.`, "")
+  const optedOut = defs.filter((d) => d.optIn !== undefined && !ran.includes(d))
+  if (!data.partial && optedOut.length > 0) {
+    out.push(
+      `> Opt-in scenarios not run here: ${optedOut.map((d) => `${d.id} (${d.optIn})`).join(", ")}; run them with ` +
+        `\`npx tsx bench/run.ts --only ${optedOut.map((d) => d.id).join(",")} --out DIR\`.`,
+      ""
+    )
+  }
 
   const rows = targets(data, defs)
   if (rows.length > 0) {
@@ -414,13 +521,16 @@ export const renderReport = (data: RunData, defs: ReadonlyArray<ScenarioDef>, ch
     "",
     "Options: `--quick`; `--out DIR` (the report goes to `DIR/benchmarks.md`, charts to `DIR/benchmarks/`; " +
       "default `docs`, or `bench/results/quick` with `--quick`); `--only id,id` (scenarios: " +
-      `${defs.map((d) => d.id).join(", ")}); \`--samples N\` and \`--warmup N\` (override the counts); ` +
+      `${defs.map((d) => d.id).join(", ")}; the opt-in ones, ` +
+      `${defs.filter((d) => d.optIn !== undefined).map((d) => d.id).join(", ") || "none"}, run in a full run only ` +
+      `when named here, and always with \`--quick\`); \`--samples N\` and \`--warmup N\` (override the counts); ` +
       "`--jobs N` (run N worker processes at once: fine for `--quick`, bad for measurements); " +
       "`--loader tsx` (run workers with `node --import tsx` instead of an esbuild bundle); `--profile DIR` " +
       "(write a CPU profile of each sample's timed window; with `--profile-alloc`, a sampling allocation profile " +
       "instead); `--from RAW.json` (only re-render the report). The raw samples " +
       "are written as JSON to `bench/results/latest.json` (or `DIR/benchmarks.json` with `--out`). " +
-      "BullMQ needs Redis on 127.0.0.1:6379; without it, that contender is reported as skipped. The full " +
+      "BullMQ needs Redis on 127.0.0.1:6379, graphile-worker PostgreSQL on 127.0.0.1:5432 (database `test`); " +
+      "without them, those contenders are reported as skipped. The full " +
       "run is not part of CI; `test/bench.smoke.test.ts` runs `--quick` so the harness keeps working.",
     "",
     "## Method",
