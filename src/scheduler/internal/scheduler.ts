@@ -50,9 +50,10 @@ export const maxTimerMillis = 2 ** 31 - 1
 
 const encodeTask = Schema.encodeEither(Task)
 
-const invalidOption = (option: string, expected: string, value: unknown): never => {
+/** An invalid option: a defect naming it (`where`: the constructor, e.g. `Scheduler.layerSql`). @internal */
+export const invalidOption = (option: string, expected: string, value: unknown, where = "Scheduler"): never => {
   throw new Cause.IllegalArgumentException(
-    `Scheduler: option ${option} must be ${expected}, got ${typeof value === "number" ? value : JSON.stringify(value)}`
+    `${where}: option ${option} must be ${expected}, got ${typeof value === "number" ? value : JSON.stringify(value)}`
   )
 }
 

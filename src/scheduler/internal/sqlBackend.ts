@@ -105,6 +105,8 @@ export const sqlBackend = (
         expires_ms = ${expires} WHERE name = 'scheduler'`
     }))
     yield* acquire
+    /** Set when another process took the lease over: no task starts any more. */
+    let lostLease = false
     yield* Effect.addFinalizer(() =>
       Effect.ignore(sql`DELETE FROM ${sql(t.lease)} WHERE name = 'scheduler' AND owner = ${owner}`)
     )
@@ -133,7 +135,6 @@ export const sqlBackend = (
         }
       }).pipe(Effect.annotateLogs({ module: "Scheduler" }))
     )
-    let lostLease = false
 
     // ---- the journal: starts and ends, committed in groups -----------------
 

@@ -7,14 +7,13 @@
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
-import * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import type { ConsumerRegistry } from "../ConsumerRegistry.js"
 import type { SchedulerService, SqlSchedulerOptions } from "../Scheduler.js"
-import { makeWith, maxTimerMillis, resolveOptions } from "./scheduler.js"
+import { invalidOption, makeWith, maxTimerMillis, resolveOptions } from "./scheduler.js"
 import { sqlBackend } from "./sqlBackend.js"
 import { tables, validPrefix } from "./sqlStore.js"
 
@@ -27,13 +26,8 @@ export const defaultLeaseTtl: Duration.Duration = Duration.seconds(30)
 /** @internal */
 export const defaultNoConsumerGrace: Duration.Duration = Duration.seconds(30)
 
-const invalid = (option: string, expected: string, value: unknown): never => {
-  throw new Cause.IllegalArgumentException(
-    `Scheduler.layerSql: option ${option} must be ${expected}, got ${
-      typeof value === "number" ? value : JSON.stringify(value)
-    }`
-  )
-}
+const invalid = (option: string, expected: string, value: unknown): never =>
+  invalidOption(option, expected, value, "Scheduler.layerSql")
 
 /** @internal */
 export const make = (

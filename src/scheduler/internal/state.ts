@@ -101,6 +101,8 @@ export class SchedulerState {
   private readonly parked = new Set<Lane>()
   /** Lanes with due tasks and no consumer, waiting for one (the grace period, `lane.orphanSince`). */
   private readonly orphans = new Set<Lane>()
+  /** Tasks in the lanes' queues (pending in memory), all sources. */
+  private queued = 0
   /** When the last task was taken (`take`'s now): the start of its run. */
   takenAt = 0
   /** The entry of the last task taken (the worker keeps it to end it). */
@@ -234,6 +236,7 @@ export class SchedulerState {
       if (seqs === undefined) this.seq++
       const wasHead = lane.head
       lane.queue.push(entry)
+      this.queued++
       lane.counters.onSubmitted()
       this.totals.onSubmitted()
       if (lane.head !== wasHead) touched.add(lane)
@@ -257,6 +260,7 @@ export class SchedulerState {
       const lane = this.laneFor(task.source)
       const wasHead = lane.head
       lane.queue.push(entry)
+      this.queued++
       if (lane.head !== wasHead) touched.add(lane)
     }
     if (!this.running || touched.size === 0) return
@@ -274,11 +278,9 @@ export class SchedulerState {
     if (lane.queue.size === 0) this.reconcile(lane, this.host.now())
   }
 
-  /** Tasks pending in memory (in lanes), all sources. */
+  /** Tasks pending in memory (in lanes), all sources. O(1). */
   inMemory(): number {
-    let n = 0
-    for (const lane of this.lanes.values()) n += lane.queue.size
-    return n
+    return this.queued
   }
 
   /**
@@ -292,6 +294,7 @@ export class SchedulerState {
       for (const entry of lane.queue.clear()) all.push({ lane, entry })
     }
     all.sort((a, b) => a.entry.dueMillis - b.entry.dueMillis || a.entry.seq - b.entry.seq)
+    this.queued = Math.min(keep, all.length)
     for (let i = 0; i < all.length; i++) {
       const { entry, lane } = all[i]!
       if (i < keep) lane.queue.push(entry)
@@ -416,6 +419,7 @@ export class SchedulerState {
     const head = lane.head
     if (head === undefined || head.dueMillis > now) return undefined
     lane.queue.pop()
+    this.queued--
     this.takenEntry = head as TaskEntry
     const lateness = Math.max(0, now - head.dueMillis)
     lane.counters.onStarted(lateness)
@@ -564,6 +568,7 @@ export class SchedulerState {
         }
         for (let h = lane.head; h !== undefined && h.dueMillis <= now && n < budget; h = lane.head) {
           lane.queue.pop()
+          this.queued--
           this.ids.end(h as TaskEntry)
           lane.counters.onDropped()
           this.totals.onDropped()
