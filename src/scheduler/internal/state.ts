@@ -91,6 +91,8 @@ const RUNNING: ReadonlySet<Phase> = new Set<Phase>(["idle", "sleeping", "dispatc
 /** @internal */
 export class SchedulerState {
   private phaseNow: Phase = "stopped"
+  /** `RUNNING.has(phaseNow)`, kept with it: `take` asks once per task. */
+  private runningNow = false
   /** Every live source; a lane is freed when nothing is pending, running or registered for it. */
   readonly lanes = new Map<string, Lane>()
   /** Counters of recently freed sources, oldest first, for `stats.bySource`. */
@@ -133,7 +135,7 @@ export class SchedulerState {
 
   /** Whether tasks may start: idle, sleeping or dispatching. */
   get running(): boolean {
-    return RUNNING.has(this.phaseNow)
+    return this.runningNow
   }
 
   // ---- the phase: one method per transition -------------------------------
@@ -143,6 +145,7 @@ export class SchedulerState {
       throw new Cause.RuntimeException(`Scheduler: cannot go from ${this.phaseNow} to ${to}`)
     }
     this.phaseNow = to
+    this.runningNow = RUNNING.has(to)
   }
 
   /** `start`: stopped → dispatching. Lanes with pending tasks are looked at again. */

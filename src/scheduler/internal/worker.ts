@@ -93,6 +93,16 @@ export const worker = (
     hooks.succeeded(entry.value)
     return loop
   }
+  const onFailure = (cause: Cause.Cause<unknown>): Effect.Effect<void> => {
+    const entry = current!
+    current = undefined
+    slot.task = undefined
+    state.ended(lane, entry, false)
+    hooks.failed(entry.value, cause, slot.attempt, false)
+    return Effect.zipRight(logFailure(lane, entry.value, cause), loop)
+  }
+  /** One handlers object for every run (the run's task is `current`): no closure per task. */
+  const handlers = { onFailure, onSuccess }
   /** Nothing due: park until a task is due (then take it) or until told to leave. */
   const parkOrLeave = (): Effect.Effect<void> => {
     const parked = state.park(lane, consumer)
@@ -118,16 +128,7 @@ export const worker = (
     } else {
       effect = Effect.zipRight(beforeRun(task), Effect.suspend(() => run(task)))
     }
-    return Effect.matchCauseEffect(effect, {
-      onFailure: (cause) => {
-        current = undefined
-        slot.task = undefined
-        state.ended(lane, entry, false)
-        hooks.failed(task, cause, slot.attempt, false)
-        return Effect.zipRight(logFailure(lane, task, cause), loop)
-      },
-      onSuccess
-    })
+    return Effect.matchCauseEffect(effect, handlers)
   })
   const run = (task: Task): Effect.Effect<void, unknown> => {
     try {
