@@ -155,6 +155,24 @@ const perTimeout = (params: Params): Promise<SampleResult> => {
   }, params)
 }
 
+/**
+ * setTimeout per task, each submission entered through `Runtime.runSync` of
+ * an `Effect.sync`: what calling any Effect API from a plain callback costs
+ * (a fiber per call), without a scheduler. RayScheduler's producer pays the
+ * same entry (`runSync(scheduler.submit(task))`), so this contender separates
+ * the runtime entry from the scheduler's own work.
+ */
+const perTimeoutViaEffect = (params: Params): Promise<SampleResult> => {
+  const plan = makePlan(params)
+  const { record } = plan.recorder
+  const runSync = Runtime.runSync(Runtime.defaultRuntime)
+  return drive(plan, (task) =>
+    runSync(Effect.sync(() => {
+      const due = task.dueMillis
+      setTimeout(() => record(due), due - Date.now())
+    })), params)
+}
+
 export const run = (contender: string, params: Params): Promise<SampleResult> => {
   switch (contender) {
     case "ray":
@@ -163,6 +181,8 @@ export const run = (contender: string, params: Params): Promise<SampleResult> =>
       return plain(params)
     case "timeout":
       return perTimeout(params)
+    case "timeoutEffect":
+      return perTimeoutViaEffect(params)
     default:
       throw new Error(`mixed: unknown contender ${contender}`)
   }
