@@ -29,6 +29,7 @@ import {
   deadLetterOfRow,
   type DeadLetterRow,
   migrate,
+  seqIn,
   type Tables,
   taskOfRow,
   type TaskRow
@@ -138,8 +139,10 @@ export const sqlBackend = (
 
     // ---- the journal: starts and ends, committed in groups -----------------
 
-    let started: Array<string> = []
-    let succeeded: Array<string> = []
+    /** Rows (by `seq`, the rowid: neighbouring rows share pages, where random ids would not) to count a start on. */
+    let started: Array<number> = []
+    /** Rows (by `seq`) of runs that succeeded: deleted. */
+    let succeeded: Array<number> = []
     let dead: Array<DeadOp> = []
     /** Completed when the ops queued now are committed. */
     let generation = Deferred.unsafeMake<void>(FiberId.none)
@@ -165,11 +168,11 @@ export const sqlBackend = (
       carried = []
       generation = Deferred.unsafeMake<void>(FiberId.none)
       const apply = sql.withTransaction(Effect.gen(function*() {
-        for (const ids of chunks(s, chunkRows)) {
-          yield* sql`UPDATE ${sql(t.tasks)} SET attempts = attempts + 1 WHERE id IN ${inList(ids)}`
+        for (const seqs of chunks(s, chunkRows)) {
+          yield* sql`UPDATE ${sql(t.tasks)} SET attempts = attempts + 1 WHERE ${seqIn(sql, seqs)}`
         }
-        for (const ids of chunks(ok, chunkRows)) {
-          yield* sql`DELETE FROM ${sql(t.tasks)} WHERE id IN ${inList(ids)}`
+        for (const seqs of chunks(ok, chunkRows)) {
+          yield* sql`DELETE FROM ${sql(t.tasks)} WHERE ${seqIn(sql, seqs)}`
         }
         for (const ops of chunks(d, chunkRows / 10)) {
           yield* sql`INSERT INTO ${sql(t.deadLetters)} ${
@@ -356,17 +359,17 @@ export const sqlBackend = (
           }
           return (attempts.get(task.id) ?? 0) + 1
         },
-        beforeRun: (task) =>
+        beforeRun: (_task, seq) =>
           Effect.suspend(() => {
             if (lostLease) return Effect.interrupt
-            started.push(task.id)
+            started.push(seq)
             const done = generation
             requestFlush()
             return Deferred.await(done)
           }),
-        succeeded: (task) => {
+        succeeded: (task, seq) => {
           attempts.delete(task.id)
-          succeeded.push(task.id)
+          succeeded.push(seq)
           requestFlush()
         },
         failed: (task, cause, attempt, stopped) => {

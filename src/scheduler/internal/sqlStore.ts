@@ -156,3 +156,17 @@ export const chunks = <A>(items: ReadonlyArray<A>, size: number): Array<Readonly
   for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size))
   return out
 }
+
+/**
+ * `seq IN (the given rows)` in one statement shape whatever their number:
+ * the rows travel as one text parameter, so the statement is compiled and
+ * prepared once (an `IN (?, ?, …)` list has a shape per length: a prepare
+ * per flush, 12 % of the durable drain's profile).
+ *
+ * @internal
+ */
+export const seqIn = (sql: SqlClient.SqlClient, seqs: ReadonlyArray<number>) =>
+  sql.onDialectOrElse({
+    pg: () => sql`seq = ANY(string_to_array(${seqs.join(",")}, ',')::bigint[])`,
+    orElse: () => sql`seq IN (SELECT value FROM json_each(${JSON.stringify(seqs)}))`
+  })

@@ -51,10 +51,11 @@ export interface RunHooks {
   /**
    * Waited for before `task`'s consumer runs (the SQL layer: its start, and
    * the end of the worker's previous task, committed). Undefined: nothing.
+   * `seq` is the task's sequence number (the SQL layer's row key).
    */
-  readonly beforeRun: ((task: Task) => Effect.Effect<void>) | undefined
-  /** `task`'s run succeeded (synchronous; called once the state counted it). */
-  readonly succeeded: (task: Task) => void
+  readonly beforeRun: ((task: Task, seq: number) => Effect.Effect<void>) | undefined
+  /** `task`'s run succeeded (synchronous; called once the state counted it); `seq` as for `beforeRun`. */
+  readonly succeeded: (task: Task, seq: number) => void
   /**
    * `task`'s run failed, died or was interrupted (synchronous). `stopped`:
    * the scheduler interrupted it (a stop, or its consumer's release, that
@@ -90,7 +91,7 @@ export const worker = (
     current = undefined
     slot.task = undefined
     state.ended(lane, entry, true)
-    hooks.succeeded(entry.value)
+    hooks.succeeded(entry.value, entry.seq)
     return loop
   }
   const onFailure = (cause: Cause.Cause<unknown>): Effect.Effect<void> => {
@@ -126,7 +127,7 @@ export const worker = (
     if (beforeRun === undefined) {
       effect = run(task)
     } else {
-      effect = Effect.zipRight(beforeRun(task), Effect.suspend(() => run(task)))
+      effect = Effect.zipRight(beforeRun(task, entry.seq), Effect.suspend(() => run(task)))
     }
     return Effect.matchCauseEffect(effect, handlers)
   })
