@@ -246,6 +246,60 @@ describe("Scheduler.layerSql (SQLite file)", () => {
       })
     ))
 
+  it.scoped("a lost lease: when another process takes the store over, the scheduler stops (its running task finishes, nothing starts) and refuses to start again", () =>
+    captureLogs((logs) =>
+      Effect.gen(function*() {
+        const file = yield* dbFile
+        const seen: Array<Seen> = []
+        let release: (() => void) | undefined
+        const a = yield* open(file, [{
+          name: "s",
+          concurrency: 2,
+          consume: (t) =>
+            Effect.gen(function*() {
+              seen.push({ name: nameOf(t.id), attempt: 1, at: 0 })
+              // "long" runs until the test lets it end
+              if (t.args.long === true) yield* Effect.async<void>((resume) => void (release = () => resume(Effect.void)))
+            })
+        }], { leaseTtl: "3 seconds", shutdownTimeout: "1 minute" })
+        yield* a.scheduler.submit(yield* task("long", "s", 0, { long: true }))
+        yield* settle
+        assert.deepStrictEqual(seen.map((s) => s.name), ["long"])
+        // another process takes the store over (as it may once our lease expired, e.g. after a long pause)
+        yield* rows(file, "UPDATE ray_scheduler_lease SET owner = 'other', pid = 1, host = 'elsewhere'")
+        yield* a.scheduler.submit(yield* task("later", "s", 2500))
+        yield* TestClock.adjust("1 second") // the lease is renewed every leaseTtl / 3: the renewal finds it taken
+        yield* settle
+        assert.isTrue(
+          logs.some((l) => l.message.includes("another process took over the store lease of ray_scheduler_tasks")),
+          "the loss is logged"
+        )
+        // the running task finishes; the stop waits for it
+        assert.isDefined(release)
+        release!()
+        yield* settle
+        yield* TestClock.adjust("5 seconds")
+        yield* settle
+        assert.deepStrictEqual(seen.map((s) => s.name), ["long"], "nothing starts after the loss")
+        assert.isFalse(
+          logs.some((l) => l.message === "Task was interrupted"),
+          "the scheduler stopped: the later task was not taken and interrupted"
+        )
+        // a start is refused
+        yield* a.scheduler.start
+        yield* TestClock.adjust("5 seconds")
+        yield* settle
+        assert.deepStrictEqual(seen.map((s) => s.name), ["long"], "nothing starts after a refused start")
+        assert.isTrue(logs.some((l) => l.message.includes("start refused")), "the refusal is logged")
+        // the store keeps the task that did not run, for the process that holds it now
+        assert.deepStrictEqual(
+          (yield* rows(file, "SELECT id FROM ray_scheduler_tasks")).map((r) => nameOf(String(r.id))),
+          ["later"]
+        )
+        yield* a.close
+      })
+    ))
+
   it.scoped("table prefixes: two stores in one database are independent; an invalid prefix is a defect", () =>
     captureLogs(() =>
       Effect.gen(function*() {

@@ -29,6 +29,8 @@ export interface Backend {
   /** Puts back a dead letter `takeDeadLetter` returned (its replay was a duplicate). */
   readonly restoreDeadLetter: (letter: DeadLetter) => Effect.Effect<void>
   readonly purgeDeadLetters: (olderThanMillis: number | undefined) => Effect.Effect<number>
+  /** Why `start` must not start the scheduler (the SQL layer: it lost its store lease); undefined: it may. */
+  readonly refuseStart: () => string | undefined
 }
 
 /** The reason a run's cause makes it a dead letter. @internal */
@@ -124,7 +126,8 @@ export const memoryBackend = (
           for (const [id, letter] of letters) if (DateTime.toEpochMillis(letter.at) < cutoff) letters.delete(id)
         }
         return before - letters.size
-      })
+      }),
+    refuseStart: () => undefined
   }
 }
 

@@ -124,6 +124,8 @@ export interface BackendContext {
   readonly state: SchedulerState
   readonly now: () => number
   readonly settings: ReturnType<typeof resolveOptions>
+  /** The scheduler's `stop` (the SQL layer stops when it loses its store lease). */
+  readonly stop: Effect.Effect<void>
 }
 
 /** The memory layer's scheduler. @internal */
@@ -167,7 +169,7 @@ export const makeWith = <E, R>(
       noConsumerGraceMillis: settings.noConsumerGraceMillis
     }
     const state = new SchedulerState(host)
-    const backend: Backend = yield* makeBackend({ state, now, settings })
+    const backend: Backend = yield* makeBackend({ state, now, settings, stop: Effect.suspend(() => stop) })
     const ref = yield* Ref.make(state)
     /** Runs `f` on the state in one synchronous section. */
     const step = <A>(f: (s: SchedulerState) => A): Effect.Effect<A> => Ref.modify(ref, (s) => [f(s), s])
@@ -212,6 +214,10 @@ export const makeWith = <E, R>(
     const start: Effect.Effect<void> = lifecycle.withPermits(1)(
       Effect.gen(function*() {
         if (state.phase === "closed") return yield* closed("start")
+        const refused = backend.refuseStart()
+        if (refused !== undefined) {
+          return yield* Effect.logError(refused).pipe(Effect.annotateLogs({ module: "Scheduler" }))
+        }
         if (state.phase === "stopping" && stopped !== undefined) yield* Deferred.await(stopped)
         const started = yield* step((s) => s.phase === "stopped" ? (s.setStarted(), true) : false)
         if (!started) return

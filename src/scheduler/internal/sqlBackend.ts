@@ -71,7 +71,7 @@ const pidAlive = (pid: number): boolean => {
 export const sqlBackend = (
   sql: SqlClient.SqlClient,
   settings: SqlSettings,
-  { now, state }: BackendContext
+  { now, state, stop }: BackendContext
 ): Effect.Effect<Backend, SqlError, Scope.Scope> =>
   Effect.gen(function*() {
     const t = settings.tables
@@ -127,10 +127,14 @@ export const sqlBackend = (
               true
             ))
           if (!kept) {
+            // fenced: no task starts any more (a start already journaled is interrupted in `beforeRun`);
+            // the running ones finish, bounded by the shutdown timeout, and `start` is refused from now on
+            lostLease = true
             yield* Effect.logError(
-              "Scheduler: another process took over the store lease; this scheduler stops starting tasks"
+              `Scheduler: another process took over the store lease of ${t.tasks}; this scheduler stops ` +
+                "(its running tasks finish, it starts no task any more; build a new scheduler layer to use the store again)"
             )
-            yield* Effect.sync(() => void (lostLease = true))
+            yield* stop
             return
           }
         }
@@ -351,6 +355,11 @@ export const sqlBackend = (
 
     const backend: Backend = {
       accept,
+      refuseStart: () =>
+        lostLease
+          ? `Scheduler: start refused: another process took over the store lease of ${t.tasks} ` +
+            "(build a new scheduler layer to use the store again)"
+          : undefined,
       hooks: {
         attempt: (task) => {
           if (!refillWanted && lowWater()) {
