@@ -259,7 +259,9 @@ describe("Scheduler.layerSql (SQLite file)", () => {
             Effect.gen(function*() {
               seen.push({ name: nameOf(t.id), attempt: 1, at: 0 })
               // "long" runs until the test lets it end
-              if (t.args.long === true) yield* Effect.async<void>((resume) => void (release = () => resume(Effect.void)))
+              if (t.args.long === true) {
+                yield* Effect.async<void>((resume) => void (release = () => resume(Effect.void)))
+              }
             })
         }], { leaseTtl: "3 seconds", shutdownTimeout: "1 minute" })
         yield* a.scheduler.submit(yield* task("long", "s", 0, { long: true }))
