@@ -372,7 +372,7 @@ const write = (data: RunData, options: Options, writeRaw: boolean): void => {
   if (!writeRaw) return
   const defaultDocs = options.out === path.join(root, "docs")
   const rawFile = defaultDocs
-    ? path.join(benchDir, "results", "latest.json")
+    ? path.join(options.out, chartDir, "raw.json")
     : path.join(options.out, "benchmarks.json")
   mkdirSync(path.dirname(rawFile), { recursive: true })
   writeFileSync(rawFile, JSON.stringify(data, null, 2) + "\n")

@@ -515,7 +515,7 @@ export const renderReport = (data: RunData, defs: ReadonlyArray<ScenarioDef>, ch
     "npm run bench                 # full run (its duration is at the top of this page); rewrites docs/benchmarks.md + docs/benchmarks/*.svg",
     "npm run bench:quick           # tiny sizes, seconds; writes into bench/results/quick/",
     "npx tsx bench/run.ts --out /tmp/bench --only drain,submit --samples 3",
-    "npx tsx bench/run.ts --from bench/results/latest.json   # re-render this page from the last run's raw samples",
+    "npx tsx bench/run.ts --from docs/benchmarks/raw.json   # re-render this page from the raw samples of the run that made it",
     "npx tsx bench/run.ts --only drain --samples 1 --warmup 0 --profile bench/results/profiles   # + .cpuprofile per sample",
     "```",
     "",
@@ -528,7 +528,7 @@ export const renderReport = (data: RunData, defs: ReadonlyArray<ScenarioDef>, ch
       "`--loader tsx` (run workers with `node --import tsx` instead of an esbuild bundle); `--profile DIR` " +
       "(write a CPU profile of each sample's timed window; with `--profile-alloc`, a sampling allocation profile " +
       "instead); `--from RAW.json` (only re-render the report). The raw samples " +
-      "are written as JSON to `bench/results/latest.json` (or `DIR/benchmarks.json` with `--out`). " +
+      "are written as JSON to `docs/benchmarks/raw.json` (committed with the report: the entries of a later run of a few scenarios can replace theirs in it, and `--from` re-renders; `DIR/benchmarks.json` with `--out`). " +
       "BullMQ needs Redis on 127.0.0.1:6379, graphile-worker PostgreSQL on 127.0.0.1:5432 (database `test`); " +
       "without them, those contenders are reported as skipped. The full " +
       "run is not part of CI; `test/bench.smoke.test.ts` runs `--quick` so the harness keeps working.",
