@@ -387,20 +387,17 @@ export const layerNotStarted = (
 ): Layer.Layer<SchedulerAdapter.SchedulerAdapter, never, CollectorRunner | JobStateStore> =>
   SchedulerAdapter.layerNotStarted(make(options))
 
-/** The durable adapter as a layer, started when built (see `SchedulerAdapter`). */
-export const layerSql = (
-  options: DurableRayAdapterOptions = {}
-): Layer.Layer<
+/** The durable adapter's layers: their store is the app's `SqlClient`. */
+type DurableLayer = Layer.Layer<
   SchedulerAdapter.SchedulerAdapter,
   StorageError,
   CollectorRunner | JobStateStore | SqlClient.SqlClient
-> => SchedulerAdapter.layer(makeSql(options))
+>
+
+/** The durable adapter as a layer, started when built (see `SchedulerAdapter`). */
+export const layerSql = (options: DurableRayAdapterOptions = {}): DurableLayer =>
+  SchedulerAdapter.layer(makeSql(options))
 
 /** The durable adapter as a layer, not started: what the service builds (see `SchedulerAdapter`). */
-export const layerSqlNotStarted = (
-  options: DurableRayAdapterOptions = {}
-): Layer.Layer<
-  SchedulerAdapter.SchedulerAdapter,
-  StorageError,
-  CollectorRunner | JobStateStore | SqlClient.SqlClient
-> => SchedulerAdapter.layerNotStarted(makeSql(options))
+export const layerSqlNotStarted = (options: DurableRayAdapterOptions = {}): DurableLayer =>
+  SchedulerAdapter.layerNotStarted(makeSql(options))

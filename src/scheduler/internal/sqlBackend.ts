@@ -172,12 +172,9 @@ export const sqlBackend = (
       carried = []
       generation = Deferred.unsafeMake<void>(FiberId.none)
       const apply = sql.withTransaction(Effect.gen(function*() {
-        for (const seqs of chunks(s, chunkRows)) {
-          yield* sql`UPDATE ${sql(t.tasks)} SET attempts = attempts + 1 WHERE ${seqIn(sql, seqs)}`
-        }
-        for (const seqs of chunks(ok, chunkRows)) {
-          yield* sql`DELETE FROM ${sql(t.tasks)} WHERE ${seqIn(sql, seqs)}`
-        }
+        // one parameter whatever the group's size: no chunks
+        if (s.length > 0) yield* sql`UPDATE ${sql(t.tasks)} SET attempts = attempts + 1 WHERE ${seqIn(sql, s)}`
+        if (ok.length > 0) yield* sql`DELETE FROM ${sql(t.tasks)} WHERE ${seqIn(sql, ok)}`
         for (const ops of chunks(d, chunkRows / 10)) {
           yield* sql`INSERT INTO ${sql(t.deadLetters)} ${
             sql.insert(ops.map((op) => ({
