@@ -293,9 +293,10 @@ describe("Scheduler.layerSql (SQLite file)", () => {
         yield* settle
         assert.deepStrictEqual(seen.map((s) => s.name), ["long"], "nothing starts after a refused start")
         assert.isTrue(logs.some((l) => l.message.includes("start refused")), "the refusal is logged")
-        // the store keeps the task that did not run, for the process that holds it now
+        // the store keeps the task that did not run, for the process that holds it now (the run that
+        // succeeded is marked done: its row goes with the next batch of done rows)
         assert.deepStrictEqual(
-          (yield* rows(file, "SELECT id FROM ray_scheduler_tasks")).map((r) => nameOf(String(r.id))),
+          (yield* rows(file, "SELECT id FROM ray_scheduler_tasks WHERE done = 0")).map((r) => nameOf(String(r.id))),
           ["later"]
         )
         yield* a.close
@@ -366,4 +367,107 @@ describe("Scheduler.layerSql (SQLite file)", () => {
         yield* b.close
       })
     ))
+
+  it.scoped("a success marks its row done: the id can be submitted again at once; done rows go in a batch of 10,000, at a clean stop and at recovery", () =>
+    Effect.gen(function*() {
+      const file = yield* dbFile
+      const seen: Array<Seen> = []
+      const a = yield* open(file, [recording("s", seen, 64)])
+      yield* a.scheduler.submit(yield* task("x", "s", 1000))
+      yield* TestClock.setTime(1000)
+      yield* settle
+      assert.deepStrictEqual(seen.map((s) => s.name), ["x"])
+      assert.deepStrictEqual(
+        yield* rows(file, "SELECT done FROM ray_scheduler_tasks"),
+        [{ done: 1 }],
+        "the row stays, marked done"
+      )
+      // a done row is not pending: the same id is a new task
+      yield* a.scheduler.submit(yield* task("x", "s", 2000))
+      assert.strictEqual((yield* a.scheduler.stats).duplicates, 0)
+      yield* TestClock.setTime(2000)
+      yield* settle
+      assert.deepStrictEqual(seen.map((s) => s.name), ["x", "x"])
+      // 10,000 done rows are deleted together
+      const many = yield* Effect.forEach(Array.from({ length: 10_050 }, (_, i) => i), (i) => task(`m${i}`, "s", 3000))
+      yield* a.scheduler.submitAll(many)
+      yield* TestClock.setTime(3000)
+      for (let i = 0; i < 200 && (yield* a.scheduler.stats).succeeded < 10_052; i++) yield* settle
+      assert.strictEqual((yield* a.scheduler.stats).succeeded, 10_052)
+      yield* settle
+      const left = Number((yield* rows(file, "SELECT COUNT(*) AS n FROM ray_scheduler_tasks"))[0]!.n)
+      assert.isBelow(left, 10_000, "a batch of done rows was deleted")
+      assert.isAbove(left, 0, "the rest waits for the next batch")
+      assert.strictEqual(
+        Number((yield* rows(file, "SELECT COUNT(*) AS n FROM ray_scheduler_tasks WHERE done = 0"))[0]!.n),
+        0
+      )
+      yield* a.close
+      assert.strictEqual(
+        (yield* rows(file, "SELECT seq FROM ray_scheduler_tasks")).length,
+        0,
+        "a clean stop deletes the rest"
+      )
+      // what a crash leaves (a done row) is deleted at recovery, and does not run
+      yield* rows(
+        file,
+        `INSERT INTO ray_scheduler_tasks (h, id, source, due_ms, args, done) VALUES (1, '${
+          uid("crash")
+        }', 's', 0, '{}', 1)`
+      )
+      const b = yield* open(file, [recording("s", seen)])
+      assert.strictEqual((yield* rows(file, "SELECT seq FROM ray_scheduler_tasks")).length, 0)
+      assert.strictEqual(yield* b.scheduler.pending, 0)
+      yield* b.close
+    }))
+
+  it.scoped("a store of schema version 1 (unique text ids) is migrated: its tasks keep their seq and attempts, run, and stay idempotent", () =>
+    Effect.gen(function*() {
+      const file = yield* dbFile
+      // the tables as version 1 created them, with two pending tasks (one ran once before a crash)
+      for (
+        const statement of [
+          `CREATE TABLE ray_scheduler_schema (version INTEGER NOT NULL)`,
+          `INSERT INTO ray_scheduler_schema (version) VALUES (1)`,
+          `CREATE TABLE ray_scheduler_tasks (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE,
+            source TEXT NOT NULL, due_ms INTEGER NOT NULL, args TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0)`,
+          `CREATE INDEX ray_scheduler_tasks_due ON ray_scheduler_tasks (due_ms, seq)`,
+          `CREATE TABLE ray_scheduler_dead_letters (id TEXT PRIMARY KEY, source TEXT NOT NULL, due_ms BIGINT NOT NULL,
+            args TEXT NOT NULL, reason TEXT NOT NULL, error TEXT NOT NULL, attempts INTEGER NOT NULL, dead_ms BIGINT NOT NULL)`,
+          `CREATE INDEX ray_scheduler_dead_letters_dead ON ray_scheduler_dead_letters (dead_ms)`,
+          `CREATE TABLE ray_scheduler_lease (name TEXT PRIMARY KEY, owner TEXT NOT NULL, host TEXT NOT NULL,
+            pid INTEGER NOT NULL, expires_ms BIGINT NOT NULL)`,
+          `INSERT INTO ray_scheduler_tasks (seq, id, source, due_ms, args, attempts)
+            VALUES (7, '${uid("old-a")}', 's', 1000, '{"n":1}', 1), (9, '${uid("old-b")}', 's', 2000, '{}', 0)`
+        ]
+      ) yield* rows(file, statement)
+      const seen: Array<Seen> = []
+      const a = yield* open(file, [recording("s", seen)])
+      assert.deepStrictEqual(yield* rows(file, "SELECT MAX(version) AS v FROM ray_scheduler_schema"), [{ v: 2 }])
+      assert.deepStrictEqual(
+        (yield* rows(file, "SELECT seq, id, h, attempts, done FROM ray_scheduler_tasks ORDER BY seq")).map((r) => [
+          r.seq,
+          nameOf(String(r.id)),
+          r.attempts,
+          r.done,
+          typeof r.h === "number" && r.h > 0
+        ]),
+        [[7, "old-a", 1, 0, true], [9, "old-b", 0, 0, true]]
+      )
+      assert.isFalse(
+        (yield* rows(file, "PRAGMA index_list(ray_scheduler_tasks)")).some((r) => r.unique === 1 && r.origin !== "pk"),
+        "no unique index on the id any more"
+      )
+      // still idempotent, and new rows come after the old ones
+      yield* a.scheduler.submitAll([yield* task("old-a", "s", 1000), yield* task("new", "s", 3000)])
+      assert.strictEqual((yield* a.scheduler.stats).duplicates, 1)
+      assert.deepStrictEqual(
+        (yield* rows(file, `SELECT seq FROM ray_scheduler_tasks WHERE id = '${uid("new")}'`)).map((r) => r.seq),
+        [10]
+      )
+      yield* TestClock.setTime(3000)
+      yield* settle
+      assert.deepStrictEqual(seen.map((s) => [s.name, s.attempt]), [["old-a", 2], ["old-b", 1], ["new", 1]])
+      yield* a.close
+    }))
 })

@@ -55,7 +55,9 @@ const sizeMB = (file: string): number => {
  */
 export const buildRaySql = (
   consumers: ReadonlyArray<BenchConsumer>,
-  options: Scheduler.SqlSchedulerOptions
+  options: Scheduler.SqlSchedulerOptions,
+  /** Sets `PRAGMA synchronous` on the client (its default otherwise). */
+  synchronous?: "NORMAL" | "FULL"
 ): Effect.Effect<RaySql, never, Scope.Scope> =>
   Effect.gen(function*() {
     const dir = mkdtempSync(path.join(os.tmpdir(), "ray-bench-sql-"))
@@ -64,6 +66,7 @@ export const buildRaySql = (
     const filename = path.join(dir, "tasks.db")
     const context = yield* Effect.orDie(Layer.build(SqliteClient.layer({ filename })))
     const sql = Context.get(context, SqlClient.SqlClient)
+    if (synchronous !== undefined) yield* Effect.orDie(sql.unsafe(`PRAGMA synchronous = ${synchronous}`))
     const journal = yield* Effect.orDie(sql.unsafe<{ journal_mode: string }>("PRAGMA journal_mode"))
     const sync = yield* Effect.orDie(sql.unsafe<{ synchronous: number }>("PRAGMA synchronous"))
     const level = Number(sync[0]?.synchronous)

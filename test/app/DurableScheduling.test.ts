@@ -100,9 +100,11 @@ interface StoredTask {
   readonly due_ms: number
 }
 
-/** The store's pending and running tasks, by due instant and source. */
+/** The store's pending and running tasks (not the rows of runs that succeeded, deleted in batches), by due instant and source. */
 const storedTasks = (sql: SqlClient.SqlClient) =>
-  Effect.orDie(sql<StoredTask>`SELECT id, source, due_ms FROM ray_scheduler_tasks ORDER BY due_ms, source`).pipe(
+  Effect.orDie(
+    sql<StoredTask>`SELECT id, source, due_ms FROM ray_scheduler_tasks WHERE done = 0 ORDER BY due_ms, source`
+  ).pipe(
     Effect.map((rows) => rows.map((row) => ({ id: row.id, source: row.source, due_ms: Number(row.due_ms) })))
   )
 

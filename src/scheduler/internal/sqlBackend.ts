@@ -28,8 +28,9 @@ import {
   chunks,
   deadLetterOfRow,
   type DeadLetterRow,
+  idHash,
+  intIn,
   migrate,
-  seqIn,
   type Tables,
   taskOfRow,
   type TaskRow
@@ -57,6 +58,9 @@ interface Key {
   readonly dueMillis: number
   readonly seq: number
 }
+
+/** Done rows deleted together (see `garbage`). */
+const gcRows = 10_000
 
 const pidAlive = (pid: number): boolean => {
   try {
@@ -145,8 +149,16 @@ export const sqlBackend = (
 
     /** Rows (by `seq`, the rowid: neighbouring rows share pages, where random ids would not) to count a start on. */
     let started: Array<number> = []
-    /** Rows (by `seq`) of runs that succeeded: deleted. */
+    /** Rows (by `seq`) of runs that succeeded: marked done. */
     let succeeded: Array<number> = []
+    /**
+     * Rows (by `seq`) marked done and not deleted yet: deleted together once
+     * there are `gcRows` (and at the last flush; recovery deletes what a crash
+     * left). Deleting a row writes the id-hash index at a random place: one
+     * big delete writes each of its pages once, where a delete per commit
+     * group writes a page per row.
+     */
+    let garbage: Array<number> = []
     let dead: Array<DeadOp> = []
     /** Completed when the ops queued now are committed. */
     let generation = Deferred.unsafeMake<void>(FiberId.none)
@@ -162,59 +174,75 @@ export const sqlBackend = (
 
     const inList = (ids: ReadonlyArray<string>) => sql.in(ids)
 
-    /** Applies the queued ops in one transaction (the caller holds the lock). */
-    const flushNow: Effect.Effect<void, SqlError> = Effect.suspend(() => {
-      if (queued() === 0) return Effect.void
-      const s = started, ok = succeeded, d = dead, done = [...carried, generation]
-      started = []
-      succeeded = []
-      dead = []
-      carried = []
-      generation = Deferred.unsafeMake<void>(FiberId.none)
-      const apply = sql.withTransaction(Effect.gen(function*() {
-        // one parameter whatever the group's size: no chunks
-        if (s.length > 0) yield* sql`UPDATE ${sql(t.tasks)} SET attempts = attempts + 1 WHERE ${seqIn(sql, s)}`
-        if (ok.length > 0) yield* sql`DELETE FROM ${sql(t.tasks)} WHERE ${seqIn(sql, ok)}`
-        for (const ops of chunks(d, chunkRows / 10)) {
-          yield* sql`INSERT INTO ${sql(t.deadLetters)} ${
-            sql.insert(ops.map((op) => ({
-              id: op.task.id,
-              source: op.task.source,
-              due_ms: op.task.dueMillis,
-              args: JSON.stringify(op.task.args),
-              reason: op.reason,
-              error: op.error,
-              attempts: op.attempts,
-              dead_ms: op.at
-            })))
-          } ON CONFLICT (id) DO UPDATE SET source = excluded.source, due_ms = excluded.due_ms,
+    /**
+     * Applies the queued ops in one transaction (the caller holds the lock);
+     * `last`: the done rows are deleted whatever their number.
+     */
+    const flushOps = (last: boolean): Effect.Effect<void, SqlError> =>
+      Effect.suspend(() => {
+        if (queued() === 0 && !(last && garbage.length > 0)) return Effect.void
+        const s = started, ok = succeeded, d = dead, done = [...carried, generation]
+        const collect = last || garbage.length + ok.length >= gcRows
+        started = []
+        succeeded = []
+        dead = []
+        carried = []
+        generation = Deferred.unsafeMake<void>(FiberId.none)
+        const apply = sql.withTransaction(Effect.gen(function*() {
+          // one parameter whatever the group's size: no chunks
+          if (s.length > 0) yield* sql`UPDATE ${sql(t.tasks)} SET attempts = attempts + 1 WHERE ${intIn(sql, "seq", s)}`
+          if (collect) {
+            const rows = garbage.concat(ok)
+            if (rows.length > 0) yield* sql`DELETE FROM ${sql(t.tasks)} WHERE ${intIn(sql, "seq", rows)}`
+          } else if (ok.length > 0) {
+            yield* sql`UPDATE ${sql(t.tasks)} SET done = 1 WHERE ${intIn(sql, "seq", ok)}`
+          }
+          for (const ops of chunks(d, chunkRows / 10)) {
+            yield* sql`INSERT INTO ${sql(t.deadLetters)} ${
+              sql.insert(ops.map((op) => ({
+                id: op.task.id,
+                source: op.task.source,
+                due_ms: op.task.dueMillis,
+                args: JSON.stringify(op.task.args),
+                reason: op.reason,
+                error: op.error,
+                attempts: op.attempts,
+                dead_ms: op.at
+              })))
+            } ON CONFLICT (id) DO UPDATE SET source = excluded.source, due_ms = excluded.due_ms,
             args = excluded.args, reason = excluded.reason, error = excluded.error,
             attempts = excluded.attempts, dead_ms = excluded.dead_ms`
-          yield* sql`DELETE FROM ${sql(t.tasks)} WHERE id IN ${inList(ops.map((op) => op.task.id))}`
-        }
-        if (d.length > 0) {
-          const rows = yield* sql<{ n: number }>`SELECT COUNT(*) AS n FROM ${sql(t.deadLetters)}`
-          deadLetterCount = Number(rows[0]?.n ?? 0)
-        }
-      }))
-      return Effect.matchCauseEffect(apply, {
-        onFailure: (cause) =>
-          Effect.zipRight(
+            yield* sql`DELETE FROM ${sql(t.tasks)} WHERE ${
+              intIn(sql, "h", ops.map((op) => idHash(op.task.id)))
+            } AND id IN ${inList(ops.map((op) => op.task.id))}`
+          }
+          if (d.length > 0) {
+            const rows = yield* sql<{ n: number }>`SELECT COUNT(*) AS n FROM ${sql(t.deadLetters)}`
+            deadLetterCount = Number(rows[0]?.n ?? 0)
+          }
+        }))
+        return Effect.matchCauseEffect(apply, {
+          onFailure: (cause) =>
+            Effect.zipRight(
+              Effect.sync(() => {
+                // put the ops back in front: the next flush retries them, and completes their waiters
+                started = s.concat(started)
+                succeeded = ok.concat(succeeded)
+                dead = d.concat(dead)
+                carried = done.concat(carried)
+              }),
+              Effect.failCause(cause)
+            ),
+          onSuccess: () =>
             Effect.sync(() => {
-              // put the ops back in front: the next flush retries them, and completes their waiters
-              started = s.concat(started)
-              succeeded = ok.concat(succeeded)
-              dead = d.concat(dead)
-              carried = done.concat(carried)
-            }),
-            Effect.failCause(cause)
-          ),
-        onSuccess: () =>
-          Effect.sync(() => {
-            for (const deferred of done) Deferred.unsafeDone(deferred, Exit.void)
-          })
+              if (collect) garbage = []
+              else for (const seq of ok) garbage.push(seq)
+              for (const deferred of done) Deferred.unsafeDone(deferred, Exit.void)
+            })
+        })
       })
-    })
+
+    const flushNow = flushOps(false)
 
     // ---- the memory window ------------------------------------------------
 
@@ -232,9 +260,9 @@ export const sqlBackend = (
       const limit = settings.window
       const rows = b.dueMillis === -Infinity
         ? yield* sql<TaskRow>`SELECT seq, id, source, due_ms, args, attempts FROM ${sql(t.tasks)}
-            ORDER BY due_ms, seq LIMIT ${limit}`
+            WHERE done = 0 ORDER BY due_ms, seq LIMIT ${limit}`
         : yield* sql<TaskRow>`SELECT seq, id, source, due_ms, args, attempts FROM ${sql(t.tasks)}
-            WHERE due_ms > ${b.dueMillis} OR (due_ms = ${b.dueMillis} AND seq > ${b.seq})
+            WHERE (due_ms > ${b.dueMillis} OR (due_ms = ${b.dueMillis} AND seq > ${b.seq})) AND done = 0
             ORDER BY due_ms, seq LIMIT ${limit}`
       const tasks: Array<Task> = []
       const seqs: Array<number> = []
@@ -263,6 +291,8 @@ export const sqlBackend = (
 
     // ---- recovery ---------------------------------------------------------
 
+    // runs that succeeded before a crash, their rows not deleted yet
+    yield* sql`DELETE FROM ${sql(t.tasks)} WHERE done = 1`
     const counts = yield* sql<{ source: string; n: number }>`
       SELECT source, COUNT(*) AS n FROM ${sql(t.tasks)} GROUP BY source`
     for (const row of counts) state.countStored(row.source, Number(row.n))
@@ -298,33 +328,72 @@ export const sqlBackend = (
     // last: what is queued is committed before the store closes
     yield* Effect.addFinalizer(() =>
       Effect.catchAllCause(
-        locked(flushNow),
+        locked(flushOps(true)),
         (cause) => Effect.logError("Scheduler: the last journal flush failed", cause)
       )
     )
 
     // ---- the backend ------------------------------------------------------
 
+    /**
+     * Inserts the tasks whose ids are neither pending nor running (rows not
+     * done with the same id hash and id) nor earlier in `tasks`; returns their
+     * seqs by id. The caller holds the lock and runs it in a transaction: the
+     * check and the insert see the same rows (one writer per store: the lease).
+     */
     const insert = (tasks: ReadonlyArray<Task>) =>
       Effect.gen(function*() {
         const inserted = new Map<string, number>()
         for (const part of chunks(tasks, chunkRows)) {
-          const rows = yield* sql<{ seq: number; id: string }>`INSERT INTO ${sql(t.tasks)} ${
-            sql.insert(part.map((task) => ({
+          const hashes = part.map((task) => idHash(task.id))
+          const existing = yield* sql<{ id: string }>`SELECT id FROM ${sql(t.tasks)}
+            WHERE ${intIn(sql, "h", hashes)} AND done = 0`
+          const taken = new Set<string>()
+          for (const row of existing) taken.add(row.id)
+          const rows: Array<{ h: number; id: string; source: string; due_ms: number; args: string }> = []
+          for (let i = 0; i < part.length; i++) {
+            const task = part[i]!
+            if (taken.has(task.id) || inserted.has(task.id)) continue
+            taken.add(task.id)
+            rows.push({
+              h: hashes[i]!,
               id: task.id,
               source: task.source,
               due_ms: task.dueMillis,
               args: JSON.stringify(task.args)
-            })))
-          } ON CONFLICT (id) DO NOTHING RETURNING seq, id`
-          for (const row of rows) inserted.set(row.id, Number(row.seq))
+            })
+          }
+          if (rows.length === 0) continue
+          const added = yield* sql<{ seq: number; id: string }>`INSERT INTO ${sql(t.tasks)} ${
+            sql.insert(rows)
+          } RETURNING seq, id`
+          for (const row of added) inserted.set(row.id, Number(row.seq))
         }
         return inserted
       })
 
+    /**
+     * `insert` of one task when no journal op is queued: one statement (the
+     * check and the insert), which commits by itself — a submit's cost is
+     * mostly per statement (several tens of µs each through the client),
+     * and BEGIN and COMMIT are two more.
+     */
+    const insertOne = (task: Task) =>
+      Effect.map(
+        sql<{ seq: number; id: string }>`INSERT INTO ${sql(t.tasks)} (h, id, source, due_ms, args)
+          SELECT CAST(${idHash(task.id)} AS BIGINT), CAST(${task.id} AS TEXT), CAST(${task.source} AS TEXT),
+            CAST(${task.dueMillis} AS BIGINT), CAST(${JSON.stringify(task.args)} AS TEXT)
+          WHERE NOT EXISTS (SELECT 1 FROM ${sql(t.tasks)}
+            WHERE h = CAST(${idHash(task.id)} AS BIGINT) AND id = CAST(${task.id} AS TEXT) AND done = 0)
+          RETURNING seq, id`,
+        (rows) => new Map(rows.map((row) => [row.id, Number(row.seq)]))
+      )
+
     const accept = (tasks: ReadonlyArray<Task>): Effect.Effect<void> =>
       locked(Effect.gen(function*() {
-        const inserted = yield* sql.withTransaction(Effect.zipRight(flushNow, insert(tasks)))
+        const inserted = tasks.length === 1 && queued() === 0
+          ? yield* insertOne(tasks[0]!)
+          : yield* sql.withTransaction(Effect.zipRight(flushNow, insert(tasks)))
         const inMemory: Array<Task> = []
         const seqs: Array<number> = []
         for (const task of tasks) {

@@ -44,8 +44,98 @@ export interface TaskRow {
   readonly attempts: number
 }
 
+/**
+ * The 53-bit hash of a task id that the tasks table is indexed by (an integer
+ * index is a fraction of the size of one on the id's text, and it is the
+ * index that every submit and every end writes at a random place). Stored in
+ * the `h` column: **it must never change** (two 32-bit FNV-1a lanes over the
+ * id's UTF-16 code units, with different offsets and primes). Equal hashes of
+ * different ids are told apart by comparing the ids. @internal
+ */
+export const idHash = (id: string): number => {
+  let a = 0x811c9dc5
+  let b = 0x050c5d1f
+  for (let i = 0; i < id.length; i++) {
+    const c = id.charCodeAt(i)
+    a = Math.imul(a ^ c, 0x01000193)
+    b = Math.imul(b ^ c, 0x5bd1e995)
+  }
+  return (a >>> 0) * 0x200000 + ((b >>> 0) & 0x1fffff)
+}
+
+/** The tasks table of schema version 2 (see `migrations`) under the name `name`. */
+const createTasks = (sql: SqlClient.SqlClient, name: string) =>
+  sql.onDialectOrElse<Effect.Effect<unknown, SqlError>, never, Effect.Effect<unknown, SqlError>>({
+    pg: () =>
+      sql`CREATE TABLE ${sql(name)} (
+        seq BIGSERIAL PRIMARY KEY,
+        h BIGINT NOT NULL,
+        id TEXT NOT NULL,
+        source TEXT NOT NULL,
+        due_ms BIGINT NOT NULL,
+        args TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        done INTEGER NOT NULL DEFAULT 0
+      )`,
+    orElse: () =>
+      sql`CREATE TABLE ${sql(name)} (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        h INTEGER NOT NULL,
+        id TEXT NOT NULL,
+        source TEXT NOT NULL,
+        due_ms INTEGER NOT NULL,
+        args TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        done INTEGER NOT NULL DEFAULT 0
+      )`
+  })
+
+/**
+ * Version 2: the tasks table is rebuilt with `h` (`idHash(id)`, indexed, not
+ * unique: the scheduler checks ids itself, under its lock, as the store's one
+ * writer) in place of the unique index on `id`, and `done` (a run that
+ * succeeded; the row is deleted later, with others: see "The SQL layer" in
+ * docs/architecture.md). Rows keep their `seq`.
+ */
+const rebuildTasks = (sql: SqlClient.SqlClient, t: Tables): Effect.Effect<void, SqlError> =>
+  Effect.gen(function*() {
+    const next = `${t.tasks}_v2`
+    yield* createTasks(sql, next)
+    let after = -1
+    for (;;) {
+      const rows = yield* sql<TaskRow>`SELECT seq, id, source, due_ms, args, attempts
+        FROM ${sql(t.tasks)} WHERE seq > ${after} ORDER BY seq LIMIT ${chunkRows}`
+      if (rows.length === 0) break
+      yield* sql`INSERT INTO ${sql(next)} ${
+        sql.insert(rows.map((row) => ({
+          seq: Number(row.seq),
+          h: idHash(row.id),
+          id: row.id,
+          source: row.source,
+          due_ms: Number(row.due_ms),
+          args: row.args,
+          attempts: Number(row.attempts)
+        })))
+      }`
+      after = Number(rows[rows.length - 1]!.seq)
+    }
+    yield* sql.onDialectOrElse({
+      // the copied seqs were explicit: the serial continues after the largest
+      pg: () =>
+        sql`SELECT setval(pg_get_serial_sequence(${next}, 'seq'),
+          GREATEST((SELECT MAX(seq) FROM ${sql(next)}), 1), (SELECT COUNT(*) FROM ${sql(next)}) > 0)`,
+      orElse: () => Effect.void
+    })
+    yield* sql`DROP TABLE ${sql(t.tasks)}`
+    yield* sql`ALTER TABLE ${sql(next)} RENAME TO ${sql(t.tasks)}`
+    yield* sql`CREATE INDEX ${sql(`${t.tasks}_due`)} ON ${sql(t.tasks)} (due_ms, seq)`
+    yield* sql`CREATE INDEX ${sql(`${t.tasks}_h`)} ON ${sql(t.tasks)} (h)`
+    yield* sql`CREATE INDEX ${sql(`${t.tasks}_done`)} ON ${sql(t.tasks)} (seq) WHERE done = 1`
+  })
+
 /** The schema, one migration per step; a store records the steps it applied. */
 const migrations = (sql: SqlClient.SqlClient, t: Tables): ReadonlyArray<Effect.Effect<unknown, SqlError>> => [
+  // 1: the first tasks table (unique ids), dead letters, the lease
   Effect.all([
     sql.onDialectOrElse<Effect.Effect<unknown, SqlError>, never, Effect.Effect<unknown, SqlError>>({
       pg: () =>
@@ -86,7 +176,9 @@ const migrations = (sql: SqlClient.SqlClient, t: Tables): ReadonlyArray<Effect.E
       pid INTEGER NOT NULL,
       expires_ms BIGINT NOT NULL
     )`
-  ], { discard: true })
+  ], { discard: true }),
+  // 2: ids hashed, runs that succeeded marked done
+  rebuildTasks(sql, t)
 ]
 
 /**
@@ -158,15 +250,15 @@ export const chunks = <A>(items: ReadonlyArray<A>, size: number): Array<Readonly
 }
 
 /**
- * `seq IN (the given rows)` in one statement shape whatever their number:
- * the rows travel as one text parameter, so the statement is compiled and
+ * `column IN (the given integers)` (`seq`s or `h`ashes) in one statement
+ * shape whatever their number: the values travel as one text parameter, so the statement is compiled and
  * prepared once (an `IN (?, ?, …)` list has a shape per length: a prepare
  * per flush, 12 % of the durable drain's profile).
  *
  * @internal
  */
-export const seqIn = (sql: SqlClient.SqlClient, seqs: ReadonlyArray<number>) =>
+export const intIn = (sql: SqlClient.SqlClient, column: "seq" | "h", values: ReadonlyArray<number>) =>
   sql.onDialectOrElse({
-    pg: () => sql`seq = ANY(string_to_array(${seqs.join(",")}, ',')::bigint[])`,
-    orElse: () => sql`seq IN (SELECT value FROM json_each(${JSON.stringify(seqs)}))`
+    pg: () => sql`${sql(column)} = ANY(string_to_array(${values.join(",")}, ',')::bigint[])`,
+    orElse: () => sql`${sql(column)} IN (SELECT value FROM json_each(${JSON.stringify(values)}))`
   })
