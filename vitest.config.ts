@@ -9,7 +9,8 @@ const conformance = [
   "test/Scheduler.test.ts",
   "test/Scheduler.property.test.ts",
   "test/Scheduler.deadLetters.test.ts",
-  "test/Scheduler.workers.test.ts"
+  "test/Scheduler.workers.test.ts",
+  "test/Scheduler.policy.test.ts"
 ]
 
 export default defineConfig({

@@ -18,11 +18,18 @@
  */
 import type * as Context from "effect/Context"
 import type * as DateTime from "effect/DateTime"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type { DuplicateConsumerError } from "./ConsumerRegistry.js"
 import { ConsumerRegistry } from "./ConsumerRegistry.js"
-import { type InvalidConsumerError, type Unprovided, UnprovidedTypeId, validate } from "./internal/consumer.js"
+import {
+  decodeTimeout,
+  type InvalidConsumerError,
+  type Unprovided,
+  UnprovidedTypeId,
+  validate
+} from "./internal/consumer.js"
 import type { JsonObject } from "./Task.js"
 import { Task } from "./Task.js"
 
@@ -54,6 +61,8 @@ export interface TaskConsumer<E = unknown> {
   readonly produce: (args?: JsonObject, options?: ProduceOptions) => Effect.Effect<Task>
   /** Does the work of one task. Failures, defects and interruptions are isolated by the scheduler. */
   readonly consume: (task: Task) => Effect.Effect<void, E>
+  /** A run longer than this is interrupted and fails with {@link TaskTimeoutError}; undefined: no limit. */
+  readonly timeout?: Duration.Duration | undefined
 }
 
 /**
@@ -75,6 +84,14 @@ export interface TaskConsumerOptions<E, R> {
    * (default now).
    */
   readonly produce?: ((args: JsonObject, options: ProduceOptions) => Effect.Effect<Task, never, R>) | undefined
+  /**
+   * The longest a run may take: a run still going after this long is
+   * interrupted (its finalizers run, its permit is freed) and fails with
+   * {@link TaskTimeoutError} (a failure like any other: a dead letter with
+   * reason `Failed`). A duration > 0; infinite or absent: no limit. The
+   * time spent waiting for a permit does not count.
+   */
+  readonly timeout?: Duration.DurationInput | undefined
 }
 
 /**
@@ -85,6 +102,15 @@ export interface TaskConsumerOptions<E, R> {
  * @category errors
  */
 export { InvalidConsumerError } from "./internal/consumer.js"
+
+/**
+ * The failure of a run that took longer than its consumer's `timeout`
+ * (`taskId`, `source`, `timeout`).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export { TaskTimeoutError } from "./internal/consumer.js"
 
 /**
  * Builds a consumer, capturing the requirements `R` of `consume` and
@@ -98,8 +124,9 @@ export const make = <E, R>(
 ): Effect.Effect<TaskConsumer<E>, InvalidConsumerError, R> =>
   Effect.suspend(() => {
     const concurrency = options.concurrency ?? 1
-    const invalid = validate(options.name, concurrency, options.consume)
+    const invalid = validate(options.name, concurrency, options.consume, options.timeout)
     if (invalid !== undefined) return Effect.fail(invalid)
+    const timeout = decodeTimeout(options.timeout) as Duration.Duration | undefined
     return Effect.map(Effect.context<R>(), (context): TaskConsumer<E> & { readonly [UnprovidedTypeId]: Unprovided } => {
       const provide = <A, E1>(effect: Effect.Effect<A, E1, R>): Effect.Effect<A, E1> =>
         Effect.mapInputContext(effect, () => context)
@@ -112,6 +139,7 @@ export const make = <E, R>(
         [UnprovidedTypeId]: unprovided,
         name: options.name,
         concurrency,
+        timeout,
         consume: (task) => provide(options.consume(task)),
         produce: produce === undefined
           ? (args, produceOptions) =>

@@ -9,6 +9,7 @@
  */
 import type * as Context from "effect/Context"
 import * as Data from "effect/Data"
+import * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
 import type { Task } from "../Task.js"
 import type { TaskConsumer } from "../TaskConsumer.js"
@@ -30,11 +31,57 @@ export class InvalidConsumerError extends Data.TaggedError("InvalidConsumerError
   }
 }
 
-/** What is wrong with a consumer's name and concurrency, if anything. @internal */
+/**
+ * A run of a consumer with a `timeout` took longer: it was interrupted (its
+ * finalizers ran) and counts as a failure.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class TaskTimeoutError extends Data.TaggedError("TaskTimeoutError")<{
+  readonly taskId: string
+  readonly source: string
+  readonly timeout: Duration.Duration
+}> {
+  override get message(): string {
+    return `task ${this.taskId} of ${JSON.stringify(this.source)} ran longer than its timeout of ${
+      Duration.format(this.timeout)
+    } and was interrupted`
+  }
+}
+
+/**
+ * A consumer's `timeout` option decoded: undefined for none (or infinite); a
+ * string for what is wrong. @internal
+ */
+export const decodeTimeout = (input: unknown): Duration.Duration | undefined | string => {
+  if (input === undefined) return undefined
+  const decoded = Duration.decodeUnknown(input)
+  if (decoded._tag === "None") {
+    return `timeout must be a duration (e.g. "30 seconds" or a number of milliseconds), got ${describe(input)}`
+  }
+  const duration = decoded.value
+  if (!Duration.isFinite(duration)) return undefined
+  if (Duration.toMillis(duration) <= 0) {
+    return `timeout must be longer than 0, got ${Duration.format(duration)}`
+  }
+  return duration
+}
+
+const describe = (input: unknown): string => {
+  try {
+    return JSON.stringify(input) ?? String(input)
+  } catch {
+    return String(input)
+  }
+}
+
+/** What is wrong with a consumer's name, concurrency, consume and timeout, if anything. @internal */
 export const validate = (
   name: unknown,
   concurrency: unknown,
-  consume: unknown
+  consume: unknown,
+  timeout?: unknown
 ): InvalidConsumerError | undefined => {
   if (typeof name !== "string" || name.length === 0) {
     return new InvalidConsumerError({ name: String(name), reason: "name must be a non-empty string" })
@@ -48,6 +95,8 @@ export const validate = (
   if (typeof consume !== "function") {
     return new InvalidConsumerError({ name, reason: "consume must be a function" })
   }
+  const decoded = decodeTimeout(timeout)
+  if (typeof decoded === "string") return new InvalidConsumerError({ name, reason: decoded })
   return undefined
 }
 

@@ -21,7 +21,7 @@ import type * as Fiber from "effect/Fiber"
 import type { Task } from "../Task.js"
 import type { TaskConsumer } from "../TaskConsumer.js"
 import { currentSlot, RunSlot } from "../TaskRun.js"
-import { unprovided } from "./consumer.js"
+import { TaskTimeoutError, unprovided } from "./consumer.js"
 import type { TaskEntry } from "./ids.js"
 import type { Lane } from "./lane.js"
 import type { SchedulerState } from "./state.js"
@@ -79,6 +79,7 @@ export const worker = (
 ): Effect.Effect<void> => {
   const raw = unprovided(consumer)
   const consume = raw === undefined ? consumer.consume : raw.consume
+  const timeout = consumer.timeout
   /** Counted in `lane.starting`: started or woken, and has not asked for a task since. */
   let claimed = true
   /** The task running now: if the worker is interrupted (stop or release timed out), it counts as failed. */
@@ -133,7 +134,11 @@ export const worker = (
   })
   const run = (task: Task): Effect.Effect<void, unknown> => {
     try {
-      return consume(task)
+      const effect = consume(task)
+      return timeout === undefined ? effect : Effect.timeoutFail(effect, {
+        duration: timeout,
+        onTimeout: () => new TaskTimeoutError({ taskId: task.id, source: task.source, timeout })
+      })
     } catch (defect) {
       // a consumer that throws instead of returning an Effect: a defect of that task only
       return Effect.die(defect)

@@ -1,0 +1,102 @@
+/**
+ * Issue 10, scheduling policy, against both layers (this file is in the
+ * conformance list of vitest.config.ts): a consumer's `timeout`. Under
+ * `TestClock`.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as TestClock from "effect/TestClock"
+import type { Task } from "../src/scheduler/Task.js"
+import * as TaskConsumer from "../src/scheduler/TaskConsumer.js"
+import * as TaskRun from "../src/scheduler/TaskRun.js"
+import { captureLogs, namedTask, nameOf, settle, setup } from "./support.js"
+
+const task = namedTask
+
+describe("TaskConsumer timeout", () => {
+  it.scoped("a run longer than the timeout is interrupted (finalizers run, the permit is freed) and is a failure with TaskTimeoutError", () =>
+    captureLogs((logs) =>
+      Effect.gen(function*() {
+        const events: Array<string> = []
+        const consume = (t: Task) =>
+          Effect.gen(function*() {
+            const now = yield* Clock.currentTimeMillis
+            const attempt = (yield* Effect.orDie(TaskRun.current)).attempt
+            events.push(`${nameOf(t.id)} start ${now} attempt ${attempt}`)
+            yield* Effect.addFinalizer(() =>
+              Effect.flatMap(
+                Clock.currentTimeMillis,
+                (end) => Effect.sync(() => events.push(`${nameOf(t.id)} finalizer ${end}`))
+              )
+            )
+            yield* Effect.sleep(Duration.millis(Number(t.args.ms)))
+            events.push(`${nameOf(t.id)} done`)
+          }).pipe(Effect.scoped)
+        const { scheduler } = yield* setup([{ name: "s", concurrency: 1, timeout: "1 second", consume }])
+        yield* scheduler.submitAll([
+          yield* task("slow", "s", 0, { ms: 5000 }),
+          yield* task("quick", "s", 0, { ms: 999 })
+        ])
+        yield* settle
+        yield* TestClock.adjust("1 second")
+        yield* settle
+        yield* TestClock.adjust("999 millis")
+        yield* settle
+        assert.deepStrictEqual(events, [
+          "slow start 0 attempt 1",
+          "slow finalizer 1000",
+          "quick start 1000 attempt 1",
+          "quick done",
+          "quick finalizer 1999"
+        ])
+        const stats = yield* scheduler.stats
+        assert.strictEqual(stats.failed, 1)
+        assert.strictEqual(stats.succeeded, 1)
+        const letters = yield* scheduler.deadLetters
+        assert.deepStrictEqual(letters.map((l) => [nameOf(l.task.id), l.reason, l.attempts]), [["slow", "Failed", 1]])
+        assert.match(
+          letters[0]!.error,
+          /^TaskTimeoutError: task .* of "s" ran longer than its timeout of 1s and was interrupted$/
+        )
+        assert.isTrue(
+          logs.some((l) => l.message === "Task failed" && Cause.pretty(l.cause).includes("TaskTimeoutError")),
+          "the failure is logged with its cause"
+        )
+      })
+    ))
+
+  it.scoped("a consumer without timeout (or an infinite one) lets a run take as long as it takes", () =>
+    Effect.gen(function*() {
+      const ended: Array<string> = []
+      const consume = (t: Task) =>
+        Effect.zipRight(Effect.sleep("1 hour"), Effect.sync(() => void ended.push(nameOf(t.id))))
+      const { scheduler } = yield* setup([
+        { name: "a", consume },
+        { name: "b", timeout: Duration.infinity, consume }
+      ])
+      yield* scheduler.submitAll([yield* task("a1", "a", 0), yield* task("b1", "b", 0)])
+      yield* settle
+      yield* TestClock.adjust("1 hour")
+      yield* settle
+      assert.deepStrictEqual(ended.sort(), ["a1", "b1"])
+      assert.strictEqual((yield* scheduler.stats).failed, 0)
+    }))
+
+  it.effect("an invalid timeout is an InvalidConsumerError naming it", () =>
+    Effect.gen(function*() {
+      const reason = (timeout: unknown) =>
+        TaskConsumer.make({ name: "x", consume: () => Effect.void, timeout: timeout as Duration.DurationInput }).pipe(
+          Effect.match({ onFailure: (error) => `${error._tag}: ${error.message}`, onSuccess: () => "valid" })
+        )
+      assert.match(yield* reason("0 seconds"), /timeout must be longer than 0, got 0/)
+      assert.match(yield* reason(-5), /timeout must be longer than 0/)
+      assert.match(
+        yield* reason("soon"),
+        /timeout must be a duration \(e\.g\. "30 seconds" or a number of milliseconds\), got "soon"/
+      )
+      assert.strictEqual(yield* reason("30 seconds"), "valid")
+    }))
+})
