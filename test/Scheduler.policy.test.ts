@@ -8,6 +8,7 @@ import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as TestClock from "effect/TestClock"
 import type { Task } from "../src/scheduler/Task.js"
 import * as TaskConsumer from "../src/scheduler/TaskConsumer.js"
@@ -98,5 +99,49 @@ describe("TaskConsumer timeout", () => {
         /timeout must be a duration \(e\.g\. "30 seconds" or a number of milliseconds\), got "soon"/
       )
       assert.strictEqual(yield* reason("30 seconds"), "valid")
+    }))
+})
+
+describe("maxConcurrency", () => {
+  it.scoped("a freed slot goes to the source that waited for it first: two busy sources under a cap of 1 alternate", () =>
+    Effect.gen(function*() {
+      const starts: Array<string> = []
+      const consume = (t: Task) =>
+        Effect.gen(function*() {
+          starts.push(`${nameOf(t.id)}@${yield* Clock.currentTimeMillis}`)
+          yield* Effect.sleep("1 second")
+        })
+      const { scheduler } = yield* setup([
+        { name: "a", concurrency: 2, consume },
+        { name: "b", concurrency: 2, consume }
+      ], { maxConcurrency: 1 })
+      yield* scheduler.submitAll([
+        yield* task("a1", "a", 0),
+        yield* task("a2", "a", 0),
+        yield* task("a3", "a", 0),
+        yield* task("b1", "b", 0),
+        yield* task("b2", "b", 0),
+        yield* task("b3", "b", 0)
+      ])
+      for (let i = 0; i < 7; i++) {
+        yield* settle
+        yield* TestClock.adjust("1 second")
+      }
+      assert.deepStrictEqual(starts, ["a1@0", "b1@1000", "a2@2000", "b2@3000", "a3@4000", "b3@5000"])
+      const stats = yield* scheduler.stats
+      assert.strictEqual(stats.succeeded, 6)
+      assert.strictEqual(stats.pending, 0)
+    }))
+
+  it.effect("an invalid maxConcurrency is a defect naming it", () =>
+    Effect.gen(function*() {
+      for (const bad of [0, 1.5, -1, Number.NaN]) {
+        const exit = yield* Effect.exit(Effect.scoped(setup([], { maxConcurrency: bad })))
+        assert.isTrue(Exit.isFailure(exit))
+        assert.match(
+          String(Cause.squash((exit as Exit.Failure<unknown, unknown>).cause)),
+          /option maxConcurrency must be an integer >= 1/
+        )
+      }
     }))
 })

@@ -44,7 +44,7 @@ const concurrencyArb = fc.record({
 })
 
 /** Runs the specs through a scheduler and returns what each task observed. */
-const simulate = (specs: ReadonlyArray<Spec>, concurrency: Record<string, number>) =>
+const simulate = (specs: ReadonlyArray<Spec>, concurrency: Record<string, number>, maxConcurrency?: number) =>
   Effect.gen(function*() {
     // Times in the specs are relative to the start of this run.
     const base = yield* Clock.currentTimeMillis
@@ -63,7 +63,7 @@ const simulate = (specs: ReadonlyArray<Spec>, concurrency: Record<string, number
           observed.end = (yield* Clock.currentTimeMillis) - base
         })
     }))
-    const { scheduler } = yield* setup(consumers, { maxSleep: "1 hour" })
+    const { scheduler } = yield* setup(consumers, { maxSleep: "1 hour", maxConcurrency })
     const observed: Array<Observed> = []
     const bySubmitTime = new Map<number, Array<Observed>>()
     for (const [key, spec] of specs.entries()) {
@@ -87,9 +87,9 @@ const simulate = (specs: ReadonlyArray<Spec>, concurrency: Record<string, number
     return { observed, stats: yield* scheduler.stats }
   }).pipe(Effect.scoped)
 
-/** The tasks of `source` running at instant `x` (start <= x < end). */
-const runningAt = (observed: ReadonlyArray<Observed>, source: string, x: number) =>
-  observed.filter((o) => o.spec.source === source && o.start <= x && x < o.end).length
+/** The tasks of `source` (all sources: undefined) running at instant `x` (start <= x < end). */
+const runningAt = (observed: ReadonlyArray<Observed>, source: string | undefined, x: number) =>
+  observed.filter((o) => (source === undefined || o.spec.source === source) && o.start <= x && x < o.end).length
 
 const available = (o: Observed) => Math.max(o.spec.due, o.spec.submitAt)
 
@@ -153,6 +153,33 @@ describe("Scheduler properties", () => {
             o.key
           )
           assert.deepStrictEqual(started, expected)
+        }
+      }),
+    { fastCheck: { numRuns: 40 } }
+  )
+
+  it.effect.prop(
+    "maxConcurrency: random task sets never run more tasks at once than the cap (nor than a source's limit), all run, and no slot idles while a task could use it",
+    [fc.array(specArb, { minLength: 1, maxLength: 24 }), concurrencyArb, fc.integer({ min: 1, max: 4 })],
+    ([specs, concurrency, maxConcurrency]) =>
+      Effect.gen(function*() {
+        const { observed, stats } = yield* simulate(specs, concurrency, maxConcurrency)
+        for (const o of observed) assert.strictEqual(o.runs, 1, `task ${o.key} ran ${o.runs} times`)
+        assert.strictEqual(stats.succeeded, specs.length)
+        for (const o of observed) {
+          assert.isAtLeast(o.start, available(o), `task ${o.key} started early`)
+          assert.isAtMost(runningAt(observed, undefined, o.start), maxConcurrency, `the cap at ${o.start}`)
+          assert.isAtMost(runningAt(observed, o.spec.source, o.start), concurrency[o.spec.source])
+        }
+        // work-conserving: while a task waits after becoming available, its source's permits or the cap are all used
+        for (const o of observed) {
+          if (o.start <= available(o)) continue
+          const instants = [available(o), ...observed.map((p) => p.end)].filter((x) => x >= available(o) && x < o.start)
+          for (const x of instants) {
+            const full = runningAt(observed, o.spec.source, x) === concurrency[o.spec.source] ||
+              runningAt(observed, undefined, x) === maxConcurrency
+            assert.isTrue(full, `task ${o.key} waited at ${x} with a free permit and a free slot`)
+          }
         }
       }),
     { fastCheck: { numRuns: 40 } }

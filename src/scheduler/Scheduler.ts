@@ -223,6 +223,15 @@ export interface SchedulerOptions {
    */
   readonly noConsumerGrace?: Duration.DurationInput | undefined
   /**
+   * Most tasks running at once across all sources, on top of each source's
+   * `concurrency`: an integer ≥ 1, or `Infinity` (the default) for no such
+   * cap. Due tasks beyond it wait (counted in `pending`) and start as runs
+   * end; a source waiting for a slot gets the next one freed before a source
+   * that just had one (first come, first served), so a busy source cannot
+   * keep the slots.
+   */
+  readonly maxConcurrency?: number | undefined
+  /**
    * How many dead letters the memory layer keeps (the oldest go first).
    * Default: 10,000. The SQL layer keeps all of them until purged.
    */

@@ -75,6 +75,10 @@ export const resolveOptions = (options: SchedulerOptions, defaultGrace: Duration
   if (Option.isNone(grace) || !Duration.isFinite(grace.value)) {
     invalidOption("noConsumerGrace", "a finite duration", options.noConsumerGrace)
   }
+  const maxConcurrency = options.maxConcurrency ?? Infinity
+  if (maxConcurrency !== Infinity && (!Number.isSafeInteger(maxConcurrency) || maxConcurrency < 1)) {
+    invalidOption("maxConcurrency", "an integer >= 1 (or Infinity: no cap)", maxConcurrency)
+  }
   const deadLetterLimit = options.deadLetterLimit ?? defaultDeadLetterLimit
   if (!Number.isSafeInteger(deadLetterLimit) || deadLetterLimit < 0) {
     invalidOption("deadLetterLimit", "an integer >= 0", deadLetterLimit)
@@ -82,6 +86,7 @@ export const resolveOptions = (options: SchedulerOptions, defaultGrace: Duration
   return {
     noConsumerGraceMillis: Math.min(Duration.toMillis(Option.getOrThrow(grace)), maxTimerMillis),
     deadLetterLimit,
+    maxConcurrency,
     workerIdleMillis: Duration.toMillis(Option.getOrThrow(workerIdle)),
     maxSleepMillis: Math.min(Duration.toMillis(Option.getOrThrow(maxSleep)), maxTimerMillis),
     batchSize,
@@ -166,7 +171,8 @@ export const makeWith = <E, R>(
       },
       makeSemaphore: (permits) => Effect.unsafeMakeSemaphore(permits),
       idleMillis: settings.workerIdleMillis,
-      noConsumerGraceMillis: settings.noConsumerGraceMillis
+      noConsumerGraceMillis: settings.noConsumerGraceMillis,
+      maxConcurrency: settings.maxConcurrency
     }
     const state = new SchedulerState(host)
     const backend: Backend = yield* makeBackend({ state, now, settings, stop: Effect.suspend(() => stop) })

@@ -56,6 +56,8 @@ export interface Host {
    * the dispatcher found the source due and without a consumer.
    */
   readonly noConsumerGraceMillis: number
+  /** Most tasks running at once across all sources (`Infinity`: no cap beyond each source's concurrency). */
+  readonly maxConcurrency: number
 }
 
 /** How many freed sources keep their counters in `stats.bySource` (the most recent ones). @internal */
@@ -126,6 +128,17 @@ export class SchedulerState {
   private drained: Deferred.Deferred<void> | undefined = undefined
   private keep = 0
   private readonly releases = new Map<Lane, Release>()
+  /**
+   * Slots of `maxConcurrency` in use: tasks running plus workers started or
+   * woken that have not taken their task yet (Σ `lane.starting`).
+   */
+  private inUse = 0
+  /**
+   * Lanes with a due head and a free permit of their own, waiting for a slot
+   * of `maxConcurrency`, first come first served: a freed slot goes to the
+   * first (`passSlot`), so one busy source cannot keep the slots.
+   */
+  private readonly capped = new Set<Lane>()
 
   constructor(private readonly host: Host) {}
 
@@ -187,6 +200,7 @@ export class SchedulerState {
     this.enter("stopping", ["idle", "sleeping", "dispatching"])
     this.signalWake()
     this.watched.clear()
+    this.capped.clear()
     for (const lane of [...this.parked]) this.unpark(lane, false)
     this.keep = keep
     this.drained = this.workers > keep ? Deferred.unsafeMake<void>(FiberId.none) : undefined
@@ -347,6 +361,7 @@ export class SchedulerState {
     const head = lane.head
     if (head === undefined) {
       this.watched.remove(lane)
+      this.capped.delete(lane)
       this.freeIfUnused(lane)
       return
     }
@@ -357,18 +372,27 @@ export class SchedulerState {
     const idle = lane.parked === undefined ? 0 : 1
     if (lane.starting > 0 || lane.workers - idle >= lane.permits) {
       this.watched.remove(lane)
+      this.capped.delete(lane)
       return
     }
     if (head.dueMillis <= now) {
       this.watched.remove(lane)
+      if (this.inUse >= this.host.maxConcurrency) {
+        this.capped.add(lane) // a freed slot comes back here (passSlot)
+        return
+      }
+      this.capped.delete(lane)
       if (idle > 0) {
         lane.starting++
+        this.inUse++
         this.unpark(lane, true)
       } else if (lane.workers < lane.permits) {
+        this.inUse++
         this.startWorker(lane, consumer)
       }
       return
     }
+    this.capped.delete(lane)
     this.watch(lane)
   }
 
@@ -416,11 +440,19 @@ export class SchedulerState {
    */
   take(lane: Lane, consumer: TaskConsumer, claimed: boolean): Task | undefined {
     if (claimed) lane.starting--
-    if (!this.running || lane.consumer !== consumer) return undefined
+    if (!this.running || lane.consumer !== consumer) return this.noTake(claimed)
     const now = this.host.now()
     this.takenAt = now
     const head = lane.head
-    if (head === undefined || head.dueMillis > now) return undefined
+    if (head === undefined || head.dueMillis > now) return this.noTake(claimed)
+    if (!claimed) {
+      // a worker back for more: its slot was freed when its task ended (and may have gone to a waiting lane)
+      if (this.inUse >= this.host.maxConcurrency) {
+        this.capped.add(lane)
+        return undefined
+      }
+      this.inUse++
+    }
     lane.queue.pop()
     this.queued--
     this.takenEntry = head as TaskEntry
@@ -443,9 +475,9 @@ export class SchedulerState {
       !this.running || lane.consumer !== consumer || lane.parked !== undefined || this.host.idleMillis <= 0
     ) return undefined
     const now = this.host.now()
-    // a task may have become due since the worker's last look
+    // a task may have become due since the worker's last look (unless the lane waits for a slot: then park)
     const head = lane.head
-    if (head !== undefined && head.dueMillis <= now) return undefined
+    if (head !== undefined && head.dueMillis <= now && !this.capped.has(lane)) return undefined
     lane.parked = new Signal<boolean>()
     lane.parkedSince = now
     this.parked.add(lane)
@@ -467,11 +499,36 @@ export class SchedulerState {
     this.ids.end(entry)
     lane.counters.onEnded(succeeded)
     this.totals.onEnded(succeeded)
+    this.inUse--
+    this.passSlot()
+  }
+
+  /** A claimed worker took nothing: its slot is free again. */
+  private noTake(claimed: boolean): undefined {
+    if (claimed) {
+      this.inUse--
+      this.passSlot()
+    }
+    return undefined
+  }
+
+  /** Free slots of `maxConcurrency` go to the lanes waiting for one, in the order they began to wait. */
+  private passSlot(): void {
+    if (this.capped.size === 0 || this.inUse >= this.host.maxConcurrency) return
+    const now = this.host.now()
+    for (const lane of this.capped) {
+      if (this.inUse >= this.host.maxConcurrency) return
+      this.capped.delete(lane)
+      this.reconcile(lane, now)
+    }
   }
 
   /** A worker fiber ended (after releasing its permit); `claimed` if it ended while counted in `starting`. */
   workerExited(lane: Lane, fiber: Fiber.RuntimeFiber<void>, claimed: boolean): void {
-    if (claimed) lane.starting--
+    if (claimed) {
+      lane.starting--
+      this.inUse--
+    }
     lane.workers--
     this.workers--
     lane.fibers.delete(fiber)
@@ -485,6 +542,7 @@ export class SchedulerState {
       this.drained = undefined
     }
     this.reconcile(lane, this.host.now())
+    this.passSlot()
   }
 
   // ---- consumers leaving ---------------------------------------------------
