@@ -145,3 +145,78 @@ describe("maxConcurrency", () => {
       }
     }))
 })
+
+describe("pause and resume", () => {
+  /** A consumer recording `name@start`; `args.ms` is how long a run takes. */
+  const timed = (name: string, starts: Array<string>, concurrency = 1) => ({
+    name,
+    concurrency,
+    consume: (t: Task) =>
+      Effect.gen(function*() {
+        starts.push(`${nameOf(t.id)}@${yield* Clock.currentTimeMillis}`)
+        yield* Effect.sleep(Duration.millis(Number(t.args.ms ?? 0)))
+      })
+  })
+
+  it.scoped("a paused source's due tasks wait (not dropped) while its running task finishes; resume starts them at once", () =>
+    Effect.gen(function*() {
+      const starts: Array<string> = []
+      const { scheduler } = yield* setup([timed("a", starts), timed("b", starts)])
+      yield* scheduler.submitAll([
+        yield* task("a1", "a", 0, { ms: 2000 }),
+        yield* task("a2", "a", 1000),
+        yield* task("a3", "a", 1000),
+        yield* task("b1", "b", 1000)
+      ])
+      yield* settle
+      yield* TestClock.setTime(500)
+      yield* scheduler.pause("a")
+      yield* scheduler.pause("a") // again: nothing changes
+      assert.deepStrictEqual([...(yield* scheduler.paused)], ["a"])
+      yield* TestClock.setTime(1000)
+      yield* TestClock.setTime(3000)
+      yield* settle
+      assert.deepStrictEqual(starts, ["a1@0", "b1@1000"], "a2 and a3 wait; a1 finished")
+      const waiting = yield* scheduler.stats
+      assert.strictEqual(waiting.pending, 2)
+      assert.strictEqual(waiting.bySource["a"]?.succeeded, 1)
+      assert.strictEqual(waiting.dropped, 0)
+      yield* scheduler.resume("a")
+      yield* settle
+      assert.deepStrictEqual(starts, ["a1@0", "b1@1000", "a2@3000", "a3@3000"])
+      assert.deepStrictEqual([...(yield* scheduler.paused)], [])
+      yield* scheduler.resume("a") // not paused: nothing changes
+      assert.strictEqual((yield* scheduler.stats).succeeded, 4)
+    }))
+
+  it.scoped("a source paused before it has tasks: its tasks wait until resume, other sources run", () =>
+    Effect.gen(function*() {
+      const starts: Array<string> = []
+      const { scheduler } = yield* setup([timed("later", starts, 2), timed("other", starts)])
+      yield* scheduler.pause("later")
+      yield* scheduler.submitAll([
+        yield* task("l1", "later", 100),
+        yield* task("l2", "later", 200),
+        yield* task("o1", "other", 150)
+      ])
+      yield* TestClock.setTime(1000)
+      yield* settle
+      assert.deepStrictEqual(starts, ["o1@150"])
+      yield* scheduler.resume("later")
+      yield* settle
+      assert.deepStrictEqual(starts, ["o1@150", "l1@1000", "l2@1000"])
+    }))
+
+  it.scoped("an empty source name is a defect naming the operation", () =>
+    Effect.gen(function*() {
+      const { scheduler } = yield* setup([])
+      for (const op of [scheduler.pause(""), scheduler.resume("")]) {
+        const exit = yield* Effect.exit(op)
+        assert.isTrue(Exit.isFailure(exit))
+        assert.match(
+          String(Cause.squash((exit as Exit.Failure<unknown, unknown>).cause)),
+          /Scheduler\.(pause|resume): source must be a non-empty string/
+        )
+      }
+    }))
+})

@@ -470,4 +470,34 @@ describe("Scheduler.layerSql (SQLite file)", () => {
       assert.deepStrictEqual(seen.map((s) => [s.name, s.attempt]), [["old-a", 2], ["old-b", 1], ["new", 1]])
       yield* a.close
     }))
+
+  it.scoped("a paused source's backlog leaves the memory window: with memoryWindow 4 the other source's tasks all run; after resume the paused ones do", () =>
+    Effect.gen(function*() {
+      const file = yield* dbFile
+      const seen: Array<Seen> = []
+      const a = yield* open(file, [recording("p", seen), recording("s", seen)], { memoryWindow: 4 })
+      yield* a.scheduler.pause("p")
+      const backlog = yield* Effect.forEach(
+        Array.from({ length: 20 }, (_, i) => i),
+        (i) => task(`p${i}`, "p", 1000 + i)
+      )
+      const others = yield* Effect.forEach(Array.from({ length: 10 }, (_, i) => i), (i) => task(`s${i}`, "s", 2000 + i))
+      yield* a.scheduler.submitAll([...backlog, ...others])
+      yield* TestClock.setTime(3000)
+      for (let i = 0; i < 20; i++) yield* settle
+      assert.deepStrictEqual(
+        seen.map((s) => s.name),
+        others.map((t) => nameOf(t.id)),
+        "the paused backlog does not starve s"
+      )
+      assert.strictEqual(yield* a.scheduler.pending, 20)
+      yield* a.scheduler.resume("p")
+      for (let i = 0; i < 40; i++) yield* settle
+      assert.deepStrictEqual(
+        seen.slice(10).map((s) => s.name),
+        backlog.map((t) => nameOf(t.id)),
+        "after resume the backlog runs, in due order"
+      )
+      yield* a.close
+    }))
 })

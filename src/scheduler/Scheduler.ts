@@ -173,6 +173,18 @@ export interface SchedulerService {
    * omitted). Returns how many were removed.
    */
   readonly purgeDeadLetters: (olderThan?: Duration.DurationInput) => Effect.Effect<number>
+  /**
+   * Pauses a source: its due tasks wait (they stay pending, none is dropped)
+   * and none of its tasks starts until `resume`; its running tasks finish.
+   * A source without tasks or consumer can be paused too (its later tasks
+   * wait). Pausing a paused source does nothing. Not persisted: a new
+   * scheduler (a restart) starts with no source paused.
+   */
+  readonly pause: (source: string) => Effect.Effect<void>
+  /** Resumes a paused source: its due tasks start at once (within its limits). Does nothing if it is not paused. */
+  readonly resume: (source: string) => Effect.Effect<void>
+  /** The sources paused now. */
+  readonly paused: Effect.Effect<ReadonlySet<string>>
 }
 
 /**

@@ -31,6 +31,12 @@ export interface Backend {
   readonly purgeDeadLetters: (olderThanMillis: number | undefined) => Effect.Effect<number>
   /** Why `start` must not start the scheduler (the SQL layer: it lost its store lease); undefined: it may. */
   readonly refuseStart: () => string | undefined
+  /**
+   * `source` was just paused (`true`, after `SchedulerState.pause`) or
+   * resumed (`false`, before `SchedulerState.resume`): the SQL layer moves
+   * its pending tasks out of its memory window, or back in.
+   */
+  readonly pausedChanged: (source: string, paused: boolean) => Effect.Effect<void>
 }
 
 /** The reason a run's cause makes it a dead letter. @internal */
@@ -127,7 +133,8 @@ export const memoryBackend = (
         }
         return before - letters.size
       }),
-    refuseStart: () => undefined
+    refuseStart: () => undefined,
+    pausedChanged: () => Effect.void
   }
 }
 

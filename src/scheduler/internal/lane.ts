@@ -45,6 +45,8 @@ export class Lane {
   orphanSince: number | undefined = undefined
   /** Position in the {@link LaneHeap}; -1 when not in it. */
   heapIndex = -1
+  /** The source is paused: its due tasks wait, no worker takes one (`SchedulerState.pause`). */
+  paused = false
 
   /** `counters`: the source's counters kept from an earlier lane, if any. */
   constructor(readonly source: string, counters?: Counters) {

@@ -361,6 +361,44 @@ export const makeWith = <E, R>(
     const purgeDeadLetters = (olderThan?: Duration.DurationInput): Effect.Effect<number> =>
       Effect.suspend(() => backend.purgeDeadLetters(olderThanMillis(olderThan)))
 
+    // ---- pause and resume ---------------------------------------------------
+
+    /** One pause or resume at a time: the SQL layer's window moves with each. */
+    const pausing = yield* Effect.makeSemaphore(1)
+    const checkSource = (operation: string, source: unknown): void => {
+      if (typeof source !== "string" || source.length === 0) {
+        throw new Cause.IllegalArgumentException(
+          `Scheduler.${operation}: source must be a non-empty string, got ${JSON.stringify(source)}`
+        )
+      }
+    }
+    const pause = (source: string): Effect.Effect<void> =>
+      pausing.withPermits(1)(Effect.suspend(() => {
+        checkSource("pause", source)
+        return Effect.flatMap(step((s) => s.pause(source)), (changed) =>
+          changed
+            ? Effect.zipRight(
+              backend.pausedChanged(source, true),
+              Effect.logInfo(`Scheduler: source ${JSON.stringify(source)} paused`).pipe(
+                Effect.annotateLogs({ module: "Scheduler", source })
+              )
+            )
+            : Effect.void)
+      }))
+    const resume = (source: string): Effect.Effect<void> =>
+      pausing.withPermits(1)(Effect.suspend(() => {
+        checkSource("resume", source)
+        if (!state.paused.has(source)) return Effect.void
+        return backend.pausedChanged(source, false).pipe(
+          Effect.zipRight(step((s) => s.resume(source))),
+          Effect.zipRight(
+            Effect.logInfo(`Scheduler: source ${JSON.stringify(source)} resumed`).pipe(
+              Effect.annotateLogs({ module: "Scheduler", source })
+            )
+          )
+        )
+      }))
+
     // ---- observation ------------------------------------------------------
 
     const nextAt = (s: SchedulerState): Option.Option<DateTime.Utc> => {
@@ -391,7 +429,10 @@ export const makeWith = <E, R>(
       }),
       deadLetters: backend.deadLetters,
       replay,
-      purgeDeadLetters
+      purgeDeadLetters,
+      pause,
+      resume,
+      paused: step((s): ReadonlySet<string> => new Set(s.paused))
     }
 
     yield* Effect.addFinalizer(() =>

@@ -252,37 +252,48 @@ export const sqlBackend = (
       boundary === undefined || key.dueMillis < boundary.dueMillis ||
       (key.dueMillis === boundary.dueMillis && key.seq <= boundary.seq)
 
+    /** Puts stored rows into memory (a corrupt row is logged and skipped; it stays in the store). */
+    const loadRows = (rows: ReadonlyArray<TaskRow>) =>
+      Effect.gen(function*() {
+        const tasks: Array<Task> = []
+        const seqs: Array<number> = []
+        for (const row of rows) {
+          const task = taskOfRow(row)
+          if (task === undefined) {
+            yield* Effect.logError(
+              `Scheduler: stored task ${row.id} (seq ${row.seq}) is not valid and is skipped; it stays in ${t.tasks}`
+            ).pipe(Effect.annotateLogs({ module: "Scheduler" }))
+            continue
+          }
+          if (Number(row.attempts) > 0) attempts.set(task.id, Number(row.attempts))
+          tasks.push(task)
+          seqs.push(Number(row.seq))
+        }
+        state.load(tasks, seqs)
+      })
+
     /** Loads the next tasks after the boundary into memory (the caller holds the lock). */
     const refillNow: Effect.Effect<void, SqlError> = Effect.gen(function*() {
       if (boundary === undefined) return
       yield* flushNow
       const b = boundary
       const limit = settings.window
-      const rows = b.dueMillis === -Infinity
-        ? yield* sql<TaskRow>`SELECT seq, id, source, due_ms, args, attempts FROM ${sql(t.tasks)}
-            WHERE done = 0 ORDER BY due_ms, seq LIMIT ${limit}`
-        : yield* sql<TaskRow>`SELECT seq, id, source, due_ms, args, attempts FROM ${sql(t.tasks)}
-            WHERE (due_ms > ${b.dueMillis} OR (due_ms = ${b.dueMillis} AND seq > ${b.seq})) AND done = 0
-            ORDER BY due_ms, seq LIMIT ${limit}`
-      const tasks: Array<Task> = []
-      const seqs: Array<number> = []
-      for (const row of rows) {
-        const task = taskOfRow(row)
-        if (task === undefined) {
-          yield* Effect.logError(
-            `Scheduler: stored task ${row.id} (seq ${row.seq}) is not valid and is skipped; it stays in ${t.tasks}`
-          ).pipe(Effect.annotateLogs({ module: "Scheduler" }))
-          continue
-        }
-        if (Number(row.attempts) > 0) attempts.set(task.id, Number(row.attempts))
-        tasks.push(task)
-        seqs.push(Number(row.seq))
-      }
+      // paused sources stay out of the window (they would fill it: see pausedChanged)
+      const rows = yield* sql<TaskRow>`SELECT seq, id, source, due_ms, args, attempts FROM ${sql(t.tasks)}
+        WHERE ${
+        sql.and([
+          sql`done = 0`,
+          ...(b.dueMillis === -Infinity
+            ? []
+            : [sql`(due_ms > ${b.dueMillis} OR (due_ms = ${b.dueMillis} AND seq > ${b.seq}))`]),
+          ...(state.paused.size === 0 ? [] : [sql`source NOT IN ${sql.in([...state.paused])}`])
+        ])
+      } ORDER BY due_ms, seq LIMIT ${limit}`
       const last = rows[rows.length - 1]
       boundary = rows.length < limit || last === undefined
         ? undefined
         : { dueMillis: Number(last.due_ms), seq: Number(last.seq) }
-      state.load(tasks, seqs)
+      yield* loadRows(rows)
     })
 
     /** Whether memory runs low while tasks wait in the store. */
@@ -403,7 +414,7 @@ export const sqlBackend = (
             continue
           }
           inserted.delete(task.id) // a second copy in the same batch is a duplicate
-          if (within({ dueMillis: task.dueMillis, seq })) {
+          if (within({ dueMillis: task.dueMillis, seq }) && !state.paused.has(task.source)) {
             inMemory.push(task)
             seqs.push(seq)
           } else {
@@ -419,8 +430,41 @@ export const sqlBackend = (
 
     const dieOnStoreError = <A>(effect: Effect.Effect<A, SqlError>): Effect.Effect<A> => Effect.orDie(effect)
 
+    /**
+     * A paused source's pending tasks leave the memory window (the store
+     * keeps them; refills skip the source), so a paused backlog cannot fill
+     * the window and starve the other sources. At resume, its tasks within
+     * the window's boundary come back (then the window is trimmed as after
+     * a submit).
+     */
+    const pausedChanged = (source: string, paused: boolean): Effect.Effect<void> =>
+      locked(Effect.gen(function*() {
+        if (paused) {
+          state.forget(source)
+          return
+        }
+        if (boundary !== undefined && boundary.dueMillis === -Infinity) return
+        const b = boundary
+        const rows = yield* sql<TaskRow>`SELECT seq, id, source, due_ms, args, attempts FROM ${sql(t.tasks)}
+          WHERE ${
+          sql.and([
+            sql`done = 0`,
+            sql`source = ${source}`,
+            ...(b === undefined
+              ? []
+              : [sql`(due_ms < ${b.dueMillis} OR (due_ms = ${b.dueMillis} AND seq <= ${b.seq}))`])
+          ])
+        } ORDER BY due_ms, seq`
+        yield* loadRows(rows)
+        if (state.inMemory() > settings.window * 2) {
+          const kept = state.evict(settings.window)
+          boundary = kept === undefined ? { dueMillis: -Infinity, seq: -Infinity } : kept
+        }
+      })).pipe(Effect.orDie)
+
     const backend: Backend = {
       accept,
+      pausedChanged,
       refuseStart: () =>
         lostLease
           ? `Scheduler: start refused: another process took over the store lease of ${t.tasks} ` +

@@ -139,6 +139,8 @@ export class SchedulerState {
    * first (`passSlot`), so one busy source cannot keep the slots.
    */
   private readonly capped = new Set<Lane>()
+  /** Paused sources (their lanes say so too, `lane.paused`, for `take`). */
+  readonly paused = new Set<string>()
 
   constructor(private readonly host: Host) {}
 
@@ -340,6 +342,7 @@ export class SchedulerState {
     let lane = this.lanes.get(source)
     if (lane === undefined) {
       lane = new Lane(source, this.retired.get(source))
+      lane.paused = this.paused.has(source)
       this.retired.delete(source)
       this.lanes.set(source, lane)
     }
@@ -363,6 +366,12 @@ export class SchedulerState {
       this.watched.remove(lane)
       this.capped.delete(lane)
       this.freeIfUnused(lane)
+      return
+    }
+    if (lane.paused) {
+      // nothing starts; resume reconciles the lane again
+      this.watched.remove(lane)
+      this.capped.delete(lane)
       return
     }
     const consumer = this.host.consumerOf(lane.source)
@@ -444,7 +453,7 @@ export class SchedulerState {
     const now = this.host.now()
     this.takenAt = now
     const head = lane.head
-    if (head === undefined || head.dueMillis > now) return this.noTake(claimed)
+    if (head === undefined || head.dueMillis > now || lane.paused) return this.noTake(claimed)
     if (!claimed) {
       // a worker back for more: its slot was freed when its task ended (and may have gone to a waiting lane)
       if (this.inUse >= this.host.maxConcurrency) {
@@ -472,7 +481,8 @@ export class SchedulerState {
    */
   park(lane: Lane, consumer: TaskConsumer): Signal<boolean> | undefined {
     if (
-      !this.running || lane.consumer !== consumer || lane.parked !== undefined || this.host.idleMillis <= 0
+      !this.running || lane.consumer !== consumer || lane.parked !== undefined || this.host.idleMillis <= 0 ||
+      lane.paused
     ) return undefined
     const now = this.host.now()
     // a task may have become due since the worker's last look (unless the lane waits for a slot: then park)
@@ -543,6 +553,48 @@ export class SchedulerState {
     }
     this.reconcile(lane, this.host.now())
     this.passSlot()
+  }
+
+  // ---- pause and resume ----------------------------------------------------
+
+  /** `source`'s due tasks wait from now on (its running tasks finish); false if it was paused already. */
+  pause(source: string): boolean {
+    if (this.paused.has(source)) return false
+    this.paused.add(source)
+    const lane = this.lanes.get(source)
+    if (lane !== undefined) {
+      lane.paused = true
+      this.watched.remove(lane)
+      this.capped.delete(lane)
+      this.unpark(lane, false) // a parked worker would take nothing: it leaves
+    }
+    return true
+  }
+
+  /** `source`'s due tasks start again; false if it was not paused. */
+  resume(source: string): boolean {
+    if (!this.paused.delete(source)) return false
+    const lane = this.lanes.get(source)
+    if (lane !== undefined) {
+      lane.paused = false
+      this.reconcile(lane, this.host.now())
+    }
+    return true
+  }
+
+  /**
+   * Forgets the pending tasks of `source` that are in memory (a store keeps
+   * them: the SQL layer keeps a paused source's tasks out of its memory
+   * window). Returns how many.
+   */
+  forget(source: string): number {
+    const lane = this.lanes.get(source)
+    if (lane === undefined) return 0
+    const entries = lane.queue.clear()
+    for (const entry of entries) this.ids.end(entry as TaskEntry)
+    this.queued -= entries.length
+    this.reconcile(lane, this.host.now())
+    return entries.length
   }
 
   // ---- consumers leaving ---------------------------------------------------
