@@ -220,3 +220,73 @@ describe("pause and resume", () => {
       }
     }))
 })
+
+describe("TaskConsumer rateLimit", () => {
+  const starting = (
+    name: string,
+    starts: Array<number>,
+    rateLimit: TaskConsumer.TaskConsumerOptions<never, never>["rateLimit"],
+    concurrency = 10
+  ) => ({
+    name,
+    concurrency,
+    rateLimit,
+    consume: () => Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.sync(() => void starts.push(now)))
+  })
+
+  it.scoped("10 due tasks with { limit: 2, interval: 1 second } start at 0, 0, 1, 1, 2, 2, ... s; another source is not held back", () =>
+    Effect.gen(function*() {
+      const starts: Array<number> = []
+      const other: Array<number> = []
+      const { scheduler } = yield* setup([
+        starting("limited", starts, { limit: 2, interval: "1 second" }),
+        starting("free", other, undefined)
+      ])
+      yield* scheduler.submitAll(
+        yield* Effect.forEach(Array.from({ length: 10 }, (_, i) => i), (i) => task(`t${i}`, "limited", 0))
+      )
+      yield* scheduler.submitAll(yield* Effect.forEach([0, 1, 2], (i) => task(`f${i}`, "free", 0)))
+      yield* settle
+      for (let i = 0; i < 5; i++) {
+        yield* TestClock.adjust("1 second")
+        yield* settle
+      }
+      assert.deepStrictEqual(starts, [0, 0, 1000, 1000, 2000, 2000, 3000, 3000, 4000, 4000])
+      assert.deepStrictEqual(other, [0, 0, 0])
+      assert.strictEqual((yield* scheduler.stats).pending, 0)
+    }))
+
+  it.scoped("the window slides over the last starts: due at 0, 500, 900, 1200 with limit 2 per second start at 0, 500, 1000, 1500", () =>
+    Effect.gen(function*() {
+      const starts: Array<number> = []
+      const { scheduler } = yield* setup([starting("limited", starts, { limit: 2, interval: "1 second" })])
+      yield* scheduler.submitAll(yield* Effect.forEach([0, 500, 900, 1200], (at, i) => task(`t${i}`, "limited", at)))
+      for (const at of [0, 500, 900, 1000, 1200, 1500, 2000]) {
+        yield* TestClock.setTime(at)
+        yield* settle
+      }
+      assert.deepStrictEqual(starts, [0, 500, 1000, 1500])
+    }))
+
+  it.effect("an invalid rateLimit is an InvalidConsumerError naming the field", () =>
+    Effect.gen(function*() {
+      const reason = (rateLimit: unknown) =>
+        TaskConsumer.make({
+          name: "x",
+          consume: () => Effect.void,
+          rateLimit: rateLimit as TaskConsumer.TaskConsumerOptions<never, never>["rateLimit"]
+        }).pipe(Effect.match({ onFailure: (error) => error.message, onSuccess: () => "valid" }))
+      assert.match(yield* reason({ limit: 0, interval: "1 second" }), /rateLimit\.limit must be an integer >= 1, got 0/)
+      assert.match(
+        yield* reason({ limit: 2.5, interval: "1 second" }),
+        /rateLimit\.limit must be an integer >= 1, got 2\.5/
+      )
+      assert.match(
+        yield* reason({ limit: 2, interval: "0 seconds" }),
+        /rateLimit\.interval must be a finite duration longer than 0/
+      )
+      assert.match(yield* reason({ limit: 2, interval: "often" }), /rateLimit\.interval .* got "often"/)
+      assert.match(yield* reason(5), /rateLimit must be \{ limit, interval \}, got 5/)
+      assert.strictEqual(yield* reason({ limit: 2, interval: "1 second" }), "valid")
+    }))
+})

@@ -117,7 +117,13 @@ export const make: Effect.Effect<ConsumerRegistryService> = Effect.sync((): Cons
   return {
     register: (consumer) =>
       Effect.suspend((): Effect.Effect<void, DuplicateConsumerError | InvalidConsumerError> => {
-        const invalid = validate(consumer?.name, consumer?.concurrency, consumer?.consume, consumer?.timeout)
+        const invalid = validate(
+          consumer?.name,
+          consumer?.concurrency,
+          consumer?.consume,
+          consumer?.timeout,
+          consumer?.rateLimit
+        )
         if (invalid !== undefined) return Effect.fail(invalid)
         if (consumers.has(consumer.name)) return Effect.fail(new DuplicateConsumerError({ name: consumer.name }))
         consumers.set(consumer.name, consumer)

@@ -24,6 +24,7 @@ import * as Layer from "effect/Layer"
 import type { DuplicateConsumerError } from "./ConsumerRegistry.js"
 import { ConsumerRegistry } from "./ConsumerRegistry.js"
 import {
+  decodeRateLimit,
   decodeTimeout,
   type InvalidConsumerError,
   type Unprovided,
@@ -63,6 +64,8 @@ export interface TaskConsumer<E = unknown> {
   readonly consume: (task: Task) => Effect.Effect<void, E>
   /** A run longer than this is interrupted and fails with {@link TaskTimeoutError}; undefined: no limit. */
   readonly timeout?: Duration.Duration | undefined
+  /** At most `limit` runs start in any `interval`; undefined: no limit. */
+  readonly rateLimit?: { readonly limit: number; readonly interval: Duration.Duration } | undefined
 }
 
 /**
@@ -92,6 +95,14 @@ export interface TaskConsumerOptions<E, R> {
    * time spent waiting for a permit does not count.
    */
   readonly timeout?: Duration.DurationInput | undefined
+  /**
+   * At most `limit` runs of this source start in any `interval` (a sliding
+   * window over the last `limit` starts), on top of `concurrency`: 10 due
+   * tasks with `{ limit: 2, interval: "1 second" }` start at 0, 0, 1, 1, 2,
+   * 2, … s. Tasks held back wait, pending; no fiber waits for them. `limit`
+   * an integer ≥ 1, `interval` a finite duration > 0.
+   */
+  readonly rateLimit?: { readonly limit: number; readonly interval: Duration.DurationInput } | undefined
 }
 
 /**
@@ -124,9 +135,10 @@ export const make = <E, R>(
 ): Effect.Effect<TaskConsumer<E>, InvalidConsumerError, R> =>
   Effect.suspend(() => {
     const concurrency = options.concurrency ?? 1
-    const invalid = validate(options.name, concurrency, options.consume, options.timeout)
+    const invalid = validate(options.name, concurrency, options.consume, options.timeout, options.rateLimit)
     if (invalid !== undefined) return Effect.fail(invalid)
     const timeout = decodeTimeout(options.timeout) as Duration.Duration | undefined
+    const rateLimit = decodeRateLimit(options.rateLimit) as TaskConsumer["rateLimit"]
     return Effect.map(Effect.context<R>(), (context): TaskConsumer<E> & { readonly [UnprovidedTypeId]: Unprovided } => {
       const provide = <A, E1>(effect: Effect.Effect<A, E1, R>): Effect.Effect<A, E1> =>
         Effect.mapInputContext(effect, () => context)
@@ -140,6 +152,7 @@ export const make = <E, R>(
         name: options.name,
         concurrency,
         timeout,
+        rateLimit,
         consume: (task) => provide(options.consume(task)),
         produce: produce === undefined
           ? (args, produceOptions) =>

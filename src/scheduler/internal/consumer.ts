@@ -76,12 +76,36 @@ const describe = (input: unknown): string => {
   }
 }
 
-/** What is wrong with a consumer's name, concurrency, consume and timeout, if anything. @internal */
+/** A consumer's rate limit, decoded. @internal */
+export interface RateLimit {
+  readonly limit: number
+  readonly interval: Duration.Duration
+}
+
+/** A consumer's `rateLimit` option decoded: undefined for none; a string for what is wrong. @internal */
+export const decodeRateLimit = (input: unknown): RateLimit | undefined | string => {
+  if (input === undefined) return undefined
+  if (typeof input !== "object" || input === null) {
+    return `rateLimit must be { limit, interval }, got ${describe(input)}`
+  }
+  const { interval, limit } = input as { readonly limit?: unknown; readonly interval?: unknown }
+  if (typeof limit !== "number" || !Number.isSafeInteger(limit) || limit < 1) {
+    return `rateLimit.limit must be an integer >= 1, got ${describe(limit)}`
+  }
+  const decoded = Duration.decodeUnknown(interval)
+  if (decoded._tag === "None" || !Duration.isFinite(decoded.value) || Duration.toMillis(decoded.value) <= 0) {
+    return `rateLimit.interval must be a finite duration longer than 0 (e.g. "1 second"), got ${describe(interval)}`
+  }
+  return { limit, interval: decoded.value }
+}
+
+/** What is wrong with a consumer's name, concurrency, consume, timeout and rate limit, if anything. @internal */
 export const validate = (
   name: unknown,
   concurrency: unknown,
   consume: unknown,
-  timeout?: unknown
+  timeout?: unknown,
+  rateLimit?: unknown
 ): InvalidConsumerError | undefined => {
   if (typeof name !== "string" || name.length === 0) {
     return new InvalidConsumerError({ name: String(name), reason: "name must be a non-empty string" })
@@ -97,6 +121,8 @@ export const validate = (
   }
   const decoded = decodeTimeout(timeout)
   if (typeof decoded === "string") return new InvalidConsumerError({ name, reason: decoded })
+  const rate = decodeRateLimit(rateLimit)
+  if (typeof rate === "string") return new InvalidConsumerError({ name, reason: rate })
   return undefined
 }
 

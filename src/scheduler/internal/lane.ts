@@ -47,6 +47,12 @@ export class Lane {
   heapIndex = -1
   /** The source is paused: its due tasks wait, no worker takes one (`SchedulerState.pause`). */
   paused = false
+  /** The consumer's `rateLimit` (set when the lane adopts a consumer), or undefined. */
+  rateLimit: number = 0
+  rateIntervalMillis = 0
+  /** The last `rateLimit` start instants, a ring: `starts[next]` is the oldest. */
+  private starts: Float64Array | undefined = undefined
+  private next = 0
 
   /** `counters`: the source's counters kept from an earlier lane, if any. */
   constructor(readonly source: string, counters?: Counters) {
@@ -57,9 +63,44 @@ export class Lane {
   get head(): Entry<Task> | undefined {
     return this.queue.peek()
   }
+
+  /** Sets the lane's rate limit (`limit` = 0: none); the start log restarts. */
+  setRateLimit(limit: number, intervalMillis: number): void {
+    if (limit === this.rateLimit && intervalMillis === this.rateIntervalMillis) return
+    this.rateLimit = limit
+    this.rateIntervalMillis = intervalMillis
+    this.starts = limit > 0 ? new Float64Array(limit).fill(-Infinity) : undefined
+    this.next = 0
+  }
+
+  /**
+   * When the head may start: its due instant, or later when `rateLimit`
+   * starts happened in the last interval (then: when the oldest of them is
+   * an interval old). The caller knows the head exists.
+   */
+  readyAt(): number {
+    const due = this.queue.peek()!.dueMillis
+    const starts = this.starts
+    if (starts === undefined) return due
+    const free = starts[this.next]! + this.rateIntervalMillis
+    return free > due ? free : due
+  }
+
+  /** A task of the lane started at `now` (counted by the rate limit). */
+  started(now: number): void {
+    const starts = this.starts
+    if (starts === undefined) return
+    starts[this.next] = now
+    this.next = (this.next + 1) % starts.length
+  }
 }
 
-const headLessThan = (a: Lane, b: Lane): boolean => entryLessThan(a.head!, b.head!)
+/** The lane whose head may start first (rate limits included), then the earlier head. */
+const headLessThan = (a: Lane, b: Lane): boolean => {
+  const ra = a.readyAt()
+  const rb = b.readyAt()
+  return ra < rb || (ra === rb && entryLessThan(a.head!, b.head!))
+}
 
 /**
  * The lanes whose head the dispatcher watches, earliest head first. A lane

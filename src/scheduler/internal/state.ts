@@ -17,6 +17,7 @@
  */
 import * as Cause from "effect/Cause"
 import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
@@ -384,7 +385,7 @@ export class SchedulerState {
       this.capped.delete(lane)
       return
     }
-    if (head.dueMillis <= now) {
+    if (lane.readyAt() <= now) {
       this.watched.remove(lane)
       if (this.inUse >= this.host.maxConcurrency) {
         this.capped.add(lane) // a freed slot comes back here (passSlot)
@@ -407,13 +408,15 @@ export class SchedulerState {
 
   private watch(lane: Lane): void {
     this.watched.upsert(lane)
-    if (lane.head!.dueMillis < this.sleepingUntil) this.signalWake()
+    if (lane.readyAt() < this.sleepingUntil) this.signalWake()
   }
 
   private adopt(lane: Lane, consumer: TaskConsumer): void {
     // a parked worker serves the previous consumer: it leaves
     if (lane.parked !== undefined) this.unpark(lane, false)
     lane.consumer = consumer
+    const rate = consumer.rateLimit
+    lane.setRateLimit(rate === undefined ? 0 : rate.limit, rate === undefined ? 0 : Duration.toMillis(rate.interval))
     if (lane.semaphore === undefined || lane.permits !== consumer.concurrency) {
       lane.permits = consumer.concurrency
       lane.semaphore = this.host.makeSemaphore(consumer.concurrency)
@@ -453,7 +456,7 @@ export class SchedulerState {
     const now = this.host.now()
     this.takenAt = now
     const head = lane.head
-    if (head === undefined || head.dueMillis > now || lane.paused) return this.noTake(claimed)
+    if (head === undefined || lane.paused || lane.readyAt() > now) return this.noTake(claimed)
     if (!claimed) {
       // a worker back for more: its slot was freed when its task ended (and may have gone to a waiting lane)
       if (this.inUse >= this.host.maxConcurrency) {
@@ -465,6 +468,7 @@ export class SchedulerState {
     lane.queue.pop()
     this.queued--
     this.takenEntry = head as TaskEntry
+    lane.started(now)
     const lateness = Math.max(0, now - head.dueMillis)
     lane.counters.onStarted(lateness)
     this.totals.onStarted(lateness)
@@ -487,7 +491,7 @@ export class SchedulerState {
     const now = this.host.now()
     // a task may have become due since the worker's last look (unless the lane waits for a slot: then park)
     const head = lane.head
-    if (head !== undefined && head.dueMillis <= now && !this.capped.has(lane)) return undefined
+    if (head !== undefined && lane.readyAt() <= now && !this.capped.has(lane)) return undefined
     lane.parked = new Signal<boolean>()
     lane.parkedSince = now
     this.parked.add(lane)
@@ -663,8 +667,7 @@ export class SchedulerState {
     }
     let n = 0
     for (let lane = this.watched.peek(); lane !== undefined && n < budget; lane = this.watched.peek()) {
-      const head = lane.head!
-      if (head.dueMillis > now) break
+      if (lane.readyAt() > now) break
       if (this.host.consumerOf(lane.source) === undefined) {
         if (grace > 0) {
           if (lane.orphanSince === undefined) {
@@ -704,7 +707,7 @@ export class SchedulerState {
       this.unpark(lane, false)
     }
     const next = this.watched.peek()
-    if (next !== undefined && next.head!.dueMillis <= now) return { _tag: "Continue", dropped, waiting }
+    if (next !== undefined && next.readyAt() <= now) return { _tag: "Continue", dropped, waiting }
     const firstParked = this.parked.values().next()
     let expiry = firstParked.done === true ? Infinity : firstParked.value.parkedSince + idleMillis
     for (const lane of this.orphans) expiry = Math.min(expiry, lane.orphanSince! + grace)
@@ -713,7 +716,7 @@ export class SchedulerState {
       this.setIdle(wake)
       return { _tag: "Idle", dropped, waiting, wake }
     }
-    const due = next === undefined ? Infinity : next.head!.dueMillis
+    const due = next === undefined ? Infinity : next.readyAt()
     this.setSleeping(due, wake)
     return {
       _tag: "Sleep",
