@@ -78,8 +78,8 @@ export class Lane {
    * starts happened in the last interval (then: when the oldest of them is
    * an interval old). The caller knows the head exists.
    */
-  readyAt(): number {
-    const due = this.queue.peek()!.dueMillis
+  readyAt(head: Entry<Task> = this.queue.peek()!): number {
+    const due = head.dueMillis
     const starts = this.starts
     if (starts === undefined) return due
     const free = starts[this.next]! + this.rateIntervalMillis

@@ -365,14 +365,14 @@ export class SchedulerState {
     const head = lane.head
     if (head === undefined) {
       this.watched.remove(lane)
-      this.capped.delete(lane)
+      if (this.capped.size > 0) this.capped.delete(lane)
       this.freeIfUnused(lane)
       return
     }
     if (lane.paused) {
       // nothing starts; resume reconciles the lane again
       this.watched.remove(lane)
-      this.capped.delete(lane)
+      if (this.capped.size > 0) this.capped.delete(lane)
       return
     }
     const consumer = this.host.consumerOf(lane.source)
@@ -382,16 +382,16 @@ export class SchedulerState {
     const idle = lane.parked === undefined ? 0 : 1
     if (lane.starting > 0 || lane.workers - idle >= lane.permits) {
       this.watched.remove(lane)
-      this.capped.delete(lane)
+      if (this.capped.size > 0) this.capped.delete(lane)
       return
     }
-    if (lane.readyAt() <= now) {
+    if (lane.readyAt(head) <= now) {
       this.watched.remove(lane)
       if (this.inUse >= this.host.maxConcurrency) {
         this.capped.add(lane) // a freed slot comes back here (passSlot)
         return
       }
-      this.capped.delete(lane)
+      if (this.capped.size > 0) this.capped.delete(lane)
       if (idle > 0) {
         lane.starting++
         this.inUse++
@@ -402,7 +402,7 @@ export class SchedulerState {
       }
       return
     }
-    this.capped.delete(lane)
+    if (this.capped.size > 0) this.capped.delete(lane)
     this.watch(lane)
   }
 
@@ -456,7 +456,9 @@ export class SchedulerState {
     const now = this.host.now()
     this.takenAt = now
     const head = lane.head
-    if (head === undefined || lane.paused || lane.readyAt() > now) return this.noTake(claimed)
+    if (
+      head === undefined || head.dueMillis > now || lane.paused || (lane.rateLimit > 0 && lane.readyAt() > now)
+    ) return this.noTake(claimed)
     if (!claimed) {
       // a worker back for more: its slot was freed when its task ended (and may have gone to a waiting lane)
       if (this.inUse >= this.host.maxConcurrency) {
@@ -468,7 +470,7 @@ export class SchedulerState {
     lane.queue.pop()
     this.queued--
     this.takenEntry = head as TaskEntry
-    lane.started(now)
+    if (lane.rateLimit > 0) lane.started(now)
     const lateness = Math.max(0, now - head.dueMillis)
     lane.counters.onStarted(lateness)
     this.totals.onStarted(lateness)
@@ -491,7 +493,7 @@ export class SchedulerState {
     const now = this.host.now()
     // a task may have become due since the worker's last look (unless the lane waits for a slot: then park)
     const head = lane.head
-    if (head !== undefined && lane.readyAt() <= now && !this.capped.has(lane)) return undefined
+    if (head !== undefined && lane.readyAt(head) <= now && !this.capped.has(lane)) return undefined
     lane.parked = new Signal<boolean>()
     lane.parkedSince = now
     this.parked.add(lane)
@@ -514,7 +516,7 @@ export class SchedulerState {
     lane.counters.onEnded(succeeded)
     this.totals.onEnded(succeeded)
     this.inUse--
-    this.passSlot()
+    if (this.capped.size > 0) this.passSlot()
   }
 
   /** A claimed worker took nothing: its slot is free again. */
@@ -532,7 +534,7 @@ export class SchedulerState {
     const now = this.host.now()
     for (const lane of this.capped) {
       if (this.inUse >= this.host.maxConcurrency) return
-      this.capped.delete(lane)
+      if (this.capped.size > 0) this.capped.delete(lane)
       this.reconcile(lane, now)
     }
   }
@@ -569,7 +571,7 @@ export class SchedulerState {
     if (lane !== undefined) {
       lane.paused = true
       this.watched.remove(lane)
-      this.capped.delete(lane)
+      if (this.capped.size > 0) this.capped.delete(lane)
       this.unpark(lane, false) // a parked worker would take nothing: it leaves
     }
     return true
