@@ -6,6 +6,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
+import * as DateTime from "effect/DateTime"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -288,5 +289,97 @@ describe("TaskConsumer rateLimit", () => {
       assert.match(yield* reason({ limit: 2, interval: "often" }), /rateLimit\.interval .* got "often"/)
       assert.match(yield* reason(5), /rateLimit must be \{ limit, interval \}, got 5/)
       assert.strictEqual(yield* reason({ limit: 2, interval: "1 second" }), "valid")
+    }))
+})
+
+describe("cancel and reschedule", () => {
+  const recorder = (name: string, events: Array<string>, concurrency = 1) => ({
+    name,
+    concurrency,
+    consume: (t: Task) =>
+      Effect.gen(function*() {
+        events.push(`${nameOf(t.id)} start ${yield* Clock.currentTimeMillis}`)
+        yield* Effect.addFinalizer(() =>
+          Effect.flatMap(Clock.currentTimeMillis, (now) =>
+            Effect.sync(() => void events.push(`${nameOf(t.id)} end ${now}`)))
+        )
+        yield* Effect.sleep(Duration.millis(Number(t.args.ms ?? 0)))
+      }).pipe(Effect.scoped)
+  })
+
+  it.scoped("cancel removes a pending task (counted, not a dead letter); its id is free again; unknown ids are false", () =>
+    Effect.gen(function*() {
+      const events: Array<string> = []
+      const { scheduler } = yield* setup([recorder("s", events)])
+      yield* scheduler.submitAll([yield* task("a", "s", 1000), yield* task("b", "s", 2000)])
+      assert.isTrue(yield* scheduler.cancel((yield* task("a", "s", 0)).id))
+      assert.isFalse(yield* scheduler.cancel((yield* task("a", "s", 0)).id), "already cancelled")
+      assert.isFalse(yield* scheduler.cancel((yield* task("nope", "s", 0)).id))
+      const stats = yield* scheduler.stats
+      assert.deepStrictEqual([stats.cancelled, stats.pending, stats.bySource["s"]?.cancelled], [1, 1, 1])
+      yield* TestClock.setTime(2000)
+      yield* settle
+      assert.deepStrictEqual(events, ["b start 2000", "b end 2000"])
+      assert.deepStrictEqual(yield* scheduler.deadLetters, [])
+      // the id can be submitted again
+      yield* scheduler.submit(yield* task("a", "s", 3000))
+      yield* TestClock.setTime(3000)
+      yield* settle
+      assert.deepStrictEqual(events.slice(2), ["a start 3000", "a end 3000"])
+      assert.strictEqual((yield* scheduler.stats).duplicates, 0)
+    }))
+
+  it.scoped("cancel interrupts a running task: its finalizers run, cancel returns after them, the permit goes to the next task", () =>
+    Effect.gen(function*() {
+      const events: Array<string> = []
+      const { scheduler } = yield* setup([recorder("s", events)])
+      yield* scheduler.submitAll([
+        yield* task("long", "s", 0, { ms: 10_000 }),
+        yield* task("next", "s", 0, { ms: 100 })
+      ])
+      yield* settle
+      yield* TestClock.setTime(1000)
+      assert.isTrue(yield* scheduler.cancel((yield* task("long", "s", 0)).id))
+      assert.deepStrictEqual(
+        events.slice(0, 2),
+        ["long start 0", "long end 1000"],
+        "finalizers ran before cancel returned"
+      )
+      yield* settle
+      yield* TestClock.adjust("100 millis")
+      yield* settle
+      assert.deepStrictEqual(events, ["long start 0", "long end 1000", "next start 1000", "next end 1100"])
+      const stats = yield* scheduler.stats
+      assert.deepStrictEqual([stats.cancelled, stats.failed, stats.succeeded, stats.inFlight], [1, 0, 1, 0])
+      assert.deepStrictEqual(yield* scheduler.deadLetters, [])
+    }))
+
+  it.scoped("reschedule moves a pending task later or earlier; a running or unknown task is not moved", () =>
+    Effect.gen(function*() {
+      const events: Array<string> = []
+      const { scheduler } = yield* setup([recorder("s", events)])
+      yield* scheduler.submitAll([
+        yield* task("later", "s", 1000),
+        yield* task("sooner", "s", 9000),
+        yield* task("busy", "s", 500, { ms: 1000 })
+      ])
+      const id = (name: string) => Effect.map(task(name, "s", 0), (t) => t.id)
+      assert.isTrue(yield* scheduler.reschedule(yield* id("later"), DateTime.unsafeMake(5000)))
+      assert.isTrue(yield* scheduler.reschedule(yield* id("sooner"), DateTime.unsafeMake(3000)))
+      assert.isFalse(yield* scheduler.reschedule(yield* id("nope"), DateTime.unsafeMake(3000)))
+      yield* TestClock.setTime(500)
+      yield* settle
+      assert.isFalse(yield* scheduler.reschedule(yield* id("busy"), DateTime.unsafeMake(8000)), "running")
+      for (const at of [1000, 1500, 3000, 5000, 9000]) {
+        yield* TestClock.setTime(at)
+        yield* settle
+      }
+      assert.deepStrictEqual(events.filter((e) => e.includes("start")), [
+        "busy start 500",
+        "sooner start 3000",
+        "later start 5000"
+      ])
+      const stats = yield* scheduler.stats
+      assert.deepStrictEqual([stats.succeeded, stats.pending, stats.submitted], [3, 0, 3])
     }))
 })

@@ -500,4 +500,43 @@ describe("Scheduler.layerSql (SQLite file)", () => {
       )
       yield* a.close
     }))
+
+  it.scoped("cancel and reschedule reach tasks beyond the memory window; a cancelled run is not run again after a restart", () =>
+    Effect.gen(function*() {
+      const file = yield* dbFile
+      const seen: Array<Seen> = []
+      const a = yield* open(file, [recording("s", seen)], { memoryWindow: 4 })
+      const tasks = yield* Effect.forEach(Array.from({ length: 10 }, (_, i) => i), (i) => task(`t${i}`, "s", 1000 + i))
+      yield* a.scheduler.submitAll(tasks)
+      // t9 and t8 are in the store only (the window holds 4)
+      assert.isTrue(yield* a.scheduler.cancel(tasks[9]!.id))
+      assert.deepStrictEqual(
+        yield* rows(file, `SELECT done FROM ray_scheduler_tasks WHERE id = '${tasks[9]!.id}'`),
+        [{ done: 1 }],
+        "committed when cancel returns"
+      )
+      assert.isTrue(yield* a.scheduler.reschedule(tasks[8]!.id, DateTime.unsafeMake(500)))
+      assert.isFalse(yield* a.scheduler.cancel(tasks[9]!.id))
+      assert.strictEqual(yield* a.scheduler.pending, 9)
+      yield* TestClock.setTime(2000)
+      for (let i = 0; i < 20; i++) yield* settle
+      assert.deepStrictEqual(seen.map((s) => `${s.name}@${s.at}`), [
+        "t8@500",
+        ...tasks.slice(0, 8).map((t, i) => `${nameOf(t.id)}@${1000 + i}`)
+      ])
+      assert.strictEqual((yield* a.scheduler.stats).cancelled, 1)
+      // a running task cancelled: its row is done, a restart does not run it
+      const hang = yield* task("hang", "s", 2000, { hang: true })
+      yield* a.scheduler.submit(hang)
+      yield* settle
+      assert.strictEqual(seen[seen.length - 1]?.name, "hang")
+      assert.isTrue(yield* a.scheduler.cancel(hang.id))
+      yield* a.close
+      const b = yield* open(file, [recording("s", seen)])
+      assert.strictEqual(yield* b.scheduler.pending, 0)
+      yield* TestClock.adjust("1 minute")
+      yield* settle
+      assert.strictEqual(seen.filter((s) => s.name === "hang").length, 1)
+      yield* b.close
+    }))
 })

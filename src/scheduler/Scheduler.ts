@@ -68,6 +68,8 @@ export interface SourceStats {
   readonly pending: number
   /** Submissions of a task whose `id` was pending or running: not added (a safe retry of a submit). */
   readonly duplicates: number
+  /** Tasks cancelled (`cancel`): pending ones removed, running ones interrupted. */
+  readonly cancelled: number
   readonly lateness: LatenessStats
 }
 
@@ -185,6 +187,21 @@ export interface SchedulerService {
   readonly resume: (source: string) => Effect.Effect<void>
   /** The sources paused now. */
   readonly paused: Effect.Effect<ReadonlySet<string>>
+  /**
+   * Cancels the task with this id: a pending one is removed; a running one
+   * is interrupted (its finalizers run, its permit is freed) — `cancel`
+   * returns once it ended. Counted in `cancelled`; not a dead letter, and
+   * in the SQL layer it is not run again. `false` if no task with this id
+   * is pending or running. A run that ends by itself while the cancel
+   * reaches it keeps its outcome.
+   */
+  readonly cancel: (taskId: string) => Effect.Effect<boolean>
+  /**
+   * Moves the pending task with this id to `scheduleAt` (earlier or later).
+   * `false` if no task with this id is pending (a running task is not
+   * moved).
+   */
+  readonly reschedule: (taskId: string, scheduleAt: DateTime.DateTime) => Effect.Effect<boolean>
 }
 
 /**

@@ -12,6 +12,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type { DeadLetter, DeadLetterReason } from "../Scheduler.js"
 import type { Task } from "../Task.js"
+import type { TaskEntry } from "./ids.js"
 import type { SchedulerState } from "./state.js"
 import type { RunHooks } from "./worker.js"
 
@@ -37,6 +38,18 @@ export interface Backend {
    * its pending tasks out of its memory window, or back in.
    */
   readonly pausedChanged: (source: string, paused: boolean) => Effect.Effect<void>
+  /** Returns once what the hooks queued so far is committed (the SQL layer; the memory layer: at once). */
+  readonly committed: Effect.Effect<void>
+  /**
+   * Cancels the pending task `taskId` that only the store holds (beyond the
+   * memory window), counted; whether there was one. The memory layer: none.
+   */
+  readonly cancelStored: (taskId: string) => Effect.Effect<boolean>
+  /**
+   * Moves the pending task `taskId` (`entry` if it is in memory) to
+   * `dueMillis` in the store and in memory; whether there was one.
+   */
+  readonly reschedule: (taskId: string, entry: TaskEntry | undefined, dueMillis: number) => Effect.Effect<boolean>
 }
 
 /** The reason a run's cause makes it a dead letter. @internal */
@@ -94,6 +107,7 @@ export const memoryBackend = (
       attempt: () => 1,
       beforeRun: undefined,
       succeeded: () => {},
+      cancelled: () => {},
       failed: (task, cause, attempt, stopped) =>
         add(
           task,
@@ -134,7 +148,15 @@ export const memoryBackend = (
         return before - letters.size
       }),
     refuseStart: () => undefined,
-    pausedChanged: () => Effect.void
+    pausedChanged: () => Effect.void,
+    committed: Effect.void,
+    cancelStored: () => Effect.succeed(false),
+    reschedule: (_taskId, entry, dueMillis) =>
+      Effect.sync(() => {
+        if (entry === undefined) return false
+        state.requeue(entry, dueMillis)
+        return true
+      })
   }
 }
 

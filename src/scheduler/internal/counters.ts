@@ -19,6 +19,8 @@ export class Counters {
   pending = 0
   /** Submissions of a task whose id was pending or running (not added). */
   duplicates = 0
+  /** Tasks cancelled: pending ones removed, running ones interrupted. */
+  cancelled = 0
   private latenessCount = 0
   private latenessTotal = 0
   private latenessMax = 0
@@ -45,6 +47,18 @@ export class Counters {
     if (lateness > this.latenessMax) this.latenessMax = lateness
   }
 
+  /** A pending task was cancelled. */
+  onCancelledPending(): void {
+    this.cancelled++
+    this.pending--
+  }
+
+  /** A running task was cancelled (its run interrupted). */
+  onCancelledRunning(): void {
+    this.cancelled++
+    this.inFlight--
+  }
+
   /** A task's consumer ended. */
   onEnded(succeeded: boolean): void {
     this.inFlight--
@@ -63,6 +77,7 @@ export class Counters {
       inFlight: this.inFlight,
       pending: this.pending,
       duplicates: this.duplicates,
+      cancelled: this.cancelled,
       lateness: this.lateness()
     }
   }

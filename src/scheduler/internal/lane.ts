@@ -13,6 +13,7 @@ import type { Task } from "../Task.js"
 import type { TaskConsumer } from "../TaskConsumer.js"
 import { Counters } from "./counters.js"
 import { type Entry, entryLessThan } from "./heap.js"
+import { ENDED, type TaskEntry } from "./ids.js"
 import { ReadyQueue } from "./readyQueue.js"
 import type { Signal } from "./signal.js"
 
@@ -60,8 +61,18 @@ export class Lane {
   }
 
   /** The earliest pending task. */
+  /**
+   * The earliest pending entry. Entries of cancelled or rescheduled tasks
+   * (`runner` is `ENDED`) stay in the queue until they reach its head, and
+   * are dropped here: a cancel costs O(1), not a search of the queue.
+   */
   get head(): Entry<Task> | undefined {
-    return this.queue.peek()
+    let head = this.queue.peek()
+    while (head !== undefined && (head as TaskEntry).runner === ENDED) {
+      this.queue.pop()
+      head = this.queue.peek()
+    }
+    return head
   }
 
   /** Sets the lane's rate limit (`limit` = 0: none); the start log restarts. */
@@ -78,7 +89,7 @@ export class Lane {
    * starts happened in the last interval (then: when the oldest of them is
    * an interval old). The caller knows the head exists.
    */
-  readyAt(head: Entry<Task> = this.queue.peek()!): number {
+  readyAt(head: Entry<Task> = this.head!): number {
     const due = head.dueMillis
     const starts = this.starts
     if (starts === undefined) return due

@@ -399,6 +399,69 @@ export const makeWith = <E, R>(
         )
       }))
 
+    // ---- cancel and reschedule ---------------------------------------------
+
+    const logCancelled = (taskId: string, what: string) =>
+      Effect.logInfo(`Scheduler: ${what}`).pipe(Effect.annotateLogs({ module: "Scheduler", taskId }))
+
+    type Found =
+      | { readonly _tag: "None" }
+      | { readonly _tag: "Pending" }
+      | { readonly _tag: "Running"; readonly fiber: Fiber.RuntimeFiber<void> }
+
+    const cancel = (taskId: string): Effect.Effect<boolean> =>
+      Effect.gen(function*() {
+        const found = yield* step((s): Found => {
+          const entry = s.ids.get(taskId)
+          if (entry === undefined) return { _tag: "None" }
+          if (entry.runner === undefined) {
+            s.cancelPending(entry)
+            backend.hooks.cancelled(entry.value, entry.seq)
+            return { _tag: "Pending" }
+          }
+          const fiber = entry.runner as Fiber.RuntimeFiber<void>
+          s.cancelling.add(fiber)
+          s.cancelRequests++
+          return { _tag: "Running", fiber }
+        })
+        switch (found._tag) {
+          case "None": {
+            // the SQL layer: a pending task beyond the memory window
+            if (!(yield* backend.cancelStored(taskId))) return false
+            yield* logCancelled(taskId, "pending task cancelled (it was in the store only)")
+            return true
+          }
+          case "Pending": {
+            yield* backend.committed
+            yield* logCancelled(taskId, "pending task cancelled")
+            return true
+          }
+          case "Running": {
+            const self = yield* Effect.fiberId
+            if (FiberId.threadName(self) === FiberId.threadName(found.fiber.id())) {
+              // a task cancelling itself: its run ends here (onExit counts it as cancelled)
+              yield* step((s) => void s.cancelRequests--)
+              return yield* Effect.interrupt
+            }
+            yield* Fiber.interrupt(found.fiber).pipe(Effect.ensuring(step((s) => void s.cancelRequests--)))
+            yield* backend.committed
+            return true
+          }
+        }
+      })
+
+    const reschedule = (taskId: string, scheduleAt: DateTime.DateTime): Effect.Effect<boolean> =>
+      Effect.suspend(() => {
+        if (!DateTime.isDateTime(scheduleAt) || !Number.isFinite(DateTime.toEpochMillis(scheduleAt))) {
+          throw new Cause.IllegalArgumentException(
+            `Scheduler.reschedule: scheduleAt must be a valid DateTime, got ${String(scheduleAt)}`
+          )
+        }
+        const entry = state.ids.get(taskId)
+        if (entry !== undefined && entry.runner !== undefined) return Effect.succeed(false) // running
+        return backend.reschedule(taskId, entry, DateTime.toEpochMillis(scheduleAt))
+      })
+
     // ---- observation ------------------------------------------------------
 
     const nextAt = (s: SchedulerState): Option.Option<DateTime.Utc> => {
@@ -432,7 +495,9 @@ export const makeWith = <E, R>(
       purgeDeadLetters,
       pause,
       resume,
-      paused: step((s): ReadonlySet<string> => new Set(s.paused))
+      paused: step((s): ReadonlySet<string> => new Set(s.paused)),
+      cancel,
+      reschedule
     }
 
     yield* Effect.addFinalizer(() =>

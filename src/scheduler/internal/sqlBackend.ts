@@ -21,6 +21,7 @@ import * as os from "node:os"
 import type { DeadLetter, DeadLetterReason } from "../Scheduler.js"
 import type { Task } from "../Task.js"
 import { type Backend, describeCause, noConsumerMessage, reasonOf } from "./backend.js"
+import type { TaskEntry } from "./ids.js"
 import type { BackendContext } from "./scheduler.js"
 import { Signal } from "./signal.js"
 import {
@@ -462,9 +463,58 @@ export const sqlBackend = (
         }
       })).pipe(Effect.orDie)
 
+    /** Moves a pending task's row (and its memory entry) to `dueMillis`. */
+    const reschedule = (taskId: string, entry: TaskEntry | undefined, dueMillis: number): Effect.Effect<boolean> =>
+      locked(Effect.gen(function*() {
+        if (entry !== undefined) {
+          if (entry.runner !== undefined) return false // it started (or ended) meanwhile
+          yield* sql`UPDATE ${sql(t.tasks)} SET due_ms = ${dueMillis} WHERE seq = ${entry.seq}`
+          if (within({ dueMillis, seq: entry.seq }) && !state.paused.has(entry.value.source)) {
+            state.requeue(entry, dueMillis, entry.seq)
+          } else {
+            state.forgetEntry(entry)
+          }
+          return true
+        }
+        const rows = yield* sql<TaskRow>`UPDATE ${sql(t.tasks)} SET due_ms = ${dueMillis}
+          WHERE h = ${idHash(taskId)} AND id = ${taskId} AND done = 0
+          RETURNING seq, id, source, due_ms, args, attempts`
+        const row = rows[0]
+        if (row === undefined) return false
+        const key = { dueMillis, seq: Number(row.seq) }
+        const loaded = state.ids.get(taskId) // a refill may have loaded it since the caller looked
+        if (loaded !== undefined) {
+          if (loaded.runner === undefined) state.requeue(loaded, dueMillis, key.seq)
+        } else if (within(key) && !state.paused.has(row.source)) {
+          yield* loadRows(rows)
+        }
+        return true
+      })).pipe(Effect.orDie)
+
     const backend: Backend = {
       accept,
       pausedChanged,
+      reschedule,
+      committed: Effect.orDie(locked(flushNow)),
+      cancelStored: (taskId) =>
+        locked(Effect.gen(function*() {
+          const entry = state.ids.get(taskId)
+          if (entry !== undefined) {
+            // loaded into memory since the caller looked (a refill): cancelled there, if still pending
+            if (entry.runner !== undefined) return false
+            state.cancelPending(entry)
+            succeeded.push(entry.seq)
+            yield* flushNow
+            return true
+          }
+          const rows = yield* sql<{ seq: number; source: string }>`UPDATE ${sql(t.tasks)} SET done = 1
+            WHERE h = ${idHash(taskId)} AND id = ${taskId} AND done = 0 RETURNING seq, source`
+          for (const row of rows) {
+            garbage.push(Number(row.seq))
+            state.cancelledStored(row.source)
+          }
+          return rows.length > 0
+        })).pipe(Effect.orDie),
       refuseStart: () =>
         lostLease
           ? `Scheduler: start refused: another process took over the store lease of ${t.tasks} ` +
@@ -487,6 +537,12 @@ export const sqlBackend = (
             return Deferred.await(done)
           }),
         succeeded: (task, seq) => {
+          attempts.delete(task.id)
+          succeeded.push(seq)
+          requestFlush()
+        },
+        // a cancelled run's row goes like a success's: it must not run again
+        cancelled: (task, seq) => {
           attempts.delete(task.id)
           succeeded.push(seq)
           requestFlush()

@@ -16,16 +16,17 @@
  * @internal
  */
 import * as Cause from "effect/Cause"
+import * as DateTime from "effect/DateTime"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
-import type { Task } from "../Task.js"
+import { Task } from "../Task.js"
 import type { TaskConsumer } from "../TaskConsumer.js"
 import { Counters } from "./counters.js"
-import { IdIndex, type TaskEntry } from "./ids.js"
+import { ENDED, IdIndex, type TaskEntry } from "./ids.js"
 import { Lane, LaneHeap } from "./lane.js"
 import * as signal from "./signal.js"
 import { Signal } from "./signal.js"
@@ -246,7 +247,7 @@ export class SchedulerState {
         dueMillis: task.dueMillis,
         seq: seqs === undefined ? this.seq : seqs[i]!,
         value: task,
-        ended: false
+        runner: undefined
       }
       if (!this.ids.add(entry)) {
         lane.counters.duplicates++
@@ -275,7 +276,7 @@ export class SchedulerState {
     const touched = new Set<Lane>()
     for (let i = 0; i < tasks.length; i++) {
       const task = tasks[i]!
-      const entry: TaskEntry = { dueMillis: task.dueMillis, seq: seqs[i]!, value: task, ended: false }
+      const entry: TaskEntry = { dueMillis: task.dueMillis, seq: seqs[i]!, value: task, runner: undefined }
       if (!this.ids.add(entry)) continue
       const lane = this.laneFor(task.source)
       const wasHead = lane.head
@@ -311,7 +312,7 @@ export class SchedulerState {
   evict(keep: number): { readonly dueMillis: number; readonly seq: number } | undefined {
     const all: Array<{ lane: Lane; entry: { dueMillis: number; seq: number; value: Task } }> = []
     for (const lane of this.lanes.values()) {
-      for (const entry of lane.queue.clear()) all.push({ lane, entry })
+      for (const entry of lane.queue.clear()) if ((entry as TaskEntry).runner !== ENDED) all.push({ lane, entry })
     }
     all.sort((a, b) => a.entry.dueMillis - b.entry.dueMillis || a.entry.seq - b.entry.seq)
     this.queued = Math.min(keep, all.length)
@@ -450,7 +451,7 @@ export class SchedulerState {
    * still the lane's. `claimed` when the worker was started (or woken) and
    * had not asked yet: it was counted in `lane.starting`.
    */
-  take(lane: Lane, consumer: TaskConsumer, claimed: boolean): Task | undefined {
+  take(lane: Lane, consumer: TaskConsumer, claimed: boolean, fiber: Fiber.RuntimeFiber<void>): Task | undefined {
     if (claimed) lane.starting--
     if (!this.running || lane.consumer !== consumer) return this.noTake(claimed)
     const now = this.host.now()
@@ -470,6 +471,7 @@ export class SchedulerState {
     lane.queue.pop()
     this.queued--
     this.takenEntry = head as TaskEntry
+    this.takenEntry.runner = fiber
     if (lane.rateLimit > 0) lane.started(now)
     const lateness = Math.max(0, now - head.dueMillis)
     lane.counters.onStarted(lateness)
@@ -561,6 +563,62 @@ export class SchedulerState {
     this.passSlot()
   }
 
+  // ---- cancel and reschedule -------------------------------------------------
+
+  /** Worker fibers interrupted by `cancel`: their run counts as cancelled, and they take no other task. */
+  readonly cancelling = new WeakSet<Fiber.RuntimeFiber<void>>()
+  /** Cancels of running tasks under way (workers check `cancelling` only when there are some). */
+  cancelRequests = 0
+
+  /** Removes the pending task of `entry` (in its lane's queue, which skips it from now on). */
+  cancelPending(entry: TaskEntry): void {
+    const lane = this.lanes.get(entry.value.source)! // a pending entry's lane is live
+    this.ids.end(entry)
+    this.queued--
+    lane.counters.onCancelledPending()
+    this.totals.onCancelledPending()
+    this.reconcile(lane, this.host.now())
+  }
+
+  /** A pending task a store keeps outside memory was cancelled there. */
+  cancelledStored(source: string): void {
+    const lane = this.laneFor(source)
+    lane.counters.onCancelledPending()
+    this.totals.onCancelledPending()
+    this.reconcile(lane, this.host.now())
+  }
+
+  /** The running task of `entry` was interrupted by `cancel` (instead of `ended`). */
+  endedCancelled(lane: Lane, entry: TaskEntry): void {
+    this.ids.end(entry)
+    lane.counters.onCancelledRunning()
+    this.totals.onCancelledRunning()
+    this.inUse--
+    if (this.capped.size > 0) this.passSlot()
+  }
+
+  /**
+   * Moves the pending task of `entry` to `dueMillis` (with `seq`, or the
+   * next one): a new entry replaces it. Still pending: no counter changes.
+   */
+  requeue(entry: TaskEntry, dueMillis: number, seq?: number): void {
+    const lane = this.lanes.get(entry.value.source)!
+    this.ids.end(entry)
+    const task = new Task({ ...entry.value, scheduleAt: DateTime.unsafeMake(dueMillis) }, true)
+    const next: TaskEntry = { dueMillis, seq: seq ?? this.seq++, value: task, runner: undefined }
+    this.ids.add(next)
+    lane.queue.push(next)
+    this.reconcile(lane, this.host.now())
+  }
+
+  /** Forgets the pending task of `entry` (a store keeps it, beyond its memory window). */
+  forgetEntry(entry: TaskEntry): void {
+    const lane = this.lanes.get(entry.value.source)!
+    this.ids.end(entry)
+    this.queued--
+    this.reconcile(lane, this.host.now())
+  }
+
   // ---- pause and resume ----------------------------------------------------
 
   /** `source`'s due tasks wait from now on (its running tasks finish); false if it was paused already. */
@@ -596,11 +654,15 @@ export class SchedulerState {
   forget(source: string): number {
     const lane = this.lanes.get(source)
     if (lane === undefined) return 0
-    const entries = lane.queue.clear()
-    for (const entry of entries) this.ids.end(entry as TaskEntry)
-    this.queued -= entries.length
+    let n = 0
+    for (const entry of lane.queue.clear()) {
+      if ((entry as TaskEntry).runner === ENDED) continue // cancelled or rescheduled: not counted any more
+      this.ids.end(entry as TaskEntry)
+      n++
+    }
+    this.queued -= n
     this.reconcile(lane, this.host.now())
-    return entries.length
+    return n
   }
 
   // ---- consumers leaving ---------------------------------------------------

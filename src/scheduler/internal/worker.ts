@@ -62,6 +62,8 @@ export interface RunHooks {
    * timed out).
    */
   readonly failed: (task: Task, cause: Cause.Cause<unknown>, attempt: number, stopped: boolean) => void
+  /** `task`'s run was interrupted by `cancel` (synchronous): it must not run again. */
+  readonly cancelled: (task: Task, seq: number) => void
 }
 
 /**
@@ -93,15 +95,18 @@ export const worker = (
     slot.task = undefined
     state.ended(lane, entry, true)
     hooks.succeeded(entry.value, entry.seq)
-    return loop
+    return next()
   }
+  /** The loop again, unless a `cancel` is on its way to this worker: then it leaves (the interruption finds it done). */
+  const next = (): Effect.Effect<void> =>
+    state.cancelRequests > 0 && state.cancelling.has(self.fiber!) ? Effect.void : loop
   const onFailure = (cause: Cause.Cause<unknown>): Effect.Effect<void> => {
     const entry = current!
     current = undefined
     slot.task = undefined
     state.ended(lane, entry, false)
     hooks.failed(entry.value, cause, slot.attempt, false)
-    return Effect.zipRight(logFailure(lane, entry.value, cause), loop)
+    return Effect.zipRight(logFailure(lane, entry.value, cause), Effect.suspend(next))
   }
   /** One handlers object for every run (the run's task is `current`): no closure per task. */
   const handlers = { onFailure, onSuccess }
@@ -116,7 +121,7 @@ export const worker = (
     })
   }
   const loop: Effect.Effect<void> = Effect.suspend(() => {
-    const task = state.take(lane, consumer, claimed)
+    const task = state.take(lane, consumer, claimed, self.fiber!)
     claimed = false
     if (task === undefined) return parkOrLeave()
     const entry = state.takenEntry!
@@ -152,6 +157,15 @@ export const worker = (
         const interrupted = current
         current = undefined
         slot.task = undefined
+        if (interrupted !== undefined && state.cancelling.has(self.fiber!)) {
+          // interrupted by `cancel`: neither a failure nor a dead letter
+          state.endedCancelled(lane, interrupted)
+          hooks.cancelled(interrupted.value, interrupted.seq)
+          state.workerExited(lane, self.fiber!, claimed)
+          return Effect.logInfo("Task cancelled while running").pipe(
+            Effect.annotateLogs({ module: "Scheduler", source: lane.source, taskId: interrupted.value.id })
+          )
+        }
         if (interrupted !== undefined) {
           state.ended(lane, interrupted, false)
           hooks.failed(
