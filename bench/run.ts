@@ -7,6 +7,11 @@
  *   tsx bench/run.ts --out DIR [--quick] [--only drain,submit] [--samples N] [--warmup N] [--jobs N] [--loader tsx]
  *
  * Opt-in scenarios (`optIn` in bench/config.ts) run only when `--only` names them (and always with `--quick`).
+ *
+ *   tsx bench/run.ts --from docs/benchmarks/raw.json                    # re-render the report from raw samples
+ *   tsx bench/run.ts --from docs/benchmarks/raw.json --merge OUT/benchmarks.json
+ *       # a later `--only` run's scenarios replace the same ones in raw.json (marked in the report as
+ *       # measured in another run, with its date and commit), then the report is re-rendered
  */
 import { execFileSync, spawn } from "node:child_process"
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
@@ -37,10 +42,16 @@ interface Options {
   readonly profileAlloc: boolean
   /** Re-render the report from a raw JSON file instead of measuring. */
   readonly from: string | undefined
+  /**
+   * With `--from`: a second raw file whose scenarios replace the same ones
+   * of the first (each marked in the report with its own run's date and
+   * commit); the merged raw samples are written back to the first file.
+   */
+  readonly merge: string | undefined
 }
 
 const usage = "usage: tsx bench/run.ts [--quick] [--out DIR] [--only id,id] [--samples N] [--warmup N] " +
-  "[--jobs N] [--loader bundle|tsx] [--profile DIR [--profile-alloc]] [--from RAW.json]"
+  "[--jobs N] [--loader bundle|tsx] [--profile DIR [--profile-alloc]] [--from RAW.json [--merge OTHER.json]]"
 
 const parseOptions = (argv: ReadonlyArray<string>): Options => {
   let quick = false
@@ -52,6 +63,7 @@ const parseOptions = (argv: ReadonlyArray<string>): Options => {
   let loader: "bundle" | "tsx" = "bundle"
   let profile: string | undefined
   let from: string | undefined
+  let merge: string | undefined
   let profileAlloc = false
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!
@@ -99,6 +111,9 @@ const parseOptions = (argv: ReadonlyArray<string>): Options => {
       case "--from":
         from = path.resolve(value())
         break
+      case "--merge":
+        merge = path.resolve(value())
+        break
       case "--help":
         console.log(usage)
         process.exit(0)
@@ -122,7 +137,8 @@ const parseOptions = (argv: ReadonlyArray<string>): Options => {
     loader,
     profile,
     profileAlloc,
-    from
+    from,
+    merge
   }
 }
 
@@ -382,7 +398,24 @@ const write = (data: RunData, options: Options, writeRaw: boolean): void => {
 const main = async (): Promise<void> => {
   const options = parseOptions(process.argv.slice(2))
   if (options.from !== undefined) {
-    write(JSON.parse(readFileSync(options.from, "utf8")) as RunData, options, false)
+    const base = JSON.parse(readFileSync(options.from, "utf8")) as RunData
+    if (options.merge === undefined) {
+      write(base, options, false)
+      return
+    }
+    const other = JSON.parse(readFileSync(options.merge, "utf8")) as RunData
+    const replaced = new Set(other.scenarios.map((s) => s.id))
+    const from = { date: other.date, library: other.machine.library }
+    const merged: RunData = {
+      ...base,
+      scenarios: base.scenarios.map((s) =>
+        replaced.has(s.id) ? { ...other.scenarios.find((o) => o.id === s.id)!, from } : s
+      ).concat(other.scenarios.filter((o) => !base.scenarios.some((s) => s.id === o.id)).map((o) => ({ ...o, from }))),
+      samples: base.samples.filter((s) => !replaced.has(s.scenario)).concat(other.samples)
+    }
+    writeFileSync(options.from, JSON.stringify(merged, null, 2) + "\n")
+    console.log(`bench: ${[...replaced].join(", ")} from ${options.merge} merged into ${options.from}`)
+    write(merged, options, false)
     return
   }
   // opt-in scenarios run in a full run only when --only names them

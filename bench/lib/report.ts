@@ -348,6 +348,15 @@ const paramsLine = (data: RunData, def: ScenarioDef): string => {
 const section = (data: RunData, def: ScenarioDef, chartDir: string, charts: Map<string, string>): string => {
   const out: Array<string> = []
   out.push(`### ${def.title}`, "", def.description, "", paramsLine(data, def), "")
+  const from = data.scenarios.find((s) => s.id === def.id)?.from
+  if (from !== undefined) {
+    out.push(
+      `> **Another run:** this scenario's samples were measured on ${from.date} with library commit ` +
+        `${from.library ?? "unknown"}, not in the run the header describes. Compare its contenders with each ` +
+        "other, not with other scenarios' numbers.",
+      ""
+    )
+  }
   // only the metrics some contender has
   const metrics = def.metrics.filter((m) =>
     def.contenders.some((c) => metricSummary(data, def.id, c.id, m.key) !== undefined)
@@ -463,6 +472,15 @@ export const renderReport = (data: RunData, defs: ReadonlyArray<ScenarioDef>, ch
       (m.library === undefined ? "" : ` Library source: commit ${m.library}.`),
     ""
   )
+  const merged = data.scenarios.filter((s) => s.from !== undefined)
+  if (merged.length > 0) {
+    out.push(
+      `> **Merged from another run:** ${merged.map((s) => s.id).join(", ")} (and their rows in the targets) were ` +
+        `measured on ${merged[0]!.from!.date} with library commit ${merged[0]!.from!.library ?? "unknown"}; ` +
+        "the machine's speed differs between runs, so compare each scenario's contenders with each other only.",
+      ""
+    )
+  }
   if (data.quick) {
     out.push(
       "> **Quick mode** (`--quick`): tiny sizes and one counted sample, only to check that the harness works. " +

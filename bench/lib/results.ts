@@ -43,6 +43,11 @@ export interface ScenarioRun {
   readonly contenderParams: Readonly<Record<string, Params>>
   readonly warmup: number
   readonly counted: number
+  /**
+   * Set when the scenario's samples come from another run than the rest of
+   * the report (`--merge`): that run's date and library commit.
+   */
+  readonly from?: { readonly date: string; readonly library: string | undefined } | undefined
 }
 
 export interface RunData {
