@@ -14,7 +14,7 @@ import * as TestClock from "effect/TestClock"
 import type { Task } from "../src/scheduler/Task.js"
 import * as TaskConsumer from "../src/scheduler/TaskConsumer.js"
 import * as TaskRun from "../src/scheduler/TaskRun.js"
-import { captureLogs, namedTask, nameOf, settle, setup } from "./support.js"
+import { captureLogs, makeWallJumpingClock, namedTask, nameOf, settle, setup } from "./support.js"
 
 const task = namedTask
 
@@ -382,4 +382,38 @@ describe("cancel and reschedule", () => {
       const stats = yield* scheduler.stats
       assert.deepStrictEqual([stats.succeeded, stats.pending, stats.submitted], [3, 0, 3])
     }))
+})
+
+describe("clock jumps", () => {
+  it.scoped("a wall-clock jump (against the monotonic clock) is counted and logged once with its size; tasks it skipped start at that wake-up", () =>
+    captureLogs((logs) =>
+      Effect.gen(function*() {
+        const { clock, jump } = yield* makeWallJumpingClock
+        const starts: Array<string> = []
+        const consume = (t: Task) =>
+          Effect.sync(() => void starts.push(`${nameOf(t.id)}@${clock.unsafeCurrentTimeMillis()}`))
+        const { scheduler } = yield* setup([{ name: "s", consume }], { maxSleep: "1 minute" }, clock)
+        yield* scheduler.submitAll([yield* task("soon", "s", 10 * 60_000), yield* task("far", "s", 60 * 60_000)])
+        yield* settle
+        yield* TestClock.adjust("1 minute") // a wake-up without a jump
+        yield* settle
+        assert.strictEqual((yield* scheduler.stats).clockJumps, 0)
+        // the wall clock steps 20 minutes forward: "soon" was skipped, it starts at the next wake-up
+        yield* jump(20 * 60_000)
+        yield* TestClock.adjust("1 minute")
+        yield* settle
+        assert.deepStrictEqual(starts, [`soon@${22 * 60_000}`])
+        assert.strictEqual((yield* scheduler.stats).clockJumps, 1)
+        const warnings = logs.filter((l) => l.message.includes("the wall clock jumped"))
+        assert.strictEqual(warnings.length, 1, "logged once")
+        assert.match(warnings[0]!.message, /jumped forward by 20m/)
+        // and back by 10 minutes: counted; "far" (due at 60 min) is not started early
+        yield* jump(-10 * 60_000)
+        yield* TestClock.adjust("1 minute")
+        yield* settle
+        assert.strictEqual((yield* scheduler.stats).clockJumps, 2)
+        assert.match(logs.filter((l) => l.message.includes("the wall clock jumped"))[1]!.message, /jumped back by 10m/)
+        assert.deepStrictEqual(starts, [`soon@${22 * 60_000}`])
+      })
+    ))
 })

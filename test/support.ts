@@ -172,6 +172,35 @@ export const schedulerLayer = Scheduler.Scheduler.layer.pipe(
 )
 
 /**
+ * A clock whose wall reading alone can jump, as a real machine's does: the
+ * wall time is the TestClock plus an offset, the monotonic reading
+ * (`currentTimeNanos`) and sleeps follow the TestClock. (`makeJumpingClock`
+ * moves both readings, which hides a jump from the scheduler's detector.)
+ */
+export const makeWallJumpingClock: Effect.Effect<{
+  readonly clock: Clock.Clock
+  readonly jump: (millis: number) => Effect.Effect<void>
+}> = Effect.map(Effect.clock, (base) => {
+  let offset = 0
+  const now = () => base.unsafeCurrentTimeMillis() + offset
+  const clock: Clock.Clock = {
+    [Clock.ClockTypeId]: Clock.ClockTypeId,
+    unsafeCurrentTimeMillis: now,
+    currentTimeMillis: Effect.sync(now),
+    unsafeCurrentTimeNanos: () => base.unsafeCurrentTimeNanos(),
+    currentTimeNanos: Effect.sync(() => base.unsafeCurrentTimeNanos()),
+    sleep: (duration) => base.sleep(duration)
+  }
+  return {
+    clock,
+    jump: (millis) =>
+      Effect.sync(() => {
+        offset += millis
+      })
+  }
+})
+
+/**
  * A wall clock that can jump: it reads the TestClock plus an offset, while
  * sleeps are measured by the TestClock (like real timers, which are
  * monotonic and do not follow wall-clock jumps).

@@ -86,6 +86,13 @@ export interface SchedulerStats extends SourceStats {
    * grace period ({@link SchedulerOptions.noConsumerGrace}).
    */
   readonly waiting: number
+  /**
+   * Wall-clock jumps seen (NTP steps, manual changes, resume from suspend):
+   * at a wake-up, wall-clock time had moved more than 1 second away from the
+   * monotonic clock since the previous one. Each is logged once (Warning)
+   * with its size.
+   */
+  readonly clockJumps: number
   /** Dead letters kept now. */
   readonly deadLetters: number
   /** Due instant of the earliest pending task. */

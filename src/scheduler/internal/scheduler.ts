@@ -45,6 +45,9 @@ export const defaultWorkerIdleTimeout: Duration.Duration = Duration.seconds(1)
 /** @internal */
 export const defaultDeadLetterLimit = 10_000
 
+/** A change of wall minus monotonic time larger than this between two wake-ups is a clock jump. @internal */
+export const clockJumpThresholdMillis = 1000
+
 /** The longest a JS timer can wait (2^31 − 1 ms, ~24.8 days); longer sleeps are clamped to it. @internal */
 export const maxTimerMillis = 2 ** 31 - 1
 
@@ -215,7 +218,34 @@ export const makeWith = <E, R>(
 
     // ---- lifecycle --------------------------------------------------------
 
-    const round = step((s) => s.round(clock.unsafeCurrentTimeMillis(), settings.batchSize, settings.maxSleepMillis))
+    /**
+     * Clock jumps (docs/architecture.md, "Time and clock jumps"): at every
+     * wake-up, wall-clock time minus monotonic time (`currentTimeNanos`,
+     * which timers follow) is compared with its value at the previous one; a
+     * change beyond `clockJumpThresholdMillis` is a jump: counted, logged
+     * once with its size. Tasks whose instant a forward jump skipped are due
+     * in this round, so they start at once.
+     */
+    let skew: number | undefined
+    const watchClock = Effect.suspend(() => {
+      const now = clock.unsafeCurrentTimeMillis() - Number(clock.unsafeCurrentTimeNanos() / 1_000_000n)
+      const before = skew
+      skew = now
+      if (before === undefined || Math.abs(now - before) <= clockJumpThresholdMillis) return Effect.void
+      state.clockJumps++
+      const size = now - before
+      return Effect.logWarning(
+        `Scheduler: the wall clock jumped ${size > 0 ? "forward" : "back"} by ${
+          Duration.format(Duration.millis(Math.abs(size)))
+        } (against the monotonic clock); ${
+          size > 0 ? "tasks due in the skipped span start now" : "tasks wait for the wall clock to reach them again"
+        }`
+      ).pipe(Effect.annotateLogs({ module: "Scheduler", clockJumpMillis: size }))
+    })
+    const round = Effect.zipRight(
+      watchClock,
+      step((s) => s.round(clock.unsafeCurrentTimeMillis(), settings.batchSize, settings.maxSleepMillis))
+    )
 
     const start: Effect.Effect<void> = lifecycle.withPermits(1)(
       Effect.gen(function*() {
@@ -486,6 +516,7 @@ export const makeWith = <E, R>(
           running: s.running,
           nextAt: nextAt(s),
           waiting: s.waiting(),
+          clockJumps: s.clockJumps,
           deadLetters: backend.deadLetterCount(),
           bySource
         }

@@ -141,6 +141,8 @@ export class SchedulerState {
    * first (`passSlot`), so one busy source cannot keep the slots.
    */
   private readonly capped = new Set<Lane>()
+  /** Clock jumps the dispatcher saw (`stats.clockJumps`). */
+  clockJumps = 0
   /** Paused sources (their lanes say so too, `lane.paused`, for `take`). */
   readonly paused = new Set<string>()
 
