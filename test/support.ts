@@ -171,59 +171,49 @@ export const schedulerLayer = Scheduler.Scheduler.layer.pipe(
   Layer.provideMerge(ConsumerRegistry.ConsumerRegistry.layer)
 )
 
-/**
- * A clock whose wall reading alone can jump, as a real machine's does: the
- * wall time is the TestClock plus an offset, the monotonic reading
- * (`currentTimeNanos`) and sleeps follow the TestClock. (`makeJumpingClock`
- * moves both readings, which hides a jump from the scheduler's detector.)
- */
-export const makeWallJumpingClock: Effect.Effect<{
+/** A test clock whose wall reading can jump, and the jump. */
+export interface JumpingClock {
   readonly clock: Clock.Clock
   readonly jump: (millis: number) => Effect.Effect<void>
-}> = Effect.map(Effect.clock, (base) => {
-  let offset = 0
-  const now = () => base.unsafeCurrentTimeMillis() + offset
-  const clock: Clock.Clock = {
-    [Clock.ClockTypeId]: Clock.ClockTypeId,
-    unsafeCurrentTimeMillis: now,
-    currentTimeMillis: Effect.sync(now),
-    unsafeCurrentTimeNanos: () => base.unsafeCurrentTimeNanos(),
-    currentTimeNanos: Effect.sync(() => base.unsafeCurrentTimeNanos()),
-    sleep: (duration) => base.sleep(duration)
-  }
-  return {
-    clock,
-    jump: (millis) =>
-      Effect.sync(() => {
-        offset += millis
-      })
-  }
-})
+}
 
 /**
- * A wall clock that can jump: it reads the TestClock plus an offset, while
- * sleeps are measured by the TestClock (like real timers, which are
- * monotonic and do not follow wall-clock jumps).
+ * The TestClock with a wall reading of TestClock + an offset that `jump`
+ * moves; sleeps are measured by the TestClock (like real timers, which are
+ * monotonic and do not follow wall-clock jumps). `monotonicJumps`: whether
+ * `currentTimeNanos` follows the offset too.
  */
-export const makeJumpingClock: Effect.Effect<{
-  readonly clock: Clock.Clock
-  readonly jump: (millis: number) => Effect.Effect<void>
-}> = Effect.map(Effect.clock, (base) => {
-  let offset = 0
-  const now = () => base.unsafeCurrentTimeMillis() + offset
-  const clock: Clock.Clock = {
-    [Clock.ClockTypeId]: Clock.ClockTypeId,
-    unsafeCurrentTimeMillis: now,
-    currentTimeMillis: Effect.sync(now),
-    unsafeCurrentTimeNanos: () => BigInt(now()) * 1_000_000n,
-    currentTimeNanos: Effect.sync(() => BigInt(now()) * 1_000_000n),
-    sleep: (duration) => base.sleep(duration)
-  }
-  return {
-    clock,
-    jump: (millis) =>
-      Effect.sync(() => {
-        offset += millis
-      })
-  }
-})
+const jumpingClock = (monotonicJumps: boolean): Effect.Effect<JumpingClock> =>
+  Effect.map(Effect.clock, (base) => {
+    let offset = 0
+    const now = () => base.unsafeCurrentTimeMillis() + offset
+    const nanos = monotonicJumps ? () => BigInt(now()) * 1_000_000n : () => base.unsafeCurrentTimeNanos()
+    const clock: Clock.Clock = {
+      [Clock.ClockTypeId]: Clock.ClockTypeId,
+      unsafeCurrentTimeMillis: now,
+      currentTimeMillis: Effect.sync(now),
+      unsafeCurrentTimeNanos: nanos,
+      currentTimeNanos: Effect.sync(nanos),
+      sleep: (duration) => base.sleep(duration)
+    }
+    return {
+      clock,
+      jump: (millis) =>
+        Effect.sync(() => {
+          offset += millis
+        })
+    }
+  })
+
+/**
+ * A clock whose wall reading alone can jump, as a real machine's does: the
+ * monotonic reading (`currentTimeNanos`) follows the TestClock, so the
+ * scheduler's clock-jump detector sees the jump.
+ */
+export const makeWallJumpingClock: Effect.Effect<JumpingClock> = jumpingClock(false)
+
+/**
+ * A wall clock that can jump, its monotonic reading with it (which hides a
+ * jump from the scheduler's detector; sleeps still follow the TestClock).
+ */
+export const makeJumpingClock: Effect.Effect<JumpingClock> = jumpingClock(true)

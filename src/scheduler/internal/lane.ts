@@ -48,8 +48,8 @@ export class Lane {
   heapIndex = -1
   /** The source is paused: its due tasks wait, no worker takes one (`SchedulerState.pause`). */
   paused = false
-  /** The consumer's `rateLimit` (set when the lane adopts a consumer), or undefined. */
-  rateLimit: number = 0
+  /** The consumer's `rateLimit.limit` (set when the lane adopts a consumer); 0: none. */
+  rateLimit = 0
   rateIntervalMillis = 0
   /** The last `rateLimit` start instants, a ring: `starts[next]` is the oldest. */
   private starts: Float64Array | undefined = undefined
@@ -60,7 +60,6 @@ export class Lane {
     this.counters = counters ?? new Counters()
   }
 
-  /** The earliest pending task. */
   /**
    * The earliest pending entry. Entries of cancelled or rescheduled tasks
    * (`runner` is `ENDED`) stay in the queue until they reach its head, and

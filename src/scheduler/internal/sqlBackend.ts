@@ -429,6 +429,13 @@ export const sqlBackend = (
         }
       })).pipe(Effect.orDie)
 
+    /** A run that must not run again (succeeded or cancelled): its row is marked done by the next flush. */
+    const rowDone = (task: Task, seq: number): void => {
+      attempts.delete(task.id)
+      succeeded.push(seq)
+      requestFlush()
+    }
+
     const dieOnStoreError = <A>(effect: Effect.Effect<A, SqlError>): Effect.Effect<A> => Effect.orDie(effect)
 
     /**
@@ -536,17 +543,9 @@ export const sqlBackend = (
             requestFlush()
             return Deferred.await(done)
           }),
-        succeeded: (task, seq) => {
-          attempts.delete(task.id)
-          succeeded.push(seq)
-          requestFlush()
-        },
+        succeeded: rowDone,
         // a cancelled run's row goes like a success's: it must not run again
-        cancelled: (task, seq) => {
-          attempts.delete(task.id)
-          succeeded.push(seq)
-          requestFlush()
-        },
+        cancelled: rowDone,
         failed: (task, cause, attempt, stopped) => {
           // interrupted by the scheduler (a stop, a release, a lost lease): the task stays in the
           // store and runs again at the next start

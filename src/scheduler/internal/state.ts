@@ -460,7 +460,7 @@ export class SchedulerState {
     this.takenAt = now
     const head = lane.head
     if (
-      head === undefined || head.dueMillis > now || lane.paused || (lane.rateLimit > 0 && lane.readyAt() > now)
+      head === undefined || head.dueMillis > now || lane.paused || (lane.rateLimit > 0 && lane.readyAt(head) > now)
     ) return this.noTake(claimed)
     if (!claimed) {
       // a worker back for more: its slot was freed when its task ended (and may have gone to a waiting lane)
@@ -516,9 +516,14 @@ export class SchedulerState {
 
   /** A task's consumer ended. */
   ended(lane: Lane, entry: TaskEntry, succeeded: boolean): void {
-    this.ids.end(entry)
     lane.counters.onEnded(succeeded)
     this.totals.onEnded(succeeded)
+    this.runEnded(entry)
+  }
+
+  /** A run ended (or was cancelled): its id is free, its slot of `maxConcurrency` too. */
+  private runEnded(entry: TaskEntry): void {
+    this.ids.end(entry)
     this.inUse--
     if (this.capped.size > 0) this.passSlot()
   }
@@ -538,7 +543,7 @@ export class SchedulerState {
     const now = this.host.now()
     for (const lane of this.capped) {
       if (this.inUse >= this.host.maxConcurrency) return
-      if (this.capped.size > 0) this.capped.delete(lane)
+      this.capped.delete(lane)
       this.reconcile(lane, now)
     }
   }
@@ -592,11 +597,9 @@ export class SchedulerState {
 
   /** The running task of `entry` was interrupted by `cancel` (instead of `ended`). */
   endedCancelled(lane: Lane, entry: TaskEntry): void {
-    this.ids.end(entry)
     lane.counters.onCancelledRunning()
     this.totals.onCancelledRunning()
-    this.inUse--
-    if (this.capped.size > 0) this.passSlot()
+    this.runEnded(entry)
   }
 
   /**
