@@ -1,15 +1,17 @@
 /**
  * Issue 10, scheduling policy, against both layers (this file is in the
- * conformance list of vitest.config.ts): a consumer's `timeout`. Under
+ * conformance list of vitest.config.ts): a consumer's `timeout`, `retry` and `rateLimit`, `maxConcurrency`, pause, cancel, clock jumps. Under
  * `TestClock`.
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
+import * as Data from "effect/Data"
 import * as DateTime from "effect/DateTime"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Schedule from "effect/Schedule"
 import * as TestClock from "effect/TestClock"
 import type { Task } from "../src/scheduler/Task.js"
 import * as TaskConsumer from "../src/scheduler/TaskConsumer.js"
@@ -416,4 +418,124 @@ describe("clock jumps", () => {
         assert.deepStrictEqual(starts, [`soon@${22 * 60_000}`])
       })
     ))
+})
+
+describe("TaskConsumer retry", () => {
+  class Boom extends Data.TaggedError("Boom")<{ readonly retryable: boolean }> {}
+
+  /** Runs as `events` "<name> <attempt>@<ms>"; `args.fail` runs fail (with `args.retryable`), `args.die` die, `args.ms` sleep. */
+  const flaky = (
+    name: string,
+    events: Array<string>,
+    retry: Schedule.Schedule<unknown, Boom | TaskConsumer.TaskTimeoutError>,
+    extra: Partial<TaskConsumer.TaskConsumerOptions<Boom, never>> = {}
+  ): TaskConsumer.TaskConsumerOptions<Boom, never> => ({
+    name,
+    retry,
+    ...extra,
+    consume: (t) =>
+      Effect.gen(function*() {
+        const run = yield* Effect.orDie(TaskRun.current)
+        events.push(`${nameOf(t.id)} ${run.attempt}@${yield* Clock.currentTimeMillis}`)
+        const failUntil = Number(t.args.failUntil ?? Infinity)
+        if (t.args.die === true) return yield* Effect.die(new Error("bug"))
+        if (t.args.ms !== undefined && run.attempt < failUntil) yield* Effect.sleep(Duration.millis(Number(t.args.ms)))
+        if (t.args.fail === true && run.attempt < failUntil) {
+          return yield* new Boom({ retryable: t.args.retryable !== false })
+        }
+      })
+  })
+
+  const exponential3 = Schedule.exponential("1 second").pipe(Schedule.compose(Schedule.recurs(3)))
+
+  it.scoped("exponential(1 s) composed with recurs(3): runs at 0, 1, 3 and 7 s, then a dead letter with 4 attempts; a waiting retry holds no permit; replay starts again at attempt 1", () =>
+    Effect.gen(function*() {
+      const events: Array<string> = []
+      const { scheduler } = yield* setup([flaky("s", events, exponential3)])
+      yield* scheduler.submitAll([yield* task("bad", "s", 0, { fail: true }), yield* task("ok", "s", 500)])
+      yield* settle
+      const waiting = yield* scheduler.stats
+      assert.deepStrictEqual(
+        [waiting.pending, waiting.inFlight, waiting.failed, waiting.retried, waiting.deadLetters],
+        [2, 0, 1, 1, 0],
+        "after the first failure the task is pending again, holding nothing"
+      )
+      for (const at of [500, 1000, 3000, 7000, 60_000]) {
+        yield* TestClock.setTime(at)
+        yield* settle
+      }
+      assert.deepStrictEqual(events, ["bad 1@0", "ok 1@500", "bad 2@1000", "bad 3@3000", "bad 4@7000"])
+      const letters = yield* scheduler.deadLetters
+      assert.deepStrictEqual(
+        letters.map((l) => [nameOf(l.task.id), l.reason, l.attempts, l.error]),
+        [["bad", "Failed", 4, "Boom"]]
+      )
+      const stats = yield* scheduler.stats
+      assert.deepStrictEqual(
+        [stats.started, stats.failed, stats.retried, stats.succeeded, stats.pending, stats.submitted],
+        [5, 4, 3, 1, 0, 2]
+      )
+      // replay: a fresh attempt count, and the schedule starts over
+      assert.isTrue(yield* scheduler.replay((yield* task("bad", "s", 0)).id))
+      yield* settle
+      yield* TestClock.setTime(61_000)
+      yield* settle
+      assert.deepStrictEqual(events.slice(5), ["bad 1@60000", "bad 2@61000"])
+    }))
+
+  it.scoped("a timeout is retried (the schedule sees TaskTimeoutError); the schedule's input decides; a defect is not retried", () =>
+    Effect.gen(function*() {
+      const events: Array<string> = []
+      const inputs: Array<string> = []
+      const onlyRetryable = Schedule.spaced("5 seconds").pipe(
+        Schedule.whileInput((e: Boom | TaskConsumer.TaskTimeoutError) => {
+          inputs.push(e._tag)
+          return e._tag === "TaskTimeoutError" || e.retryable
+        })
+      )
+      const { scheduler } = yield* setup([
+        flaky("s", events, onlyRetryable, { timeout: "1 second", concurrency: 3 })
+      ])
+      yield* scheduler.submitAll([
+        yield* task("slow", "s", 0, { ms: 5000, failUntil: 2 }),
+        yield* task("final", "s", 0, { fail: true, retryable: false }),
+        yield* task("bug", "s", 0, { die: true })
+      ])
+      for (const at of [0, 1000, 6000, 60_000]) {
+        yield* TestClock.setTime(at)
+        yield* settle
+      }
+      assert.deepStrictEqual(events, ["slow 1@0", "final 1@0", "bug 1@0", "slow 2@6000"])
+      assert.deepStrictEqual(inputs.sort(), ["Boom", "TaskTimeoutError"])
+      const letters = yield* scheduler.deadLetters
+      assert.deepStrictEqual(
+        letters.map((l) => [nameOf(l.task.id), l.reason, l.attempts]).sort(),
+        [["bug", "Died", 1], ["final", "Failed", 1]]
+      )
+      const stats = yield* scheduler.stats
+      assert.deepStrictEqual([stats.succeeded, stats.retried, stats.failed], [1, 1, 3])
+    }))
+
+  it.scoped("a task waiting for its retry can be cancelled (no dead letter) or rescheduled", () =>
+    Effect.gen(function*() {
+      const events: Array<string> = []
+      const { scheduler } = yield* setup([flaky("s", events, Schedule.spaced("1 hour"))])
+      yield* scheduler.submitAll([yield* task("a", "s", 0, { fail: true }), yield* task("b", "s", 0, { fail: true })])
+      yield* settle
+      assert.isTrue(yield* scheduler.cancel((yield* task("a", "s", 0)).id))
+      assert.isTrue(yield* scheduler.reschedule((yield* task("b", "s", 0)).id, DateTime.unsafeMake(10_000)))
+      yield* TestClock.setTime(10_000)
+      yield* settle
+      assert.deepStrictEqual(events, ["a 1@0", "b 1@0", "b 2@10000"])
+      assert.deepStrictEqual(yield* scheduler.deadLetters, [])
+      assert.strictEqual((yield* scheduler.stats).cancelled, 1)
+    }))
+
+  it.effect("retry must be a Schedule: anything else is an InvalidConsumerError naming it", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(
+        TaskConsumer.make({ name: "x", consume: () => Effect.void, retry: 3 as unknown as Schedule.Schedule<unknown> })
+      )
+      assert.strictEqual(error.message, `Invalid consumer "x": retry must be a Schedule (from effect/Schedule), got 3`)
+    }))
 })

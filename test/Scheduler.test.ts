@@ -430,6 +430,7 @@ describe("Scheduler", () => {
         pending: 0,
         duplicates: 0,
         cancelled: 0,
+        retried: 0,
         lateness: { count: 3, totalMillis: 100, maxMillis: 100, meanMillis: 100 / 3 }
       })
       assert.strictEqual(end.bySource["b"]?.failed, 1)

@@ -15,6 +15,7 @@ import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
+import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import * as TestClock from "effect/TestClock"
 import * as path from "node:path"
@@ -39,7 +40,7 @@ const recording = (
   source: string,
   seen: Array<Seen>,
   concurrency = 1
-): TaskConsumer.TaskConsumerOptions<never, never> => ({
+): TaskConsumer.TaskConsumerOptions<unknown, never> => ({
   name: source,
   concurrency,
   consume: (t) =>
@@ -53,7 +54,8 @@ const recording = (
 /** A scheduler on the SQLite file `filename`, in its own scope (closed by the returned `close`). */
 const open = (
   filename: string,
-  consumers: ReadonlyArray<TaskConsumer.TaskConsumerOptions<never, never>>,
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a consumer's error type is its own (a retry schedule's input)
+  consumers: ReadonlyArray<TaskConsumer.TaskConsumerOptions<any, never>>,
   options: Scheduler.SqlSchedulerOptions = {}
 ) =>
   Effect.gen(function*() {
@@ -139,6 +141,43 @@ describe("Scheduler.layerSql (SQLite file)", () => {
         assert.deepStrictEqual(second.map((s) => [s.name, s.attempt]), [["h", 2]])
         assert.deepStrictEqual(yield* rows(file, "SELECT attempts FROM ray_scheduler_tasks"), [{ attempts: 2 }])
         yield* closeDriving(b.close)
+      })
+    ))
+
+  it.scoped("a retry is a persisted re-submit: the waiting retry (due instant, runs, first failure) is in the store and continues its schedule after a restart", () =>
+    captureLogs(() =>
+      Effect.gen(function*() {
+        const file = yield* dbFile
+        const seen: Array<Seen> = []
+        const failing: TaskConsumer.TaskConsumerOptions<string, never> = {
+          name: "s",
+          retry: Schedule.exponential("1 second").pipe(Schedule.compose(Schedule.recurs(3))),
+          consume: (t) =>
+            Effect.gen(function*() {
+              const run = yield* Effect.orDie(TaskRun.current)
+              seen.push({ name: nameOf(t.id), attempt: run.attempt, at: DateTime.toEpochMillis(run.startedAt) })
+              if (run.attempt < 3) return yield* Effect.fail("not yet")
+            })
+        }
+        const a = yield* open(file, [failing])
+        yield* a.scheduler.submit(yield* task("r", "s", 0))
+        yield* settle
+        yield* TestClock.setTime(500)
+        yield* a.close
+        assert.deepStrictEqual(
+          yield* rows(file, "SELECT due_ms, attempts, retry_ms, done FROM ray_scheduler_tasks"),
+          [{ due_ms: 1000, attempts: 1, retry_ms: 0, done: 0 }],
+          "the retry is in the store"
+        )
+        const b = yield* open(file, [failing])
+        for (const at of [1000, 3000]) {
+          yield* TestClock.setTime(at)
+          yield* settle
+        }
+        assert.deepStrictEqual(seen.map((s) => [s.name, s.attempt, s.at]), [["r", 1, 0], ["r", 2, 1000], ["r", 3, 3000]])
+        assert.deepStrictEqual(yield* b.scheduler.deadLetters, [])
+        yield* b.close
+        assert.deepStrictEqual(yield* rows(file, "SELECT id FROM ray_scheduler_tasks"), [])
       })
     ))
 
@@ -443,16 +482,17 @@ describe("Scheduler.layerSql (SQLite file)", () => {
       ) yield* rows(file, statement)
       const seen: Array<Seen> = []
       const a = yield* open(file, [recording("s", seen)])
-      assert.deepStrictEqual(yield* rows(file, "SELECT MAX(version) AS v FROM ray_scheduler_schema"), [{ v: 2 }])
+      assert.deepStrictEqual(yield* rows(file, "SELECT MAX(version) AS v FROM ray_scheduler_schema"), [{ v: 3 }])
       assert.deepStrictEqual(
-        (yield* rows(file, "SELECT seq, id, h, attempts, done FROM ray_scheduler_tasks ORDER BY seq")).map((r) => [
+        (yield* rows(file, "SELECT seq, id, h, attempts, done, retry_ms FROM ray_scheduler_tasks ORDER BY seq")).map((r) => [
           r.seq,
           nameOf(String(r.id)),
           r.attempts,
           r.done,
-          typeof r.h === "number" && r.h > 0
+          typeof r.h === "number" && r.h > 0,
+          r.retry_ms
         ]),
-        [[7, "old-a", 1, 0, true], [9, "old-b", 0, 0, true]]
+        [[7, "old-a", 1, 0, true, null], [9, "old-b", 0, 0, true, null]]
       )
       assert.isFalse(
         (yield* rows(file, "PRAGMA index_list(ray_scheduler_tasks)")).some((r) => r.unique === 1 && r.origin !== "pk"),

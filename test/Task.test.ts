@@ -78,7 +78,10 @@ describe("Task", () => {
   it.effect("invalid inputs are ParseErrors naming what is wrong", () =>
     Effect.gen(function*() {
       const cases: Array<[unknown, RegExp]> = [
-        [{ ...valid, id: "not-a-uuid" }, /\["id"\][\s\S]*UUID/],
+        [{ ...valid, id: "" }, /\["id"\][\s\S]*a task id must be a non-empty string/],
+        [{ ...valid, id: "x".repeat(257) }, /\["id"\][\s\S]*a task id must be at most 256 characters long/],
+        [{ ...valid, id: "a\nb" }, /\["id"\][\s\S]*a task id must not contain control characters/],
+        [{ ...valid, id: 7 }, /\["id"\][\s\S]*Expected string/],
         [{ id: valid.id, args: {}, scheduleAt: valid.scheduleAt }, /\["source"\][\s\S]*is missing/],
         [{ ...valid, source: undefined }, /\["source"\][\s\S]*Expected string, actual undefined/],
         [{ ...valid, source: "" }, /\["source"\]/],
@@ -118,6 +121,11 @@ describe("Task", () => {
       const at = DateTime.unsafeMakeZoned(Date.UTC(2030, 0, 2), { timeZone: "Asia/Shanghai" })
       const c = yield* Task.Task.create({ source: "s", args: { x: 1 }, scheduleAt: at, id: valid.id })
       assert.strictEqual(c.id, valid.id)
+      // an application's own key, and a schedule occurrence's id
+      for (const id of ["order-42", "daily@2026-03-29T01:00:00.000Z"]) {
+        assert.strictEqual((yield* Task.Task.create({ source: "s", id })).id, id)
+        assert.strictEqual((yield* Task.decodeUnknown({ ...valid, id })).id, id)
+      }
       assert.strictEqual(c.dueMillis, Date.UTC(2030, 0, 2))
       assert.isTrue(DateTime.isUtc(c.scheduleAt))
     }))
@@ -126,7 +134,8 @@ describe("Task", () => {
     Effect.gen(function*() {
       const cases: Array<[Task.TaskCreateOptions, RegExp]> = [
         [{ source: "" }, /source must be a non-empty string/],
-        [{ source: "s", id: "nope" }, /id must be a UUID, got "nope"/],
+        [{ source: "s", id: "" }, /id must be a non-empty string, got ""/],
+        [{ source: "s", id: "a\u0000" }, /id must not contain control characters, got "a\\u0000"/],
         [{ source: "s", args: { when: new Date(0) } as never }, /args must be JSON: at \.when: a Date/],
         [{ source: "s", args: [] as never }, /args must be a JSON object/]
       ]

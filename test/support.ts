@@ -91,7 +91,8 @@ export const recordingConsumer = (name: string, runs: Array<Run>, concurrency = 
 
 /** Builds a registry with the given consumers and a started scheduler on it (optionally on another clock). */
 export const setup = (
-  consumers: ReadonlyArray<TaskConsumer.TaskConsumerOptions<unknown, never>>,
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a consumer's error type is its own (a retry schedule's input)
+  consumers: ReadonlyArray<TaskConsumer.TaskConsumerOptions<any, never>>,
   options?: Scheduler.SchedulerOptions,
   clock?: Clock.Clock
 ): Effect.Effect<

@@ -122,7 +122,8 @@ export const make: Effect.Effect<ConsumerRegistryService> = Effect.sync((): Cons
           consumer?.concurrency,
           consumer?.consume,
           consumer?.timeout,
-          consumer?.rateLimit
+          consumer?.rateLimit,
+          consumer?.retry
         )
         if (invalid !== undefined) return Effect.fail(invalid)
         if (consumers.has(consumer.name)) return Effect.fail(new DuplicateConsumerError({ name: consumer.name }))

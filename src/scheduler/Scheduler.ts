@@ -70,6 +70,12 @@ export interface SourceStats {
   readonly duplicates: number
   /** Tasks cancelled (`cancel`): pending ones removed, running ones interrupted. */
   readonly cancelled: number
+  /**
+   * Failed runs that run again: their consumer's `retry` schedule gave them
+   * a new due instant (each is also counted in `failed`; the task is pending
+   * again, not submitted again).
+   */
+  readonly retried: number
   readonly lateness: LatenessStats
 }
 
@@ -106,7 +112,8 @@ export interface SchedulerStats extends SourceStats {
  *
  * - `NoConsumer`: no consumer was registered for its source when it was due
  *   (after the grace period, if any).
- * - `Failed`: its consumer failed (a typed error).
+ * - `Failed`: its consumer failed (a typed error, or a timeout), and its
+ *   `retry` schedule, if any, was done.
  * - `Died`: its consumer died (a defect).
  * - `Interrupted`: its run was interrupted (e.g. by `stop` after the
  *   shutdown timeout, in the memory layer).

@@ -233,6 +233,35 @@ export const IsoDateTimeUtc: Schema.Schema<DateTime.Utc, string> = Schema.transf
   }
 ).annotations({ identifier: "IsoDateTimeUtc" })
 
+/** Longest task id, in UTF-16 code units. @since 0.3.0 */
+export const MAX_TASK_ID_LENGTH = 256
+
+/** What is wrong with a task id, if anything. */
+const taskIdProblem = (id: unknown): string | undefined => {
+  if (typeof id !== "string" || id.length === 0) return "must be a non-empty string"
+  if (id.length > MAX_TASK_ID_LENGTH) return `must be at most ${MAX_TASK_ID_LENGTH} characters long`
+  // eslint-disable-next-line no-control-regex -- control characters are what is refused
+  if (/[\u0000-\u001f\u007f]/.test(id)) return "must not contain control characters"
+  return undefined
+}
+
+/**
+ * A task's id: a non-empty string of at most {@link MAX_TASK_ID_LENGTH}
+ * characters without control characters. `Task.create` makes a random UUID
+ * when none is given; a schedule's occurrences are `<schedule id>@<ISO
+ * instant>`; an application may use its own keys (an idempotent submit).
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export const TaskId = Schema.String.pipe(
+  Schema.filter((id) => {
+    const problem = taskIdProblem(id)
+    return problem === undefined ? undefined : `a task id ${problem}`
+  }),
+  Schema.annotations({ identifier: "TaskId" })
+)
+
 /**
  * Options of {@link Task.create}.
  *
@@ -246,14 +275,19 @@ export interface TaskCreateOptions {
   readonly args?: JsonObject | undefined
   /** When the task is due. Default: now, read from the `Clock`. */
   readonly scheduleAt?: DateTime.DateTime | undefined
-  /** The task's id. Default: a random UUID (v4). */
+  /**
+   * The task's id (see {@link TaskId}). Default: a random UUID (v4). Choose
+   * your own to make a submission idempotent (e.g. derived from what the
+   * task means).
+   */
   readonly id?: string | undefined
 }
 
 /**
  * A unit of work for one consumer, due at `scheduleAt`.
  *
- * - `id`: UUID, unique per task.
+ * - `id`: unique per pending or running task ({@link TaskId}): a random UUID
+ *   by default; a schedule's occurrences have `<schedule id>@<ISO instant>`.
  * - `source`: name of the consumer that runs it (non-empty).
  * - `args`: JSON object the consumer reads.
  * - `scheduleAt`: due instant, a `DateTime.Utc`; encoded as an ISO-8601 string.
@@ -265,7 +299,7 @@ export interface TaskCreateOptions {
  * @category models
  */
 export class Task extends Schema.Class<Task>("ray-scheduler/Task")({
-  id: Schema.UUID,
+  id: TaskId,
   source: Schema.NonEmptyString,
   args: JsonObject,
   scheduleAt: IsoDateTimeUtc
@@ -275,7 +309,7 @@ export class Task extends Schema.Class<Task>("ray-scheduler/Task")({
    * now (from the `Clock`, so `TestClock` controls it).
    *
    * The options are validated; an invalid value (empty `source`, an `id`
-   * that is not a UUID, non-JSON `args` or `args` nested deeper than
+   * that is not a {@link TaskId}, non-JSON `args` or `args` nested deeper than
    * {@link MAX_JSON_DEPTH} levels, a `scheduleAt` — or, without one, the
    * `Clock`'s now — outside years 0000-9999) is a programming error and dies with
    * an `IllegalArgumentException` saying what is wrong. Decode untrusted
@@ -309,14 +343,14 @@ export class Task extends Schema.Class<Task>("ray-scheduler/Task")({
   }
 }
 
-const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
 const createProblem = (options: TaskCreateOptions): string | undefined => {
   if (typeof options.source !== "string" || options.source.length === 0) {
     return `source must be a non-empty string, got ${JSON.stringify(options.source)}`
   }
-  if (options.id !== undefined && (typeof options.id !== "string" || !UUID_PATTERN.test(options.id))) {
-    return `id must be a UUID, got ${JSON.stringify(options.id)}`
+  if (options.id !== undefined) {
+    const problem = taskIdProblem(options.id)
+    if (problem !== undefined) return `id ${problem}, got ${JSON.stringify(options.id)}`
   }
   if (options.args !== undefined) {
     if (!isPlainObject(options.args)) return "args must be a JSON object"

@@ -21,12 +21,14 @@ import type * as DateTime from "effect/DateTime"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Schedule from "effect/Schedule"
 import type { DuplicateConsumerError } from "./ConsumerRegistry.js"
 import { ConsumerRegistry } from "./ConsumerRegistry.js"
 import {
   decodeRateLimit,
   decodeTimeout,
   type InvalidConsumerError,
+  type TaskTimeoutError,
   type Unprovided,
   UnprovidedTypeId,
   validate
@@ -66,6 +68,12 @@ export interface TaskConsumer<E = unknown> {
   readonly timeout?: Duration.Duration | undefined
   /** At most `limit` runs start in any `interval`; undefined: no limit. */
   readonly rateLimit?: { readonly limit: number; readonly interval: Duration.Duration } | undefined
+  /**
+   * When a failed run is run again (its input: the run's failure, `E` or
+   * {@link TaskTimeoutError}; typed `never` here so that every consumer fits
+   * the registry); undefined: never.
+   */
+  readonly retry?: Schedule.Schedule<unknown, never> | undefined
 }
 
 /**
@@ -103,6 +111,26 @@ export interface TaskConsumerOptions<E, R> {
    * an integer ≥ 1, `interval` a finite duration > 0.
    */
   readonly rateLimit?: { readonly limit: number; readonly interval: Duration.DurationInput } | undefined
+  /**
+   * Runs a failed task again: after a run fails (a typed failure, or a
+   * {@link TaskTimeoutError}), the schedule is stepped with that failure; if
+   * it continues, the task is due again after the delay it gives (a
+   * persisted re-submit with the same id, not a sleep: a waiting retry holds
+   * no permit, and in the SQL layer survives a restart); when it is done,
+   * the task becomes a dead letter (`Failed`) with its last error and the
+   * number of runs. `TaskRun.attempt` counts the runs (1, 2, …).
+   *
+   * Defects and interruptions are not retried: a defect is a bug (it goes to
+   * the dead letters as `Died` at once). To retry one, turn it into a
+   * failure in `consume` (e.g. `Effect.catchAllDefect`), then the schedule
+   * decides. The schedule is replayed from its start for each failure (the
+   * n-th failure steps it n times, with that failure as input, at the
+   * instants the earlier retries were due), so it needs no memory between
+   * runs and gives the same delays after a restart. Example:
+   * `Schedule.exponential("1 second").pipe(Schedule.compose(Schedule.recurs(3)))`
+   * runs a failing task at 0, 1, 3 and 7 s, then dead-letters it (4 runs).
+   */
+  readonly retry?: Schedule.Schedule<unknown, E | TaskTimeoutError, R> | undefined
 }
 
 /**
@@ -135,7 +163,14 @@ export const make = <E, R>(
 ): Effect.Effect<TaskConsumer<E>, InvalidConsumerError, R> =>
   Effect.suspend(() => {
     const concurrency = options.concurrency ?? 1
-    const invalid = validate(options.name, concurrency, options.consume, options.timeout, options.rateLimit)
+    const invalid = validate(
+      options.name,
+      concurrency,
+      options.consume,
+      options.timeout,
+      options.rateLimit,
+      options.retry
+    )
     if (invalid !== undefined) return Effect.fail(invalid)
     const timeout = decodeTimeout(options.timeout) as Duration.Duration | undefined
     const rateLimit = decodeRateLimit(options.rateLimit) as TaskConsumer["rateLimit"]
@@ -153,6 +188,9 @@ export const make = <E, R>(
         concurrency,
         timeout,
         rateLimit,
+        retry: options.retry === undefined
+          ? undefined
+          : Schedule.provideContext(options.retry, context) as Schedule.Schedule<unknown, never>,
         consume: (task) => provide(options.consume(task)),
         produce: produce === undefined
           ? (args, produceOptions) =>

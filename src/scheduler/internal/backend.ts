@@ -69,7 +69,7 @@ const oneLine = (text: string): string => {
 export const describeCause = (cause: Cause.Cause<unknown>): string => {
   if (Cause.isInterruptedOnly(cause)) return "interrupted"
   const error = Cause.squash(cause)
-  if (error instanceof Error) return oneLine(`${error.name}: ${error.message}`)
+  if (error instanceof Error) return oneLine(error.message === "" ? error.name : `${error.name}: ${error.message}`)
   if (typeof error === "object" && error !== null && "_tag" in error) {
     const message = "message" in error && typeof error.message === "string" ? `: ${error.message}` : ""
     return oneLine(`${String(error._tag)}${message}`)
@@ -101,23 +101,39 @@ export const memoryBackend = (
     letters.set(task.id, { task, reason, error, attempts, at: DateTime.unsafeMake(now()) })
     if (letters.size > limit) letters.delete(letters.keys().next().value!)
   }
+  /** Tasks waiting for a retry, by id: the runs so far and the first failure's instant. */
+  const retries = new Map<string, { readonly attempts: number; readonly since: number }>()
+  /** The task's retries (if any) are over. */
+  const settled = (task: Task): void => {
+    if (retries.size > 0) retries.delete(task.id)
+  }
   return {
     accept: (tasks) => Effect.sync(() => state.accept(tasks)),
     hooks: {
-      attempt: () => 1,
+      attempt: (task) => retries.size === 0 ? 1 : (retries.get(task.id)?.attempts ?? 0) + 1,
       beforeRun: undefined,
-      succeeded: () => {},
-      cancelled: () => {},
-      failed: (task, cause, attempt, stopped) =>
+      succeeded: settled,
+      cancelled: settled,
+      failed: (task, cause, attempt, stopped) => {
+        settled(task)
         add(
           task,
           reasonOf(cause),
           stopped ? "interrupted: the scheduler stopped before it ended" : describeCause(cause),
           attempt
         )
+      },
+      retrySince: (task) => retries.size === 0 ? undefined : retries.get(task.id)?.since,
+      retried: (lane, entry, attempts, dueMillis, since) => {
+        retries.set(entry.value.id, { attempts, since })
+        state.retry(lane, entry, dueMillis)
+      }
     },
     dropped: (tasks) => {
-      for (const task of tasks) add(task, "NoConsumer", noConsumerMessage(task), 0)
+      for (const task of tasks) {
+        settled(task)
+        add(task, "NoConsumer", noConsumerMessage(task), 0)
+      }
     },
     deadLetters: Effect.sync(() => Array.from(letters.values())),
     deadLetterCount: () => letters.size,

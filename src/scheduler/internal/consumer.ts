@@ -11,6 +11,7 @@ import type * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
+import * as Schedule from "effect/Schedule"
 import type { Task } from "../Task.js"
 import type { TaskConsumer } from "../TaskConsumer.js"
 
@@ -99,13 +100,14 @@ export const decodeRateLimit = (input: unknown): RateLimit | undefined | string 
   return { limit, interval: decoded.value }
 }
 
-/** What is wrong with a consumer's name, concurrency, consume, timeout and rate limit, if anything. @internal */
+/** What is wrong with a consumer's name, concurrency, consume, timeout, rate limit and retry, if anything. @internal */
 export const validate = (
   name: unknown,
   concurrency: unknown,
   consume: unknown,
   timeout?: unknown,
-  rateLimit?: unknown
+  rateLimit?: unknown,
+  retry?: unknown
 ): InvalidConsumerError | undefined => {
   if (typeof name !== "string" || name.length === 0) {
     return new InvalidConsumerError({ name: String(name), reason: "name must be a non-empty string" })
@@ -123,6 +125,12 @@ export const validate = (
   if (typeof decoded === "string") return new InvalidConsumerError({ name, reason: decoded })
   const rate = decodeRateLimit(rateLimit)
   if (typeof rate === "string") return new InvalidConsumerError({ name, reason: rate })
+  if (retry !== undefined && !Schedule.isSchedule(retry)) {
+    return new InvalidConsumerError({
+      name,
+      reason: `retry must be a Schedule (from effect/Schedule), got ${describe(retry)}`
+    })
+  }
   return undefined
 }
 

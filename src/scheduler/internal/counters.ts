@@ -21,6 +21,8 @@ export class Counters {
   duplicates = 0
   /** Tasks cancelled: pending ones removed, running ones interrupted. */
   cancelled = 0
+  /** Failed runs the consumer's retry schedule runs again (each also counted in `failed`). */
+  retried = 0
   private latenessCount = 0
   private latenessTotal = 0
   private latenessMax = 0
@@ -59,6 +61,14 @@ export class Counters {
     this.inFlight--
   }
 
+  /** A run failed and its task is pending again (a retry). */
+  onRetried(): void {
+    this.inFlight--
+    this.failed++
+    this.retried++
+    this.pending++
+  }
+
   /** A task's consumer ended. */
   onEnded(succeeded: boolean): void {
     this.inFlight--
@@ -78,6 +88,7 @@ export class Counters {
       pending: this.pending,
       duplicates: this.duplicates,
       cancelled: this.cancelled,
+      retried: this.retried,
       lateness: this.lateness()
     }
   }

@@ -54,6 +54,12 @@ interface DeadOp {
   readonly at: number
 }
 
+interface RetryOp {
+  readonly seq: number
+  readonly dueMillis: number
+  readonly since: number
+}
+
 /** A (due, seq) key: the memory window holds every pending task with a key ≤ the boundary. */
 interface Key {
   readonly dueMillis: number
@@ -161,16 +167,20 @@ export const sqlBackend = (
      */
     let garbage: Array<number> = []
     let dead: Array<DeadOp> = []
+    /** Rows of failed runs that run again: their new due instant and the first failure's. */
+    let retries: Array<RetryOp> = []
     /** Completed when the ops queued now are committed. */
     let generation = Deferred.unsafeMake<void>(FiberId.none)
     /** Generations whose flush failed: completed with the next flush that succeeds. */
     let carried: Array<Deferred.Deferred<void>> = []
     let wake = new Signal<void>()
-    /** Attempts of recovered tasks that ran before (id → runs started). */
+    /** Attempts of tasks that ran before (recovered, or retried: id → runs started). */
     const attempts = new Map<string, number>()
+    /** Tasks being retried: id → the first failure's instant. */
+    const retrySince = new Map<string, number>()
     let deadLetterCount = 0
 
-    const queued = () => started.length + succeeded.length + dead.length
+    const queued = () => started.length + succeeded.length + dead.length + retries.length
     const requestFlush = () => wake.complete(Effect.void)
 
     const inList = (ids: ReadonlyArray<string>) => sql.in(ids)
@@ -182,16 +192,20 @@ export const sqlBackend = (
     const flushOps = (last: boolean): Effect.Effect<void, SqlError> =>
       Effect.suspend(() => {
         if (queued() === 0 && !(last && garbage.length > 0)) return Effect.void
-        const s = started, ok = succeeded, d = dead, done = [...carried, generation]
+        const s = started, ok = succeeded, d = dead, r = retries, done = [...carried, generation]
         const collect = last || garbage.length + ok.length >= gcRows
         started = []
         succeeded = []
         dead = []
+        retries = []
         carried = []
         generation = Deferred.unsafeMake<void>(FiberId.none)
         const apply = sql.withTransaction(Effect.gen(function*() {
           // one parameter whatever the group's size: no chunks
           if (s.length > 0) yield* sql`UPDATE ${sql(t.tasks)} SET attempts = attempts + 1 WHERE ${intIn(sql, "seq", s)}`
+          for (const op of r) {
+            yield* sql`UPDATE ${sql(t.tasks)} SET due_ms = ${op.dueMillis}, retry_ms = ${op.since} WHERE seq = ${op.seq}`
+          }
           if (collect) {
             const rows = garbage.concat(ok)
             if (rows.length > 0) yield* sql`DELETE FROM ${sql(t.tasks)} WHERE ${intIn(sql, "seq", rows)}`
@@ -230,6 +244,7 @@ export const sqlBackend = (
                 started = s.concat(started)
                 succeeded = ok.concat(succeeded)
                 dead = d.concat(dead)
+                retries = r.concat(retries)
                 carried = done.concat(carried)
               }),
               Effect.failCause(cause)
@@ -267,6 +282,7 @@ export const sqlBackend = (
             continue
           }
           if (Number(row.attempts) > 0) attempts.set(task.id, Number(row.attempts))
+          if (row.retry_ms !== null && row.retry_ms !== undefined) retrySince.set(task.id, Number(row.retry_ms))
           tasks.push(task)
           seqs.push(Number(row.seq))
         }
@@ -280,7 +296,7 @@ export const sqlBackend = (
       const b = boundary
       const limit = settings.window
       // paused sources stay out of the window (they would fill it: see pausedChanged)
-      const rows = yield* sql<TaskRow>`SELECT seq, id, source, due_ms, args, attempts FROM ${sql(t.tasks)}
+      const rows = yield* sql<TaskRow>`SELECT seq, id, source, due_ms, args, attempts, retry_ms FROM ${sql(t.tasks)}
         WHERE ${
         sql.and([
           sql`done = 0`,
@@ -429,9 +445,15 @@ export const sqlBackend = (
         }
       })).pipe(Effect.orDie)
 
+    /** `task` will not run again (or runs afresh: a replay): what was known of its runs goes. */
+    const settled = (task: Task): void => {
+      attempts.delete(task.id)
+      if (retrySince.size > 0) retrySince.delete(task.id)
+    }
+
     /** A run that must not run again (succeeded or cancelled): its row is marked done by the next flush. */
     const rowDone = (task: Task, seq: number): void => {
-      attempts.delete(task.id)
+      settled(task)
       succeeded.push(seq)
       requestFlush()
     }
@@ -453,7 +475,7 @@ export const sqlBackend = (
         }
         if (boundary !== undefined && boundary.dueMillis === -Infinity) return
         const b = boundary
-        const rows = yield* sql<TaskRow>`SELECT seq, id, source, due_ms, args, attempts FROM ${sql(t.tasks)}
+        const rows = yield* sql<TaskRow>`SELECT seq, id, source, due_ms, args, attempts, retry_ms FROM ${sql(t.tasks)}
           WHERE ${
           sql.and([
             sql`done = 0`,
@@ -485,7 +507,7 @@ export const sqlBackend = (
         }
         const rows = yield* sql<TaskRow>`UPDATE ${sql(t.tasks)} SET due_ms = ${dueMillis}
           WHERE h = ${idHash(taskId)} AND id = ${taskId} AND done = 0
-          RETURNING seq, id, source, due_ms, args, attempts`
+          RETURNING seq, id, source, due_ms, args, attempts, retry_ms`
         const row = rows[0]
         if (row === undefined) return false
         const key = { dueMillis, seq: Number(row.seq) }
@@ -550,14 +572,26 @@ export const sqlBackend = (
           // interrupted by the scheduler (a stop, a release, a lost lease): the task stays in the
           // store and runs again at the next start
           if (stopped || (Cause.isInterruptedOnly(cause) && lostLease)) return
-          attempts.delete(task.id)
+          settled(task)
           dead.push({ task, reason: reasonOf(cause), error: describeCause(cause), attempts: attempt, at: now() })
           requestFlush()
+        },
+        retrySince: (task) => retrySince.size === 0 ? undefined : retrySince.get(task.id),
+        retried: (lane, entry, attempt, dueMillis, since) => {
+          const task = entry.value
+          attempts.set(task.id, attempt)
+          retrySince.set(task.id, since)
+          retries.push({ seq: entry.seq, dueMillis, since })
+          requestFlush()
+          const next = state.retry(lane, entry, dueMillis)
+          // beyond the memory window (or paused): the store keeps it until it is due soon
+          if (!within({ dueMillis, seq: entry.seq }) || state.paused.has(task.source)) state.forgetEntry(next)
         }
       },
       dropped: (tasks) => {
         const at = now()
         for (const task of tasks) {
+          settled(task)
           dead.push({ task, reason: "NoConsumer", error: noConsumerMessage(task), attempts: 0, at })
         }
         requestFlush()

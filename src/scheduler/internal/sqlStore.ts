@@ -24,6 +24,7 @@ export interface Tables {
   readonly deadLetters: string
   readonly lease: string
   readonly schema: string
+  readonly schedules: string
 }
 
 /** @internal */
@@ -31,7 +32,8 @@ export const tables = (prefix: string): Tables => ({
   tasks: `${prefix}tasks`,
   deadLetters: `${prefix}dead_letters`,
   lease: `${prefix}lease`,
-  schema: `${prefix}schema`
+  schema: `${prefix}schema`,
+  schedules: `${prefix}schedules`
 })
 
 /** A task row as read back. @internal */
@@ -42,6 +44,8 @@ export interface TaskRow {
   readonly due_ms: number
   readonly args: string
   readonly attempts: number
+  /** When the first failed run of the task's current retries ended; null: it is not being retried. */
+  readonly retry_ms?: number | null | undefined
 }
 
 /**
@@ -178,7 +182,16 @@ const migrations = (sql: SqlClient.SqlClient, t: Tables): ReadonlyArray<Effect.E
     )`
   ], { discard: true }),
   // 2: ids hashed, runs that succeeded marked done
-  rebuildTasks(sql, t)
+  rebuildTasks(sql, t),
+  // 3: retries (the first failure's instant) and recurring schedules
+  Effect.all([
+    sql`ALTER TABLE ${sql(t.tasks)} ADD COLUMN retry_ms BIGINT`,
+    sql`CREATE TABLE ${sql(t.schedules)} (
+      id TEXT PRIMARY KEY,
+      spec TEXT NOT NULL,
+      next_ms BIGINT NOT NULL
+    )`
+  ], { discard: true })
 ]
 
 /**

@@ -514,6 +514,29 @@ export class SchedulerState {
     parked.complete(work ? signal.work : signal.leave)
   }
 
+  /** The current time (the host's clock), epoch ms. */
+  now(): number {
+    return this.host.now()
+  }
+
+  /**
+   * The run of `entry` failed and runs again at `dueMillis` (its consumer's
+   * retry schedule): counted as a failed run, the task is pending again with
+   * the same id and sequence number. Returns its new entry.
+   */
+  retry(lane: Lane, entry: TaskEntry, dueMillis: number): TaskEntry {
+    lane.counters.onRetried()
+    this.totals.onRetried()
+    this.runEnded(entry)
+    const task = new Task({ ...entry.value, scheduleAt: DateTime.unsafeMake(dueMillis) }, true)
+    const next: TaskEntry = { dueMillis, seq: entry.seq, value: task, runner: undefined }
+    this.ids.add(next)
+    lane.queue.push(next)
+    this.queued++
+    this.reconcile(lane, this.host.now())
+    return next
+  }
+
   /** A task's consumer ended. */
   ended(lane: Lane, entry: TaskEntry, succeeded: boolean): void {
     lane.counters.onEnded(succeeded)

@@ -16,14 +16,17 @@
  */
 import * as Cause from "effect/Cause"
 import type * as Context from "effect/Context"
+import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
 import type * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
 import type { Task } from "../Task.js"
 import type { TaskConsumer } from "../TaskConsumer.js"
 import { currentSlot, RunSlot } from "../TaskRun.js"
 import { TaskTimeoutError, unprovided } from "./consumer.js"
 import type { TaskEntry } from "./ids.js"
 import type { Lane } from "./lane.js"
+import { nextRetry } from "./retry.js"
 import type { SchedulerState } from "./state.js"
 
 const logFailure = (lane: Lane, task: Task, cause: Cause.Cause<unknown>): Effect.Effect<void> =>
@@ -64,7 +67,33 @@ export interface RunHooks {
   readonly failed: (task: Task, cause: Cause.Cause<unknown>, attempt: number, stopped: boolean) => void
   /** `task`'s run was interrupted by `cancel` (synchronous): it must not run again. */
   readonly cancelled: (task: Task, seq: number) => void
+  /** When the first failed run of `task`'s current retries ended (epoch ms); undefined: it has not failed yet. */
+  readonly retrySince: (task: Task) => number | undefined
+  /**
+   * The run of `entry` (number `attempt`) failed and its consumer's retry
+   * schedule runs it again at `dueMillis` (synchronous): the backend records
+   * it and puts the task back, pending (`SchedulerState.retry`). `since`: the
+   * first failure's instant.
+   */
+  readonly retried: (lane: Lane, entry: TaskEntry, attempt: number, dueMillis: number, since: number) => void
 }
+
+/**
+ * The failure a retry schedule is stepped with: the run's typed failure,
+ * unless the run also died or was interrupted (defects and interruptions
+ * are not retried: see `TaskConsumerOptions.retry`).
+ */
+const retryable = (cause: Cause.Cause<unknown>): Option.Option<unknown> =>
+  Cause.isDie(cause) || Cause.isInterrupted(cause) ? Option.none() : Cause.failureOption(cause)
+
+const logRetry = (lane: Lane, task: Task, cause: Cause.Cause<unknown>, attempt: number, due: number) =>
+  Effect.annotateLogs(
+    Effect.logWarning(
+      `Task failed (run ${attempt}); it runs again at ${DateTime.formatIso(DateTime.unsafeMake(due))}`,
+      cause
+    ),
+    { module: "Scheduler", source: lane.source, taskId: task.id }
+  )
 
 /**
  * The worker's effect. `self.fiber` is set by the forker before the fiber
@@ -82,6 +111,7 @@ export const worker = (
   const raw = unprovided(consumer)
   const consume = raw === undefined ? consumer.consume : raw.consume
   const timeout = consumer.timeout
+  const retry = consumer.retry
   /** Counted in `lane.starting`: started or woken, and has not asked for a task since. */
   let claimed = true
   /** The task running now: if the worker is interrupted (stop or release timed out), it counts as failed. */
@@ -101,12 +131,47 @@ export const worker = (
   const next = (): Effect.Effect<void> =>
     state.cancelRequests > 0 && state.cancelling.has(self.fiber!) ? Effect.void : loop
   const onFailure = (cause: Cause.Cause<unknown>): Effect.Effect<void> => {
+    if (retry !== undefined) {
+      const failure = retryable(cause)
+      if (Option.isSome(failure)) return retryOrFail(cause, failure.value)
+    }
+    return failed(cause)
+  }
+  const failed = (cause: Cause.Cause<unknown>): Effect.Effect<void> => {
     const entry = current!
     current = undefined
     slot.task = undefined
     state.ended(lane, entry, false)
     hooks.failed(entry.value, cause, slot.attempt, false)
     return Effect.zipRight(logFailure(lane, entry.value, cause), Effect.suspend(next))
+  }
+  /**
+   * The retry schedule decides (the run still counts as running meanwhile:
+   * a `cancel` or a stop finds it as such); a schedule that dies counts as
+   * done.
+   */
+  const retryOrFail = (cause: Cause.Cause<unknown>, failure: unknown): Effect.Effect<void> => {
+    const task = current!.value
+    const now = state.now()
+    const since = hooks.retrySince(task) ?? now
+    return Effect.flatMap(Effect.exit(nextRetry(retry!, failure, slot.attempt, now, since)), (decided) => {
+      if (decided._tag === "Failure" || decided.value === undefined) {
+        return decided._tag === "Failure"
+          ? Effect.zipRight(
+            Effect.logError("Scheduler: the retry schedule died; the task is not retried", decided.cause).pipe(
+              Effect.annotateLogs({ module: "Scheduler", source: lane.source, taskId: task.id })
+            ),
+            failed(cause)
+          )
+          : failed(cause)
+      }
+      const entry = current!
+      const attempt = slot.attempt
+      current = undefined
+      slot.task = undefined
+      hooks.retried(lane, entry, attempt, decided.value, since)
+      return Effect.zipRight(logRetry(lane, task, cause, attempt, decided.value), Effect.suspend(next))
+    })
   }
   /** One handlers object for every run (the run's task is `current`): no closure per task. */
   const handlers = { onFailure, onSuccess }
