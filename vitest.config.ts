@@ -10,7 +10,8 @@ const conformance = [
   "test/Scheduler.property.test.ts",
   "test/Scheduler.deadLetters.test.ts",
   "test/Scheduler.workers.test.ts",
-  "test/Scheduler.policy.test.ts"
+  "test/Scheduler.policy.test.ts",
+  "test/Scheduler.schedules.test.ts"
 ]
 
 export default defineConfig({

@@ -174,10 +174,51 @@ describe("Scheduler.layerSql (SQLite file)", () => {
           yield* TestClock.setTime(at)
           yield* settle
         }
-        assert.deepStrictEqual(seen.map((s) => [s.name, s.attempt, s.at]), [["r", 1, 0], ["r", 2, 1000], ["r", 3, 3000]])
+        assert.deepStrictEqual(seen.map((s) => [s.name, s.attempt, s.at]), [["r", 1, 0], ["r", 2, 1000], [
+          "r",
+          3,
+          3000
+        ]])
         assert.deepStrictEqual(yield* b.scheduler.deadLetters, [])
         yield* b.close
         assert.deepStrictEqual(yield* rows(file, "SELECT id FROM ray_scheduler_tasks"), [])
+      })
+    ))
+
+  it.scoped("schedules are in the store: after a restart they continue without being declared again, their missed occurrences follow the misfire policy; unschedule removes them", () =>
+    captureLogs(() =>
+      Effect.gen(function*() {
+        const file = yield* dbFile
+        const seen: Array<Seen> = []
+        const a = yield* open(file, [recording("s", seen)])
+        yield* a.scheduler.schedule({ id: "d", source: "s", every: "10 seconds", args: { k: 1 } })
+        for (const at of [10_000, 15_000]) {
+          yield* TestClock.setTime(at)
+          yield* settle
+        }
+        yield* a.close
+        assert.deepStrictEqual(
+          yield* rows(file, "SELECT id, next_ms, current_id FROM ray_scheduler_schedules"),
+          [{ id: "d", next_ms: 20_000, current_id: "d@1970-01-01T00:00:10.000Z" }]
+        )
+
+        yield* TestClock.setTime(45_000) // down while 20, 30 and 40 s were due
+        const b = yield* open(file, [recording("s", seen)])
+        yield* settle
+        const [info] = yield* b.scheduler.schedules
+        assert.deepStrictEqual([info!.id, info!.args, DateTime.toEpochMillis(info!.nextRun)], ["d", { k: 1 }, 50_000])
+        // the same declaration at every start keeps its state
+        yield* b.scheduler.schedule({ id: "d", source: "s", every: "10 seconds", args: { k: 1 } })
+        yield* TestClock.setTime(50_000)
+        yield* settle
+        assert.deepStrictEqual(seen.map((s) => [s.name, s.at]), [
+          ["d@1970-01-01T00:00:10.000Z", 10_000],
+          ["d@1970-01-01T00:00:40.000Z", 45_000],
+          ["d@1970-01-01T00:00:50.000Z", 50_000]
+        ])
+        assert.isTrue(yield* b.scheduler.unschedule("d"))
+        yield* b.close
+        assert.deepStrictEqual(yield* rows(file, "SELECT id FROM ray_scheduler_schedules"), [])
       })
     ))
 
@@ -484,7 +525,9 @@ describe("Scheduler.layerSql (SQLite file)", () => {
       const a = yield* open(file, [recording("s", seen)])
       assert.deepStrictEqual(yield* rows(file, "SELECT MAX(version) AS v FROM ray_scheduler_schema"), [{ v: 3 }])
       assert.deepStrictEqual(
-        (yield* rows(file, "SELECT seq, id, h, attempts, done, retry_ms FROM ray_scheduler_tasks ORDER BY seq")).map((r) => [
+        (yield* rows(file, "SELECT seq, id, h, attempts, done, retry_ms FROM ray_scheduler_tasks ORDER BY seq")).map((
+          r
+        ) => [
           r.seq,
           nameOf(String(r.id)),
           r.attempts,

@@ -157,7 +157,10 @@ export const uid = (name: string): string =>
   `00000000-0000-4000-8000-${Buffer.from(name).toString("hex").padStart(12, "0")}`
 
 /** The name a {@link uid} was made from. */
-export const nameOf = (id: string): string => Buffer.from(id.slice(24).replace(/^(00)+/, ""), "hex").toString()
+export const nameOf = (id: string): string =>
+  /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(id)
+    ? Buffer.from(id.slice(24).replace(/^(00)+/, ""), "hex").toString()
+    : id // not a `uid`: a schedule's occurrence, an application's key
 
 /** A task with the id `uid(name)` for `source`, due at virtual instant `at` (ms). */
 export const namedTask = (name: string, source: string, at: number, args: Task["args"] = {}): Effect.Effect<Task> =>

@@ -27,8 +27,9 @@ import type * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import type { ConsumerRegistry } from "./ConsumerRegistry.js"
 import * as internal from "./internal/scheduler.js"
+import type { InvalidScheduleError } from "./internal/schedules.js"
 import * as internalSql from "./internal/sqlScheduler.js"
-import type { Task } from "./Task.js"
+import type { JsonObject, Task } from "./Task.js"
 
 /**
  * Dispatch lateness: the time between a task's due instant and the moment a
@@ -141,6 +142,94 @@ export interface DeadLetter {
 }
 
 /**
+ * What a schedule does with occurrences it missed — while the scheduler was
+ * stopped or its process down, while the schedule's source was paused, or
+ * in a span the wall clock jumped over:
+ *
+ * - `coalesce`: one catch-up run, for the newest missed occurrence within
+ *   the grace period;
+ * - `all`: a run for each missed occurrence within the grace period, oldest
+ *   first, one after the other;
+ * - `skip`: none.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export type MisfirePolicy = "coalesce" | "all" | "skip"
+
+/**
+ * A recurring schedule: its occurrences become ordinary tasks of `source`
+ * with id `<id>@<ISO instant>` (see docs/scheduler.md, "Schedules").
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface ScheduleOptions {
+  /** The schedule's id: a non-empty string of at most 200 characters without control characters. */
+  readonly id: string
+  /** The consumer that runs the occurrences. */
+  readonly source: string
+  /** The occurrences' `args`. Default: `{}`. */
+  readonly args?: JsonObject | undefined
+  /**
+   * A cron expression: 5 fields (minute hour day-of-month month
+   * day-of-week), or 6 with seconds first, evaluated in `timeZone`. Exactly
+   * one of `cron` and `every`.
+   */
+  readonly cron?: string | undefined
+  /** A fixed period (≥ 1 ms), from the moment the schedule is declared. Exactly one of `cron` and `every`. */
+  readonly every?: Duration.DurationInput | undefined
+  /** The IANA time zone `cron` is evaluated in (e.g. `"Europe/Berlin"`). Default: `"UTC"`. */
+  readonly timeZone?: string | undefined
+  /**
+   * Missed occurrences: `policy` (default `"coalesce"`) and `grace` — an
+   * occurrence older than this when it could run is never run (default:
+   * no limit).
+   */
+  readonly misfire?: {
+    readonly policy?: MisfirePolicy | undefined
+    readonly grace?: Duration.DurationInput | undefined
+  } | undefined
+}
+
+/**
+ * A declared schedule, as `schedules` reports it.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface ScheduleInfo {
+  readonly id: string
+  readonly source: string
+  readonly args: JsonObject
+  /** The cron expression, if the schedule has one. */
+  readonly cron: string | undefined
+  /** The period, if the schedule has one. */
+  readonly every: Duration.Duration | undefined
+  readonly timeZone: string
+  readonly misfire: { readonly policy: MisfirePolicy; readonly grace: Duration.Duration }
+  /** The next occurrence not handled yet (in the past while its source is paused or the scheduler stopped). */
+  readonly nextRun: DateTime.Utc
+  /** The id of the occurrence task pending or running now, if any. */
+  readonly current: string | undefined
+  /** Occurrences that became tasks (since this scheduler started). */
+  readonly runs: number
+  /** Occurrences skipped because the previous run was still pending or running. */
+  readonly skippedOverlap: number
+  /** Missed occurrences not run (the misfire policy, or older than the grace period). */
+  readonly skippedMissed: number
+}
+
+/**
+ * `schedule` was given invalid options: `reason` names the field and what
+ * is wrong (`id`, `reason`).
+ *
+ * @since 0.3.0
+ * @category errors
+ */
+export { InvalidScheduleError } from "./internal/schedules.js"
+
+/**
  * The scheduler's operations.
  *
  * @since 0.1.0
@@ -216,6 +305,25 @@ export interface SchedulerService {
    * moved).
    */
   readonly reschedule: (taskId: string, scheduleAt: DateTime.DateTime) => Effect.Effect<boolean>
+  /**
+   * Declares a recurring schedule (or replaces the one with the same id):
+   * each occurrence becomes a task of `source` with id `<id>@<ISO instant>`,
+   * submitted when it is due. A run never starts while the schedule's
+   * previous run is pending or running (the occurrence is skipped and
+   * counted). Missed occurrences follow `misfire`. Re-declaring a schedule
+   * with the same timing (`cron`/`every` and `timeZone`) keeps its next
+   * occurrence, so an application can declare its schedules at every start;
+   * another timing starts afresh from now. Durable in the SQL layer.
+   */
+  readonly schedule: (options: ScheduleOptions) => Effect.Effect<void, InvalidScheduleError>
+  /**
+   * Removes a schedule: no occurrence of it is submitted any more (one
+   * already submitted stays an ordinary task: `cancel` it if need be).
+   * `false` if there is no schedule with this id.
+   */
+  readonly unschedule: (id: string) => Effect.Effect<boolean>
+  /** The declared schedules, by id. */
+  readonly schedules: Effect.Effect<ReadonlyArray<ScheduleInfo>>
 }
 
 /**
@@ -291,7 +399,7 @@ export interface SchedulerOptions {
 export interface SqlSchedulerOptions extends SchedulerOptions {
   /**
    * Prefix of the store's table names (`<prefix>tasks`, `<prefix>dead_letters`,
-   * `<prefix>lease`, `<prefix>schema`), so the store can share a database
+   * `<prefix>schedules`, `<prefix>lease`, `<prefix>schema`), so the store can share a database
    * with an application. Letters, digits and `_`. Default: `"ray_scheduler_"`.
    */
   readonly tablePrefix?: string | undefined

@@ -343,7 +343,6 @@ export class Task extends Schema.Class<Task>("ray-scheduler/Task")({
   }
 }
 
-
 const createProblem = (options: TaskCreateOptions): string | undefined => {
   if (typeof options.source !== "string" || options.source.length === 0) {
     return `source must be a non-empty string, got ${JSON.stringify(options.source)}`

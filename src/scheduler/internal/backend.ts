@@ -13,6 +13,7 @@ import * as Effect from "effect/Effect"
 import type { DeadLetter, DeadLetterReason } from "../Scheduler.js"
 import type { Task } from "../Task.js"
 import type { TaskEntry } from "./ids.js"
+import type { ScheduleStore } from "./schedules.js"
 import type { SchedulerState } from "./state.js"
 import type { RunHooks } from "./worker.js"
 
@@ -50,6 +51,8 @@ export interface Backend {
    * `dueMillis` in the store and in memory; whether there was one.
    */
   readonly reschedule: (taskId: string, entry: TaskEntry | undefined, dueMillis: number) => Effect.Effect<boolean>
+  /** Where the schedules are kept, and how their occurrences are submitted. */
+  readonly scheduleStore: ScheduleStore
 }
 
 /** The reason a run's cause makes it a dead letter. @internal */
@@ -167,6 +170,13 @@ export const memoryBackend = (
     pausedChanged: () => Effect.void,
     committed: Effect.void,
     cancelStored: () => Effect.succeed(false),
+    scheduleStore: {
+      load: Effect.succeed([]),
+      save: () => Effect.void,
+      remove: () => Effect.void,
+      fire: (tasks) => Effect.sync(() => state.accept(tasks)),
+      isPending: (taskId) => Effect.sync(() => state.ids.has(taskId))
+    },
     reschedule: (_taskId, entry, dueMillis) =>
       Effect.sync(() => {
         if (entry === undefined) return false

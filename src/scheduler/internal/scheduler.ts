@@ -32,8 +32,9 @@ import type { TaskConsumer } from "../TaskConsumer.js"
 import { type Backend, memoryBackend, olderThanMillis } from "./backend.js"
 import { dispatcher } from "./dispatcher.js"
 import type { Lane } from "./lane.js"
+import { makeSchedules } from "./schedules.js"
 import { type Host, SchedulerState } from "./state.js"
-import { worker } from "./worker.js"
+import { type RunHooks, worker } from "./worker.js"
 
 /** Defaults of {@link SchedulerOptions}. @internal */
 export const defaultMaxSleep: Duration.Duration = Duration.minutes(1)
@@ -169,7 +170,7 @@ export const makeWith = <E, R>(
       // logger and supervisor), interruptible whatever the caller's region.
       forkWorker: (lane: Lane, consumer: TaskConsumer) => {
         const self: { fiber: Fiber.RuntimeFiber<void> | undefined } = { fiber: undefined }
-        self.fiber = fork(Effect.interruptible(worker(state, lane, consumer, self, backend.hooks)))
+        self.fiber = fork(Effect.interruptible(worker(state, lane, consumer, self, hooks)))
         return self.fiber
       },
       makeSemaphore: (permits) => Effect.unsafeMakeSemaphore(permits),
@@ -179,6 +180,29 @@ export const makeWith = <E, R>(
     }
     const state = new SchedulerState(host)
     const backend: Backend = yield* makeBackend({ state, now, settings, stop: Effect.suspend(() => stop) })
+    const schedules = yield* makeSchedules({
+      clock,
+      store: backend.scheduleStore,
+      maxSleepMillis: settings.maxSleepMillis,
+      isPaused: (source) => state.paused.has(source),
+      jumpMillis: clockJumpThresholdMillis
+    })
+    /** The backend's hooks, telling the schedules when one of their occurrence tasks ended. */
+    const hooks: RunHooks = {
+      ...backend.hooks,
+      succeeded: (task, seq) => {
+        backend.hooks.succeeded(task, seq)
+        if (schedules.tracking()) schedules.ended(task.id)
+      },
+      failed: (task, cause, attempt, stopped) => {
+        backend.hooks.failed(task, cause, attempt, stopped)
+        if (!stopped && schedules.tracking()) schedules.ended(task.id)
+      },
+      cancelled: (task, seq) => {
+        backend.hooks.cancelled(task, seq)
+        if (schedules.tracking()) schedules.ended(task.id)
+      }
+    }
     const ref = yield* Ref.make(state)
     /** Runs `f` on the state in one synchronous section. */
     const step = <A>(f: (s: SchedulerState) => A): Effect.Effect<A> => Ref.modify(ref, (s) => [f(s), s])
@@ -258,6 +282,7 @@ export const makeWith = <E, R>(
         const started = yield* step((s) => s.phase === "stopped" ? (s.setStarted(), true) : false)
         if (!started) return
         dispatcherFiber = fork(dispatcher(clock, round, onDropped, onWaiting))
+        yield* schedules.start
         yield* Effect.logDebug("Scheduler started").pipe(Effect.annotateLogs({ module: "Scheduler" }))
       })
     ).pipe(Effect.uninterruptible)
@@ -301,6 +326,7 @@ export const makeWith = <E, R>(
           const self = yield* Effect.withFiberRuntime<Fiber.RuntimeFiber<unknown, unknown>>((fiber) =>
             Effect.succeed(fiber)
           )
+          if (state.running) yield* schedules.stop
           const begun = yield* step((s) => s.running ? { drained: s.setStopping(s.isWorker(self) ? 1 : 0) } : undefined)
           if (begun === undefined) {
             if (state.phase === "stopping" && stopped !== undefined) yield* restore(Deferred.await(stopped))
@@ -363,7 +389,10 @@ export const makeWith = <E, R>(
 
     const onDropped = (tasks: ReadonlyArray<Task>): Effect.Effect<void> =>
       Effect.zipRight(
-        Effect.sync(() => backend.dropped(tasks)),
+        Effect.sync(() => {
+          backend.dropped(tasks)
+          if (schedules.tracking()) { for (const task of tasks) schedules.ended(task.id) }
+        }),
         Effect.forEach(tasks, logDropped, { discard: true })
       )
 
@@ -421,6 +450,7 @@ export const makeWith = <E, R>(
         if (!state.paused.has(source)) return Effect.void
         return backend.pausedChanged(source, false).pipe(
           Effect.zipRight(step((s) => s.resume(source))),
+          Effect.zipRight(Effect.sync(() => schedules.resumed(source))),
           Effect.zipRight(
             Effect.logInfo(`Scheduler: source ${JSON.stringify(source)} resumed`).pipe(
               Effect.annotateLogs({ module: "Scheduler", source })
@@ -446,7 +476,7 @@ export const makeWith = <E, R>(
           if (entry === undefined) return { _tag: "None" }
           if (entry.runner === undefined) {
             s.cancelPending(entry)
-            backend.hooks.cancelled(entry.value, entry.seq)
+            hooks.cancelled(entry.value, entry.seq)
             return { _tag: "Pending" }
           }
           const fiber = entry.runner as Fiber.RuntimeFiber<void>
@@ -458,6 +488,7 @@ export const makeWith = <E, R>(
           case "None": {
             // the SQL layer: a pending task beyond the memory window
             if (!(yield* backend.cancelStored(taskId))) return false
+            if (schedules.tracking()) schedules.ended(taskId)
             yield* logCancelled(taskId, "pending task cancelled (it was in the store only)")
             return true
           }
@@ -528,7 +559,12 @@ export const makeWith = <E, R>(
       resume,
       paused: step((s): ReadonlySet<string> => new Set(s.paused)),
       cancel,
-      reschedule
+      reschedule,
+      schedule: (options) =>
+        Effect.suspend(() => state.phase === "closed" ? closed("schedule") : schedules.schedule(options)),
+      unschedule: (id) =>
+        Effect.suspend(() => state.phase === "closed" ? closed("unschedule") : schedules.unschedule(id)),
+      schedules: schedules.list
     }
 
     yield* Effect.addFinalizer(() =>

@@ -23,6 +23,7 @@ import type { Task } from "../Task.js"
 import { type Backend, describeCause, noConsumerMessage, reasonOf } from "./backend.js"
 import type { TaskEntry } from "./ids.js"
 import type { BackendContext } from "./scheduler.js"
+import type { ScheduleRow, ScheduleStore } from "./schedules.js"
 import { Signal } from "./signal.js"
 import {
   chunkRows,
@@ -204,7 +205,9 @@ export const sqlBackend = (
           // one parameter whatever the group's size: no chunks
           if (s.length > 0) yield* sql`UPDATE ${sql(t.tasks)} SET attempts = attempts + 1 WHERE ${intIn(sql, "seq", s)}`
           for (const op of r) {
-            yield* sql`UPDATE ${sql(t.tasks)} SET due_ms = ${op.dueMillis}, retry_ms = ${op.since} WHERE seq = ${op.seq}`
+            yield* sql`UPDATE ${
+              sql(t.tasks)
+            } SET due_ms = ${op.dueMillis}, retry_ms = ${op.since} WHERE seq = ${op.seq}`
           }
           if (collect) {
             const rows = garbage.concat(ok)
@@ -417,11 +420,25 @@ export const sqlBackend = (
         (rows) => new Map(rows.map((row) => [row.id, Number(row.seq)]))
       )
 
-    const accept = (tasks: ReadonlyArray<Task>): Effect.Effect<void> =>
+    /** Stores the schedules' new state (in the caller's transaction). */
+    const saveSchedules = (rows: ReadonlyArray<ScheduleRow>, spec?: string) =>
+      Effect.forEach(rows, (row) =>
+        spec === undefined
+          ? sql`UPDATE ${sql(t.schedules)} SET next_ms = ${row.next}, current_id = ${row.current ?? null}
+              WHERE id = ${row.id}`
+          : sql`INSERT INTO ${sql(t.schedules)} (id, spec, next_ms, current_id)
+              VALUES (${row.id}, ${spec}, ${row.next}, ${row.current ?? null})
+              ON CONFLICT (id) DO UPDATE SET spec = excluded.spec, next_ms = excluded.next_ms,
+              current_id = excluded.current_id`, { discard: true })
+
+    /** Accepts `tasks`; `schedules`: schedules' new state, committed with them. */
+    const accept = (tasks: ReadonlyArray<Task>, schedules: ReadonlyArray<ScheduleRow> = []): Effect.Effect<void> =>
       locked(Effect.gen(function*() {
-        const inserted = tasks.length === 1 && queued() === 0
+        const inserted = tasks.length === 1 && queued() === 0 && schedules.length === 0
           ? yield* insertOne(tasks[0]!)
-          : yield* sql.withTransaction(Effect.zipRight(flushNow, insert(tasks)))
+          : yield* sql.withTransaction(
+            Effect.zipRight(flushNow, Effect.zipLeft(insert(tasks), saveSchedules(schedules)))
+          )
         const inMemory: Array<Task> = []
         const seqs: Array<number> = []
         for (const task of tasks) {
@@ -520,8 +537,32 @@ export const sqlBackend = (
         return true
       })).pipe(Effect.orDie)
 
+    const scheduleStore: ScheduleStore = {
+      load: dieOnStoreError(Effect.map(
+        sql<{ id: string; spec: string; next_ms: number; current_id: string | null }>`
+          SELECT id, spec, next_ms, current_id FROM ${sql(t.schedules)} ORDER BY id`,
+        (rows) =>
+          rows.map((row) => ({
+            id: row.id,
+            spec: row.spec,
+            next: Number(row.next_ms),
+            current: row.current_id ?? undefined
+          }))
+      )),
+      save: (row, spec) => dieOnStoreError(locked(saveSchedules([row], spec))),
+      remove: (id) => dieOnStoreError(locked(sql`DELETE FROM ${sql(t.schedules)} WHERE id = ${id}`)),
+      fire: (tasks, rows) => accept(tasks, rows),
+      isPending: (taskId) =>
+        state.ids.has(taskId) ? Effect.succeed(true) : dieOnStoreError(locked(Effect.map(
+          sql<{ n: number }>`SELECT COUNT(*) AS n FROM ${sql(t.tasks)}
+            WHERE h = ${idHash(taskId)} AND id = ${taskId} AND done = 0`,
+          (rows) => Number(rows[0]?.n ?? 0) > 0
+        )))
+    }
+
     const backend: Backend = {
-      accept,
+      accept: (tasks) => accept(tasks),
+      scheduleStore,
       pausedChanged,
       reschedule,
       committed: Effect.orDie(locked(flushNow)),

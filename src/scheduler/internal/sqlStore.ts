@@ -189,7 +189,8 @@ const migrations = (sql: SqlClient.SqlClient, t: Tables): ReadonlyArray<Effect.E
     sql`CREATE TABLE ${sql(t.schedules)} (
       id TEXT PRIMARY KEY,
       spec TEXT NOT NULL,
-      next_ms BIGINT NOT NULL
+      next_ms BIGINT NOT NULL,
+      current_id TEXT
     )`
   ], { discard: true })
 ]
