@@ -11,6 +11,7 @@ import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
+import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import * as TestClock from "effect/TestClock"
 import * as ConsumerRegistry from "../src/scheduler/ConsumerRegistry.js"
@@ -25,19 +26,40 @@ const available = await checkPostgres()
 
 const at = (millis: number) => DateTime.unsafeMake(millis)
 
+/** A PostgreSQL client for a test, and its scheduler tables (`prefix`) dropped when the test ends. */
+const pgStore = (prefix: string) =>
+  Effect.gen(function*() {
+    const client = yield* Layer.build(pgLayer())
+    const sql = Context.get(client, SqlClient.SqlClient)
+    yield* Effect.addFinalizer(() =>
+      Effect.ignore(Effect.forEach(
+        ["tasks", "dead_letters", "schedules", "lease", "schema"],
+        (t) => sql.unsafe(`DROP TABLE IF EXISTS ${prefix}${t}`)
+      ))
+    )
+    /** A scheduler on the store with `consumer`, in a scope of its own (`close`). */
+    const open = (consumer: Layer.Layer<never, unknown, ConsumerRegistry.ConsumerRegistry>) =>
+      Effect.gen(function*() {
+        const scope = yield* Scope.make()
+        const context = yield* Layer.buildWithScope(
+          consumer.pipe(
+            Layer.provideMerge(Scheduler.Scheduler.layerSql({ tablePrefix: prefix })),
+            Layer.provideMerge(ConsumerRegistry.ConsumerRegistry.layer),
+            Layer.provideMerge(Layer.succeedContext(client))
+          ),
+          scope
+        )
+        return { scheduler: Context.get(context, Scheduler.Scheduler), close: Scope.close(scope, Exit.void) }
+      })
+    return { sql, open }
+  })
+
 describe.skipIf(!available)("Scheduler.layerSql on PostgreSQL", () => {
   it.scoped("tasks survive a restart, run in order with their attempt; duplicates and dead letters are in the store", () =>
     captureLogs(() =>
       Effect.gen(function*() {
         const prefix = `ray_test_${process.pid}_${Date.now() % 100000}_`
-        const client = yield* Layer.build(pgLayer())
-        const sql = Context.get(client, SqlClient.SqlClient)
-        yield* Effect.addFinalizer(() =>
-          Effect.ignore(Effect.forEach(
-            ["tasks", "dead_letters", "lease", "schema"],
-            (t) => sql.unsafe(`DROP TABLE IF EXISTS ${prefix}${t}`)
-          ))
-        )
+        const { open: openWith, sql } = yield* pgStore(prefix)
         const seen: Array<[string, number, number]> = []
         const consumer = TaskConsumer.layer({
           name: "s",
@@ -49,18 +71,7 @@ describe.skipIf(!available)("Scheduler.layerSql on PostgreSQL", () => {
               if (t.args.fail === true) return yield* Effect.fail(new Error("no"))
             })
         })
-        const open = Effect.gen(function*() {
-          const scope = yield* Scope.make()
-          const context = yield* Layer.buildWithScope(
-            consumer.pipe(
-              Layer.provideMerge(Scheduler.Scheduler.layerSql({ tablePrefix: prefix })),
-              Layer.provideMerge(ConsumerRegistry.ConsumerRegistry.layer),
-              Layer.provideMerge(Layer.succeedContext(client))
-            ),
-            scope
-          )
-          return { scheduler: Context.get(context, Scheduler.Scheduler), close: Scope.close(scope, Exit.void) }
-        })
+        const open = openWith(consumer)
 
         const a = yield* open
         const tasks = yield* Effect.forEach(
@@ -96,6 +107,54 @@ describe.skipIf(!available)("Scheduler.layerSql on PostgreSQL", () => {
         yield* b.close
         const left = yield* sql<{ n: number }>`SELECT COUNT(*)::int AS n FROM ${sql(`${prefix}tasks`)}`
         assert.strictEqual(left[0]?.n, 0)
+      })
+    ))
+
+  it.scoped("a waiting retry and a schedule are in the store: after a restart the retry runs with its attempt and the schedule catches up what it missed", () =>
+    captureLogs(() =>
+      Effect.gen(function*() {
+        const prefix = `ray_test_${process.pid}_${Date.now() % 100000}_r_`
+        const { open: openWith } = yield* pgStore(prefix)
+        const seen: Array<string> = []
+        const consumer = TaskConsumer.layer({
+          name: "s",
+          retry: Schedule.spaced("10 seconds"),
+          consume: (t) =>
+            Effect.gen(function*() {
+              const run = yield* Effect.orDie(TaskRun.current)
+              seen.push(`${t.id} ${run.attempt}@${DateTime.toEpochMillis(run.startedAt)}`)
+              if (t.args.fail === true && run.attempt < 2) return yield* Effect.fail("not yet")
+            })
+        })
+        const open = openWith(consumer)
+        /** Waits (real time, generous bound) until `n` runs were seen. */
+        const runs = (n: number) =>
+          Effect.gen(function*() {
+            for (let i = 0; i < 1000 && seen.length < n; i++) {
+              yield* settle
+              yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 10)))
+            }
+            assert.strictEqual(seen.length, n, seen.join(", "))
+          })
+
+        const a = yield* open
+        yield* a.scheduler.submit(yield* Task.create({ id: "flaky", source: "s", args: { fail: true } }))
+        yield* a.scheduler.schedule({ id: "d", source: "s", every: "10 seconds" })
+        yield* runs(1)
+        yield* TestClock.setTime(5000)
+        yield* a.close
+
+        yield* TestClock.setTime(35_000) // down while 10, 20 and 30 s were due
+        const b = yield* open
+        yield* runs(3)
+        assert.deepStrictEqual(seen.slice().sort(), [
+          "d@1970-01-01T00:00:30.000Z 1@35000",
+          "flaky 1@0",
+          "flaky 2@35000"
+        ])
+        const [info] = yield* b.scheduler.schedules
+        assert.deepStrictEqual([info!.id, DateTime.toEpochMillis(info!.nextRun), info!.skippedMissed], ["d", 40_000, 2])
+        yield* b.close
       })
     ))
 })
