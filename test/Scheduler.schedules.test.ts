@@ -264,6 +264,28 @@ describe("Scheduler.schedule", () => {
       })
     ))
 
+  it.scoped("startAt: an every-schedule's first occurrence (or, if past, the first of its grid from now on); no cron occurrence before it; ignored by a same-timing re-declaration", () =>
+    captureLogs(() =>
+      Effect.gen(function*() {
+        const runs: Array<string> = []
+        const { scheduler } = yield* setup([recorder("s", runs)])
+        yield* visit(25 * S)
+        const at = (millis: number) => DateTime.unsafeMake(millis)
+        yield* scheduler.schedule({ id: "now", source: "s", every: "1 minute", startAt: at(25 * S) })
+        yield* scheduler.schedule({ id: "later", source: "s", every: "1 minute", startAt: at(40 * S) })
+        yield* scheduler.schedule({ id: "grid", source: "s", every: "10 seconds", startAt: at(0) })
+        yield* scheduler.schedule({ id: "cron", source: "s", cron: "0 * * * *", startAt: at(3 * 3600 * S + 1) })
+        const next = () =>
+          Effect.map(scheduler.schedules, (all) => all.map((i) => [i.id, DateTime.toEpochMillis(i.nextRun) / S]))
+        assert.deepStrictEqual(yield* next(), [["cron", 4 * 3600], ["grid", 30], ["later", 40], ["now", 25]])
+        yield* settle
+        assert.deepStrictEqual(runs, [`now@${iso(25 * S)} ${iso(25 * S)}`], "due at once, not a missed occurrence")
+        // the same timing with another startAt: the state is kept
+        yield* scheduler.schedule({ id: "later", source: "s", every: "1 minute", startAt: at(50 * S) })
+        assert.deepStrictEqual((yield* next())[2], ["later", 40])
+      })
+    ))
+
   it.effect("invalid options are an InvalidScheduleError naming what is wrong", () =>
     captureLogs(() =>
       Effect.scoped(Effect.gen(function*() {
@@ -299,6 +321,10 @@ describe("Scheduler.schedule", () => {
         assert.match(
           yield* reason({ ...base, every: "1 minute", args: { d: new Date(0) } }),
           /args[\s\S]*a Date is not JSON/
+        )
+        assert.match(
+          yield* reason({ ...base, every: "1 minute", startAt: "tomorrow" }),
+          /startAt must be a DateTime, got "tomorrow"/
         )
         assert.strictEqual(yield* reason({ ...base, every: "1 minute" }), "valid")
       }))

@@ -177,8 +177,17 @@ export interface ScheduleOptions {
    * one of `cron` and `every`.
    */
   readonly cron?: string | undefined
-  /** A fixed period (≥ 1 ms), from the moment the schedule is declared. Exactly one of `cron` and `every`. */
+  /** A fixed period (≥ 1 ms), from the moment the schedule is declared (or `startAt`). Exactly one of `cron` and `every`. */
   readonly every?: Duration.DurationInput | undefined
+  /**
+   * When a new schedule starts (used only when it starts afresh: a new id, or
+   * another timing; a re-declaration with the same timing keeps its state).
+   * `every`: the first occurrence, or — if `startAt` is past — the first
+   * instant of its grid (`startAt` + k × `every`) from now on. `cron`: no
+   * occurrence before it. Default: `every` — now + `every`; `cron` — now.
+   * Occurrences before the declaration are never missed ones.
+   */
+  readonly startAt?: DateTime.DateTime | undefined
   /** The IANA time zone `cron` is evaluated in (e.g. `"Europe/Berlin"`). Default: `"UTC"`. */
   readonly timeZone?: string | undefined
   /**

@@ -52,6 +52,8 @@ export interface Declaration {
   readonly policy: MisfirePolicy
   /** Infinity: no limit. */
   readonly graceMillis: number
+  /** `startAt` (epoch ms), used only when the schedule starts afresh; not stored. */
+  readonly startMillis: number | undefined
 }
 
 /** Longest schedule id (its occurrences' ids add 25 characters). @internal */
@@ -118,6 +120,13 @@ export const declare = (options: ScheduleOptions): Either.Either<Declaration, In
   if (!policies.includes(policy)) {
     return fail(`misfire.policy must be one of "coalesce", "all", "skip", got ${show(misfire.policy)}`)
   }
+  let startMillis: number | undefined
+  if (o.startAt !== undefined) {
+    if (!DateTime.isDateTime(o.startAt) || !Number.isFinite(DateTime.toEpochMillis(o.startAt))) {
+      return fail(`startAt must be a DateTime, got ${show(o.startAt)}`)
+    }
+    startMillis = DateTime.toEpochMillis(o.startAt)
+  }
   let graceMillis = Infinity
   if (misfire.grace !== undefined) {
     const grace = Duration.decodeUnknown(misfire.grace)
@@ -132,7 +141,8 @@ export const declare = (options: ScheduleOptions): Either.Either<Declaration, In
     everyMillis,
     timeZone,
     policy,
-    graceMillis
+    graceMillis,
+    startMillis
   })
 }
 
@@ -173,6 +183,21 @@ export const decodeDeclaration = (id: string, json: string): Declaration | strin
     }
   })
   return Either.isLeft(declared) ? declared.left.reason : declared.right
+}
+
+/**
+ * A new schedule's first occurrence, declared at `t`: `every` — `startAt` if
+ * it is not in the past, else the first instant of its grid (startAt + k ×
+ * every) at or after `t`; without `startAt`, `t` + every. `cron` — the first
+ * occurrence at or after `startAt`, or after `t` if that is later.
+ */
+const firstOccurrence = (d: Declaration, t: number): number => {
+  const start = d.startMillis
+  if (d.everyMillis !== undefined) {
+    if (start === undefined) return t + d.everyMillis
+    return start >= t ? start : start + Math.ceil((t - start) / d.everyMillis) * d.everyMillis
+  }
+  return start !== undefined && start > t ? nextCron(d.cron!, start - 1)! : nextCron(d.cron!, t)!
 }
 
 /** The first occurrence strictly after `t` (a period counts from `anchor`, an occurrence); undefined: none. */
@@ -522,7 +547,7 @@ export const makeSchedules = (host: ScheduleHost): Effect.Effect<Schedules> =>
           const keep = old !== undefined && sameTiming(old.decl, decl)
           const live: Live = keep ? old! : {
             decl,
-            next: decl.everyMillis !== undefined ? t + decl.everyMillis : after(decl, t, t)!,
+            next: firstOccurrence(decl, t),
             armed: t,
             current: old?.current,
             version: old?.version ?? 0,
