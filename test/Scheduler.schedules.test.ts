@@ -9,6 +9,7 @@ import * as Clock from "effect/Clock"
 import * as DateTime from "effect/DateTime"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as fc from "effect/FastCheck"
 import * as TestClock from "effect/TestClock"
 import type { ScheduleOptions } from "../src/scheduler/Scheduler.js"
 import type { Task } from "../src/scheduler/Task.js"
@@ -329,4 +330,126 @@ describe("Scheduler.schedule", () => {
         assert.strictEqual(yield* reason({ ...base, every: "1 minute" }), "valid")
       }))
     ))
+})
+
+describe("Scheduler.schedule properties", () => {
+  const Q = 500 // ms: the walk's step; toggles fall on half seconds, occurrences and run ends on whole seconds
+
+  /** Sorted distinct toggle instants (odd multiples of Q below `horizon`). */
+  const togglesArb = (horizon: number) =>
+    fc.uniqueArray(fc.integer({ min: 0, max: horizon / (2 * Q) - 1 }), { maxLength: 6 }).map((xs) =>
+      xs.sort((a, b) => a - b).map((x) => (2 * x + 1) * Q)
+    )
+
+  it.effect.prop(
+    "random periods, run lengths, policies, grace, stops and pauses: no overlap, each occurrence at most once and never early, on its grid, within grace, nothing while stopped or paused, on time whenever the schedule is armed and idle",
+    [
+      fc.integer({ min: 1, max: 4 }),
+      fc.integer({ min: 0, max: 6 }),
+      fc.constantFrom("coalesce" as const, "all" as const, "skip" as const),
+      fc.option(fc.integer({ min: 1, max: 10 }), { nil: undefined }),
+      togglesArb(20_000),
+      togglesArb(20_000)
+    ],
+    ([periodSec, durationSec, policy, graceSec, stopToggles, pauseToggles]) =>
+      captureLogs(() =>
+        Effect.scoped(Effect.gen(function*() {
+          const horizon = 20_000
+          const period = periodSec * S
+          const duration = durationSec * S
+          const grace = graceSec === undefined ? Infinity : graceSec * S
+          const base = yield* Clock.currentTimeMillis
+          interface Run {
+            readonly instant: number
+            readonly start: number
+            end: number
+          }
+          const runs: Array<Run> = []
+          const { scheduler } = yield* setup([{
+            name: "s",
+            concurrency: 4, // overlap is the schedule's to prevent, not the source's
+            consume: (t: Task) =>
+              Effect.gen(function*() {
+                const run: Run = {
+                  instant: Date.parse(t.id.slice(t.id.indexOf("@") + 1)) - base,
+                  start: (yield* Clock.currentTimeMillis) - base,
+                  end: Infinity
+                }
+                runs.push(run)
+                yield* Effect.sleep(Duration.millis(duration))
+                run.end = (yield* Clock.currentTimeMillis) - base
+              })
+          }])
+          yield* scheduler.schedule({
+            id: "p",
+            source: "s",
+            every: Duration.millis(period),
+            misfire: { policy, grace: graceSec === undefined ? undefined : Duration.millis(grace) }
+          })
+          // running windows: [start completed, next stop); paused windows: (pause, resume)
+          const running: Array<[number, number]> = [[0, Infinity]]
+          const paused: Array<[number, number]> = []
+          for (let at = Q; at <= horizon + 10 * S; at += Q) {
+            yield* TestClock.setTime(base + at)
+            yield* settle
+            if (stopToggles.includes(at)) {
+              if (running[running.length - 1]![1] === Infinity) {
+                running[running.length - 1]![1] = at
+                yield* Effect.fork(scheduler.stop)
+              } else {
+                yield* Effect.fork(Effect.zipRight(
+                  scheduler.start,
+                  Effect.flatMap(Clock.currentTimeMillis, (now) =>
+                    Effect.sync(() => running.push([now - base, Infinity])))
+                ))
+              }
+            }
+            if (pauseToggles.includes(at)) {
+              if (paused.length === 0 || paused[paused.length - 1]![1] !== Infinity) {
+                paused.push([at, Infinity])
+                yield* scheduler.pause("s")
+              } else {
+                paused[paused.length - 1]![1] = at
+                yield* scheduler.resume("s")
+              }
+            }
+            yield* settle
+            if (at === horizon) {
+              // the end: resume and start, then only let the runs finish
+              if (paused.length > 0 && paused[paused.length - 1]![1] === Infinity) {
+                paused[paused.length - 1]![1] = at
+                yield* scheduler.resume("s")
+              }
+              yield* scheduler.unschedule("p")
+            }
+          }
+          const ids = runs.map((r) =>
+            r.instant
+          )
+          assert.strictEqual(new Set(ids).size, ids.length, "each occurrence runs at most once")
+          const sorted = [...runs].sort((a, b) => a.start - b.start)
+          for (let i = 0; i < sorted.length; i++) {
+            const r = sorted[i]!
+            const what = `run of ${r.instant} started at ${r.start}`
+            assert.isAtLeast(r.start, r.instant, `${what}: early`)
+            assert.strictEqual(r.instant % period, 0, `${what}: off the grid`)
+            assert.isAtMost(r.start - r.instant, grace, `${what}: beyond grace`)
+            if (i > 0) assert.isAtLeast(r.start, sorted[i - 1]!.end, `${what}: overlaps the previous run`)
+            // (at a toggle's instant the scheduler acts first, then the toggle: a run may start at a stop's instant)
+            assert.isTrue(running.some(([a, b]) => r.start >= a && r.start <= b), `${what}: while stopped`)
+            assert.isFalse(paused.some(([p, q]) => r.start > p && r.start < q), `${what}: while paused`)
+            if (policy === "skip") assert.strictEqual(r.start, r.instant, `${what}: skip catches nothing up`)
+          }
+          // on time: an occurrence inside a running, unpaused span, with no run of the schedule in flight, runs at its instant
+          for (let o = period; o < horizon; o += period) {
+            const armed = running.some(([a, b]) => a < o && o < b) &&
+              !paused.some(([p, q]) => p < o && o <= q)
+            const busy = runs.some((r) => r.start < o && r.end >= o)
+            if (!armed || busy) continue
+            assert.isTrue(runs.some((r) => r.instant === o && r.start === o), `occurrence ${o} did not run on time`)
+          }
+        }))
+      ),
+    { timeout: 180_000, fastCheck: { numRuns: 15 } }
+  )
 })
