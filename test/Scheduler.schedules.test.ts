@@ -10,8 +10,9 @@ import * as DateTime from "effect/DateTime"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as fc from "effect/FastCheck"
+import * as Option from "effect/Option"
 import * as TestClock from "effect/TestClock"
-import type { ScheduleOptions } from "../src/scheduler/Scheduler.js"
+import { type ScheduleOptions, validateSchedule } from "../src/scheduler/Scheduler.js"
 import type { Task } from "../src/scheduler/Task.js"
 import { captureLogs, makeWallJumpingClock, settle, setup } from "./support.js"
 
@@ -328,6 +329,12 @@ describe("Scheduler.schedule", () => {
           /startAt must be a DateTime, got "tomorrow"/
         )
         assert.strictEqual(yield* reason({ ...base, every: "1 minute" }), "valid")
+        // the same check without a scheduler
+        assert.deepStrictEqual(
+          Option.map(validateSchedule({ ...base, cron: "0 * * * *", timeZone: "Mars/Olympus" }), (e) => e.reason),
+          Option.some(`timeZone must be an IANA time zone name (e.g. "Europe/Berlin"), got "Mars/Olympus"`)
+        )
+        assert.isTrue(Option.isNone(validateSchedule({ ...base, every: "1 minute" })))
       }))
     ))
 })

@@ -22,12 +22,13 @@ import * as Context from "effect/Context"
 import type * as DateTime from "effect/DateTime"
 import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
-import type * as Option from "effect/Option"
+import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import type { ConsumerRegistry } from "./ConsumerRegistry.js"
 import * as internal from "./internal/scheduler.js"
-import type { InvalidScheduleError } from "./internal/schedules.js"
+import { declare, type InvalidScheduleError } from "./internal/schedules.js"
 import * as internalSql from "./internal/sqlScheduler.js"
 import type { JsonObject, Task } from "./Task.js"
 
@@ -482,6 +483,17 @@ export const makeSql: (
 export const make: (
   options?: SchedulerOptions
 ) => Effect.Effect<SchedulerService, never, ConsumerRegistry | Scope.Scope> = internal.make
+
+/**
+ * Checks `schedule`'s options without a scheduler (e.g. to validate an
+ * application's configuration at load): the error `schedule` would fail
+ * with, or none. Pure.
+ *
+ * @since 0.3.0
+ * @category validation
+ */
+export const validateSchedule = (options: ScheduleOptions): Option.Option<InvalidScheduleError> =>
+  Either.match(declare(options), { onLeft: Option.some, onRight: () => Option.none() })
 
 /**
  * Default of {@link SchedulerOptions.maxSleep}.
