@@ -531,6 +531,23 @@ describe("TaskConsumer retry", () => {
       assert.strictEqual((yield* scheduler.stats).cancelled, 1)
     }))
 
+  it.scoped("each failure steps the schedule once (its state is kept between a task's failures): 49 failures, 49 steps", () =>
+    Effect.gen(function*() {
+      const events: Array<string> = []
+      let steps = 0
+      const counted = Schedule.spaced("1 second").pipe(Schedule.tapInput(() => Effect.sync(() => void steps++)))
+      const { scheduler } = yield* setup([flaky("s", events, counted)])
+      yield* scheduler.submit(yield* task("t", "s", 0, { fail: true, failUntil: 50 }))
+      for (let at = 0; at <= 49_000; at += 1000) {
+        yield* TestClock.setTime(at)
+        yield* settle
+      }
+      assert.strictEqual(events.length, 50)
+      assert.strictEqual(events[49], "t 50@49000")
+      assert.strictEqual(steps, 49, "a replay from the start at every failure would take 1 + 2 + ... + 49 = 1225")
+      assert.strictEqual((yield* scheduler.stats).succeeded, 1)
+    }))
+
   it.effect("retry must be a Schedule: anything else is an InvalidConsumerError naming it", () =>
     Effect.gen(function*() {
       const error = yield* Effect.flip(

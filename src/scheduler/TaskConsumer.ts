@@ -123,10 +123,10 @@ export interface TaskConsumerOptions<E, R> {
    * Defects and interruptions are not retried: a defect is a bug (it goes to
    * the dead letters as `Died` at once). To retry one, turn it into a
    * failure in `consume` (e.g. `Effect.catchAllDefect`), then the schedule
-   * decides. The schedule is replayed from its start for each failure (the
-   * n-th failure steps it n times, with that failure as input, at the
-   * instants the earlier retries were due), so it needs no memory between
-   * runs and gives the same delays after a restart. Example:
+   * decides. Each failure steps the schedule once from its state at the
+   * previous failure; after a restart (SQL layer) that state is rebuilt by
+   * replaying the schedule from its start (see docs/scheduler.md,
+   * "Retries"). Example:
    * `Schedule.exponential("1 second").pipe(Schedule.compose(Schedule.recurs(3)))`
    * runs a failing task at 0, 1, 3 and 7 s, then dead-letters it (4 runs).
    */

@@ -28,6 +28,7 @@ import type { TaskConsumer } from "../TaskConsumer.js"
 import { Counters } from "./counters.js"
 import { ENDED, IdIndex, type TaskEntry } from "./ids.js"
 import { Lane, LaneHeap } from "./lane.js"
+import type { RetryMemo } from "./retry.js"
 import * as signal from "./signal.js"
 import { Signal } from "./signal.js"
 
@@ -512,6 +513,20 @@ export class SchedulerState {
     lane.parked = undefined
     this.parked.delete(lane)
     parked.complete(work ? signal.work : signal.leave)
+  }
+
+  /**
+   * Retry schedules' states by task id (`retry.ts`): a cache — a task that
+   * succeeds or fails for good leaves it; one cancelled or dropped while it
+   * waits stays until the cache is cleared, at 10,000 entries (a miss
+   * replays the schedule).
+   */
+  readonly retryMemos = new Map<string, RetryMemo>()
+
+  /** Keeps the retry schedule's state of task `id`. */
+  rememberRetry(id: string, memo: RetryMemo): void {
+    if (this.retryMemos.size >= 10_000) this.retryMemos.clear()
+    this.retryMemos.set(id, memo)
   }
 
   /** The current time (the host's clock), epoch ms. */

@@ -123,6 +123,7 @@ export const worker = (
     const entry = current!
     current = undefined
     slot.task = undefined
+    if (state.retryMemos.size > 0) state.retryMemos.delete(entry.value.id)
     state.ended(lane, entry, true)
     hooks.succeeded(entry.value, entry.seq)
     return next()
@@ -154,8 +155,10 @@ export const worker = (
     const task = current!.value
     const now = state.now()
     const since = hooks.retrySince(task) ?? now
-    return Effect.flatMap(Effect.exit(nextRetry(retry!, failure, slot.attempt, now, since)), (decided) => {
-      if (decided._tag === "Failure" || decided.value === undefined) {
+    const memo = state.retryMemos.get(task.id)
+    return Effect.flatMap(Effect.exit(nextRetry(retry!, failure, slot.attempt, now, since, memo)), (decided) => {
+      if (decided._tag === "Failure" || decided.value.due === undefined) {
+        if (memo !== undefined) state.retryMemos.delete(task.id)
         return decided._tag === "Failure"
           ? Effect.zipRight(
             Effect.logError("Scheduler: the retry schedule died; the task is not retried", decided.cause).pipe(
@@ -167,10 +170,12 @@ export const worker = (
       }
       const entry = current!
       const attempt = slot.attempt
+      const due = decided.value.due
       current = undefined
       slot.task = undefined
-      hooks.retried(lane, entry, attempt, decided.value, since)
-      return Effect.zipRight(logRetry(lane, task, cause, attempt, decided.value), Effect.suspend(next))
+      state.rememberRetry(task.id, decided.value.memo!)
+      hooks.retried(lane, entry, attempt, due, since)
+      return Effect.zipRight(logRetry(lane, task, cause, attempt, due), Effect.suspend(next))
     })
   }
   /** One handlers object for every run (the run's task is `current`): no closure per task. */
