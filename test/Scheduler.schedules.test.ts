@@ -10,6 +10,7 @@ import * as DateTime from "effect/DateTime"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as fc from "effect/FastCheck"
+import type * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as TestClock from "effect/TestClock"
 import { type ScheduleOptions, validateSchedule } from "../src/scheduler/Scheduler.js"
@@ -396,18 +397,21 @@ describe("Scheduler.schedule properties", () => {
           // running windows: [start completed, next stop); paused windows: (pause, resume)
           const running: Array<[number, number]> = [[0, Infinity]]
           const paused: Array<[number, number]> = []
+          let lifecycle: Fiber.RuntimeFiber<void> | undefined
           for (let at = Q; at <= horizon + 10 * S; at += Q) {
             yield* TestClock.setTime(base + at)
             yield* settle
-            if (stopToggles.includes(at)) {
+            // a toggle while the previous stop still waits for a run is left out: then each one takes
+            // effect at its instant (a start or stop queued behind another would blur the windows)
+            if (stopToggles.includes(at) && (lifecycle === undefined || lifecycle.unsafePoll() !== null)) {
               if (running[running.length - 1]![1] === Infinity) {
                 running[running.length - 1]![1] = at
-                yield* Effect.fork(scheduler.stop)
+                lifecycle = yield* Effect.fork(scheduler.stop)
               } else {
-                yield* Effect.fork(Effect.zipRight(
+                lifecycle = yield* Effect.fork(Effect.zipRight(
                   scheduler.start,
                   Effect.flatMap(Clock.currentTimeMillis, (now) =>
-                    Effect.sync(() => running.push([now - base, Infinity])))
+                    Effect.sync(() => void running.push([now - base, Infinity])))
                 ))
               }
             }
@@ -457,6 +461,13 @@ describe("Scheduler.schedule properties", () => {
           }
         }))
       ),
-    { timeout: 180_000, fastCheck: { numRuns: 15 } }
+    {
+      timeout: 180_000,
+      fastCheck: {
+        numRuns: 15,
+        // found by CI: occurrences due while an `all` catch-up ran were run late (after it) instead of skipped
+        examples: [[1, 3, "all", 2, [], [500, 2500]]]
+      }
+    }
   )
 })

@@ -241,6 +241,8 @@ interface Live {
   armed: number
   /** The occurrence task pending or running, if any. */
   current: string | undefined
+  /** When the last occurrence task seen to end ended: an on-time occurrence due before it overlapped that run. */
+  freedAt: number
   /** Its heap entry is live while `queued === version`. */
   version: number
   queued: number
@@ -347,6 +349,7 @@ export const makeSchedules = (host: ScheduleHost): Effect.Effect<Schedules> =>
         next: row.next,
         armed: -Infinity,
         current: undefined,
+        freedAt: -Infinity,
         version: 0,
         queued: -1,
         waiting: false,
@@ -383,8 +386,10 @@ export const makeSchedules = (host: ScheduleHost): Effect.Effect<Schedules> =>
       for (let guard = 0; live.next <= t && guard < 1000; guard++) {
         const o = live.next
         if (o >= live.armed) {
-          // on time (or late only because the scheduler was busy)
-          if (live.current !== undefined) live.skippedOverlap++
+          // on time (or late only because the scheduler was busy): skipped if due while the previous run
+          // was pending or running (it still is, or it ended after o: a schedule waiting for an `all`
+          // catch-up to end is handled only then)
+          if (live.current !== undefined || o < live.freedAt) live.skippedOverlap++
           else out.push(occurrence(live, o))
           live.next = after(d, o, o)!
           continue
@@ -550,6 +555,7 @@ export const makeSchedules = (host: ScheduleHost): Effect.Effect<Schedules> =>
             next: firstOccurrence(decl, t),
             armed: t,
             current: old?.current,
+            freedAt: old?.freedAt ?? -Infinity,
             version: old?.version ?? 0,
             queued: -1,
             waiting: false,
@@ -624,6 +630,7 @@ export const makeSchedules = (host: ScheduleHost): Effect.Effect<Schedules> =>
         tracked.delete(taskId)
         if (live.current !== taskId) return
         live.current = undefined
+        live.freedAt = now()
         if (live.waiting && fiber !== undefined) enqueue(live)
       },
       resumed: (source) => {
