@@ -59,7 +59,7 @@ export const decodeTimeout = (input: unknown): Duration.Duration | undefined | s
   if (input === undefined) return undefined
   const decoded = Duration.decodeUnknown(input)
   if (decoded._tag === "None") {
-    return `timeout must be a duration (e.g. "30 seconds" or a number of milliseconds), got ${describe(input)}`
+    return `timeout must be a duration (e.g. "30 seconds" or a number of milliseconds), got ${describeValue(input)}`
   }
   const duration = decoded.value
   if (!Duration.isFinite(duration)) return undefined
@@ -69,7 +69,8 @@ export const decodeTimeout = (input: unknown): Duration.Duration | undefined | s
   return duration
 }
 
-const describe = (input: unknown): string => {
+/** A value as a message shows it: its JSON, or its string form. @internal */
+export const describeValue = (input: unknown): string => {
   try {
     return JSON.stringify(input) ?? String(input)
   } catch {
@@ -87,15 +88,17 @@ export interface RateLimit {
 export const decodeRateLimit = (input: unknown): RateLimit | undefined | string => {
   if (input === undefined) return undefined
   if (typeof input !== "object" || input === null) {
-    return `rateLimit must be { limit, interval }, got ${describe(input)}`
+    return `rateLimit must be { limit, interval }, got ${describeValue(input)}`
   }
   const { interval, limit } = input as { readonly limit?: unknown; readonly interval?: unknown }
   if (typeof limit !== "number" || !Number.isSafeInteger(limit) || limit < 1) {
-    return `rateLimit.limit must be an integer >= 1, got ${describe(limit)}`
+    return `rateLimit.limit must be an integer >= 1, got ${describeValue(limit)}`
   }
   const decoded = Duration.decodeUnknown(interval)
   if (decoded._tag === "None" || !Duration.isFinite(decoded.value) || Duration.toMillis(decoded.value) <= 0) {
-    return `rateLimit.interval must be a finite duration longer than 0 (e.g. "1 second"), got ${describe(interval)}`
+    return `rateLimit.interval must be a finite duration longer than 0 (e.g. "1 second"), got ${
+      describeValue(interval)
+    }`
   }
   return { limit, interval: decoded.value }
 }
@@ -128,7 +131,7 @@ export const validate = (
   if (retry !== undefined && !Schedule.isSchedule(retry)) {
     return new InvalidConsumerError({
       name,
-      reason: `retry must be a Schedule (from effect/Schedule), got ${describe(retry)}`
+      reason: `retry must be a Schedule (from effect/Schedule), got ${describeValue(retry)}`
     })
   }
   return undefined

@@ -30,6 +30,7 @@ import type { SchedulerOptions, SchedulerService, SchedulerStats, SourceStats } 
 import { Task } from "../Task.js"
 import type { TaskConsumer } from "../TaskConsumer.js"
 import { type Backend, memoryBackend, olderThanMillis } from "./backend.js"
+import { ClockWatch } from "./clockWatch.js"
 import { dispatcher } from "./dispatcher.js"
 import type { Lane } from "./lane.js"
 import { makeSchedules } from "./schedules.js"
@@ -45,9 +46,6 @@ export const defaultWorkerIdleTimeout: Duration.Duration = Duration.seconds(1)
 
 /** @internal */
 export const defaultDeadLetterLimit = 10_000
-
-/** A change of wall minus monotonic time larger than this between two wake-ups is a clock jump. @internal */
-export const clockJumpThresholdMillis = 1000
 
 /** The longest a JS timer can wait (2^31 − 1 ms, ~24.8 days); longer sleeps are clamped to it. @internal */
 export const maxTimerMillis = 2 ** 31 - 1
@@ -184,8 +182,7 @@ export const makeWith = <E, R>(
       clock,
       store: backend.scheduleStore,
       maxSleepMillis: settings.maxSleepMillis,
-      isPaused: (source) => state.paused.has(source),
-      jumpMillis: clockJumpThresholdMillis
+      isPaused: (source) => state.paused.has(source)
     })
     /** The backend's hooks, telling the schedules when one of their occurrence tasks ended. */
     const hooks: RunHooks = {
@@ -246,18 +243,15 @@ export const makeWith = <E, R>(
      * Clock jumps (docs/architecture.md, "Time and clock jumps"): at every
      * wake-up, wall-clock time minus monotonic time (`currentTimeNanos`,
      * which timers follow) is compared with its value at the previous one; a
-     * change beyond `clockJumpThresholdMillis` is a jump: counted, logged
+     * change beyond `clockJumpThresholdMillis` (`clockWatch.ts`) is a jump: counted, logged
      * once with its size. Tasks whose instant a forward jump skipped are due
      * in this round, so they start at once.
      */
-    let skew: number | undefined
+    const clockWatch = new ClockWatch(clock)
     const watchClock = Effect.suspend(() => {
-      const now = clock.unsafeCurrentTimeMillis() - Number(clock.unsafeCurrentTimeNanos() / 1_000_000n)
-      const before = skew
-      skew = now
-      if (before === undefined || Math.abs(now - before) <= clockJumpThresholdMillis) return Effect.void
+      const size = clockWatch.check()
+      if (size === 0) return Effect.void
       state.clockJumps++
-      const size = now - before
       return Effect.logWarning(
         `Scheduler: the wall clock jumped ${size > 0 ? "forward" : "back"} by ${
           Duration.format(Duration.millis(Math.abs(size)))

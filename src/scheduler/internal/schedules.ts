@@ -21,6 +21,8 @@ import * as Schema from "effect/Schema"
 import type { MisfirePolicy, ScheduleInfo, ScheduleOptions } from "../Scheduler.js"
 import type { JsonObject } from "../Task.js"
 import { Task } from "../Task.js"
+import { ClockWatch } from "./clockWatch.js"
+import { describeValue as show } from "./consumer.js"
 import { type CronSpec, nextCron, parseCron } from "./cron.js"
 import { MinHeap } from "./heap.js"
 import { Signal } from "./signal.js"
@@ -60,14 +62,6 @@ export interface Declaration {
 export const maxScheduleIdLength = 200
 
 const policies: ReadonlyArray<MisfirePolicy> = ["coalesce", "all", "skip"]
-
-const show = (value: unknown): string => {
-  try {
-    return JSON.stringify(value) ?? String(value)
-  } catch {
-    return String(value)
-  }
-}
 
 /** The id of the occurrence of schedule `id` at `at`. @internal */
 export const occurrenceId = (id: string, at: number): string => `${id}@${new Date(at).toISOString()}`
@@ -280,8 +274,6 @@ export interface ScheduleHost {
   readonly store: ScheduleStore
   readonly maxSleepMillis: number
   readonly isPaused: (source: string) => boolean
-  /** A change of wall minus monotonic time larger than this is a clock jump. */
-  readonly jumpMillis: number
 }
 
 /** @internal */
@@ -439,20 +431,14 @@ export const makeSchedules = (host: ScheduleHost): Effect.Effect<Schedules> =>
       return n
     }
 
-    let skew: number | undefined
-    /** A forward wall-clock jump since the last round: what it skipped is missed. */
-    const jumped = (): boolean => {
-      const s = clock.unsafeCurrentTimeMillis() - Number(clock.unsafeCurrentTimeNanos() / 1_000_000n)
-      const before = skew
-      skew = s
-      return before !== undefined && s - before > host.jumpMillis
-    }
+    /** Forward wall-clock jumps since the last round: what they skipped is missed. */
+    const clockWatch = new ClockWatch(clock)
 
     /** One round: every due schedule handled, its tasks submitted with its new state (all or nothing). */
     const round: Effect.Effect<void> = lock.withPermits(1)(
       Effect.gen(function*() {
         const t = now()
-        if (jumped()) { for (const live of lives.values()) live.armed = t + 1 }
+        if (clockWatch.check() > 0) { for (const live of lives.values()) live.armed = t + 1 }
         const due: Array<Live> = []
         for (let top = heap.peek(); top !== undefined && top.dueMillis <= t; top = heap.peek()) {
           heap.pop()
@@ -600,7 +586,7 @@ export const makeSchedules = (host: ScheduleHost): Effect.Effect<Schedules> =>
     const start: Effect.Effect<void> = Effect.suspend(() => {
       if (fiber !== undefined) return Effect.void
       const t = now()
-      skew = undefined
+      clockWatch.reset()
       for (const live of lives.values()) {
         live.armed = t + 1
         enqueue(live)
