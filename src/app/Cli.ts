@@ -18,7 +18,6 @@ import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as Console from "effect/Console"
 import * as Data from "effect/Data"
 import * as DateTime from "effect/DateTime"
-import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Logger from "effect/Logger"
 import * as Option from "effect/Option"
@@ -26,7 +25,7 @@ import * as Schema from "effect/Schema"
 import * as AppConfig from "./config/AppConfig.js"
 import * as ConfigCheck from "./config/check.js"
 import { ItemBody, RunResultBody } from "./http/Api.js"
-import { CollectorRunner } from "./scheduling/CollectorRunner.js"
+import { CollectorRunner, formatTiming } from "./scheduling/CollectorRunner.js"
 import { SchedulerAdapter } from "./scheduling/SchedulerAdapter.js"
 import * as Service from "./Service.js"
 import * as ItemsModule from "./storage/Items.js"
@@ -66,6 +65,14 @@ const run = Command.make("run", { config: configOption }, ({ config }) =>
   Effect.gen(function*() {
     const env = yield* AppConfig.Env
     const loaded = yield* loadConfig(config)
+    const legacyProblems = env.useRayScheduler ? [] : AppConfig.legacySchedulerProblems(loaded.config)
+    if (legacyProblems.length > 0) {
+      return yield* explain(
+        `Invalid configuration ${loaded.path} for USE_RAY_SCHEDULER=false (the legacy scheduler runs jobs every interval only):\n${
+          legacyProblems.join("\n")
+        }`
+      )
+    }
     yield* Effect.logInfo(`configuration ${loaded.path}: ${loaded.config.collectors.length} collector(s)`)
     yield* Effect.gen(function*() {
       // the service layer is built: the lease is held, the API answers, the scheduling runs
@@ -115,7 +122,7 @@ const collectors = Command.make(
         for (const i of instances) {
           const last = Option.match(i.lastRunAt, { onNone: () => "never", onSome: DateTime.formatIso })
           yield* Console.log(
-            `${i.id}\n  every ${Duration.toSeconds(i.interval)}s, last run ${last}, runs ${i.runCount}, ` +
+            `${i.id}\n  ${formatTiming(i.timing)}, last run ${last}, runs ${i.runCount}, ` +
               `errors ${i.errorCount}` +
               Option.match(i.lastError, { onNone: () => "", onSome: (error) => `, last error: ${error}` })
           )

@@ -72,7 +72,7 @@ export const collectorsLayer = (config: AppConfig) =>
         Effect.suspend((): Effect.Effect<Collector, never, CollectorRequirements> =>
           collector.type === "feed" ? FeedCollector.make(collector) : CommandCollector.make(collector)
         ),
-        (built) => ({ collector: built, concurrency: collector.concurrency })
+        (built) => ({ collector: built, concurrency: collector.concurrency, misfire: collector.misfire })
       ))
   ).pipe(Layer.provide(Layer.merge(NodeHttpClient.layer, ProcessGroups.layerSql)))
 

@@ -1,7 +1,9 @@
 import { NodeFileSystem } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { ConfigProvider, Duration, Effect, Either, Layer } from "effect"
+import { ConfigProvider, Duration, Effect, Either, Layer, Stream } from "effect"
+import type { Collector } from "../../src/app/collectors/Collector.js"
 import * as AppConfig from "../../src/app/config/AppConfig.js"
+import * as CollectorRunner from "../../src/app/scheduling/CollectorRunner.js"
 import { SchedulerAdapter } from "../../src/app/scheduling/SchedulerAdapter.js"
 import * as Service from "../../src/app/Service.js"
 import * as Database from "../../src/app/storage/Database.js"
@@ -43,7 +45,10 @@ describe("AppConfig", () => {
       const collector = config.collectors[0]!
       assert.strictEqual(collector.name, "feed")
       assert.strictEqual(collector.concurrency, 1)
-      assert.isTrue(Duration.equals(collector.interval, Duration.minutes(30)))
+      // absent in the file (so that `interval` + `cron` can be refused); FeedCollector.make applies 30 minutes
+      assert.isUndefined(collector.interval)
+      assert.isUndefined(collector.cron)
+      assert.isUndefined(collector.misfire)
       const empty = yield* AppConfig.parse("collectors: []", "empty.yaml")
       assert.deepStrictEqual(empty.collectors, [])
     }))
@@ -57,7 +62,7 @@ describe("AppConfig", () => {
         ], ["365 days", 365 * 86_400_000]] as const
       ) {
         const config = yield* AppConfig.parse(feed(`    interval: ${text}\n`), "d.yaml")
-        assert.strictEqual(Duration.toMillis(config.collectors[0]!.interval), millis, text)
+        assert.strictEqual(Duration.toMillis(config.collectors[0]!.interval!), millis, text)
       }
       // below the interval's minimum of 1 second: spelled out on a timeout
       const timeout = yield* AppConfig.parse(feed("    timeout: 500ms\n"), "d.yaml")
@@ -173,9 +178,9 @@ describe("AppConfig: every problem is one clean line naming the path and what wa
         ]],
         ["collectors:\n  - type: feed\n    feeds: [1, {url: 2}, {url: x, foo: 1}]\n    debug: yes please\n", [
           "  collectors[0].debug: Expected true or false, got \"yes please\"",
-          "  collectors[0].feeds[0]: Expected a feed (a map with keys \"url\", \"interval\"), got 1",
+          "  collectors[0].feeds[0]: Expected a feed (a map with keys \"url\", \"interval\", \"cron\", \"timeZone\"), got 1",
           "  collectors[0].feeds[1].url: Expected an http(s) URL or a local file path, got 2",
-          "  collectors[0].feeds[2].foo: is unexpected, expected: \"url\" | \"interval\""
+          "  collectors[0].feeds[2].foo: is unexpected, expected: \"url\" | \"interval\" | \"cron\" | \"timeZone\""
         ]],
         ["collectors:\n  - type: feed\n    feeds: a.xml\n", [
           "  collectors[0].feeds: Expected a list of feeds, got \"a.xml\""
@@ -193,7 +198,7 @@ describe("AppConfig: every problem is one clean line naming the path and what wa
         [
           "collectors:\n  - type: command\n    name: s\n    command: x\n    jobs: [{ param: a, extra: { deep: 1 } }]\n",
           [
-            "  collectors[0].jobs[0].extra: is unexpected, expected: \"param\" | \"interval\""
+            "  collectors[0].jobs[0].extra: is unexpected, expected: \"param\" | \"interval\" | \"cron\" | \"timeZone\""
           ]
         ],
         ["scheduler: { maxSleep: null }\ncollectors: []", [
@@ -307,6 +312,112 @@ describe("AppConfig: instance ids are unambiguous (bug 5)", () => {
         "  collectors[1].feeds[0]: instance id \"a:b:c\" is also the id of collectors[0].feeds[0]",
         "  collectors[2]: instance id \"a:b:c\" is also the id of collectors[0].feeds[0]"
       ])
+    }))
+})
+
+describe("AppConfig: cron, timeZone and misfire (issue 10)", () => {
+  const collector = (fields: Partial<Collector>): Collector => ({
+    name: "c",
+    defaultInterval: Duration.minutes(30),
+    fetch: () => Stream.empty,
+    ...fields
+  })
+  const timings = (c: Collector, misfire?: CollectorRunner.JobMisfire) =>
+    CollectorRunner.instancesOf([{ collector: c, concurrency: 1, misfire }]).map((i) => [i.id, i.timing, i.misfire])
+
+  it.effect("decode at the collector and the job level; misfire has no default in the file", () =>
+    Effect.gen(function*() {
+      const config = yield* AppConfig.parse(
+        "collectors:\n  - type: feed\n    cron: '*/15 8-18 * * 1-5'\n    timeZone: Europe/Berlin\n" +
+          "    misfire: { policy: all, grace: 6 hours }\n" +
+          "    feeds: [{ url: a.xml }, { url: b.xml, cron: '0 7 * * *', timeZone: America/New_York }, { url: c.xml, interval: 1h }]\n" +
+          "  - type: command\n    name: s\n    command: x\n    misfire: {}\n    jobs: [{ param: q, cron: '0 0 12 * * *' }]\n",
+        "ok.yaml"
+      )
+      const [feeds, command] = config.collectors
+      assert.strictEqual(feeds!.cron, "*/15 8-18 * * 1-5")
+      assert.strictEqual(feeds!.timeZone, "Europe/Berlin")
+      assert.deepStrictEqual(feeds!.misfire, { policy: "all", grace: Duration.hours(6) })
+      assert.strictEqual(feeds!.type === "feed" ? feeds!.feeds[1]!.timeZone : undefined, "America/New_York")
+      assert.deepStrictEqual(command!.misfire, { policy: "coalesce" }, "an empty misfire map: policy coalesce, no grace")
+      assert.deepStrictEqual(AppConfig.legacySchedulerProblems(config), [
+        "  collectors[0].cron: needs the RayScheduler (USE_RAY_SCHEDULER=true)",
+        "  collectors[0].misfire: needs the RayScheduler (USE_RAY_SCHEDULER=true)",
+        "  collectors[0].feeds[1].cron: needs the RayScheduler (USE_RAY_SCHEDULER=true)",
+        "  collectors[1].misfire: needs the RayScheduler (USE_RAY_SCHEDULER=true)",
+        "  collectors[1].jobs[0].cron: needs the RayScheduler (USE_RAY_SCHEDULER=true)"
+      ])
+      assert.deepStrictEqual(AppConfig.legacySchedulerProblems(yield* AppConfig.parse(feed(""), "ok.yaml")), [])
+    }))
+
+  it("a job's timing: its cron, its interval, the collector's cron, the collector's interval; zones from the job, the collector, else UTC", () => {
+    const hourly = { _tag: "Every", interval: Duration.hours(1) }
+    assert.deepStrictEqual(
+      timings(collector({
+        cron: "0 7 * * *",
+        timeZone: "Europe/Berlin",
+        jobs: [
+          { param: "a" },
+          { param: "b", interval: Duration.hours(1) },
+          { param: "c", cron: "0 8 * * *" },
+          { param: "d", cron: "0 9 * * *", timeZone: "Asia/Tokyo" }
+        ]
+      }), { policy: "skip" }),
+      [
+        ["c:a", { _tag: "Cron", cron: "0 7 * * *", timeZone: "Europe/Berlin" }, { policy: "skip" }],
+        ["c:b", hourly, { policy: "skip" }],
+        ["c:c", { _tag: "Cron", cron: "0 8 * * *", timeZone: "Europe/Berlin" }, { policy: "skip" }],
+        ["c:d", { _tag: "Cron", cron: "0 9 * * *", timeZone: "Asia/Tokyo" }, { policy: "skip" }]
+      ]
+    )
+    assert.deepStrictEqual(timings(collector({ jobs: [{ param: "a", cron: "0 7 * * *" }, { param: "b" }] })), [
+      ["c:a", { _tag: "Cron", cron: "0 7 * * *", timeZone: "UTC" }, { policy: "coalesce" }],
+      ["c:b", { _tag: "Every", interval: Duration.minutes(30) }, { policy: "coalesce" }]
+    ])
+    assert.deepStrictEqual(timings(collector({ defaultInterval: Duration.hours(1) })), [["c", hourly, {
+      policy: "coalesce"
+    }]])
+  })
+
+  it.effect("interval with cron at one level, a timeZone without cron, a bad cron, an unknown zone, a bad misfire: one line each", () =>
+    Effect.gen(function*() {
+      const cases: ReadonlyArray<readonly [string, ReadonlyArray<string>]> = [
+        [feed("    interval: 1h\n    cron: '0 * * * *'\n"), [
+          "  collectors[0].cron: cannot be combined with interval (a job runs every interval or at cron times)"
+        ]],
+        ["collectors:\n  - type: feed\n    feeds: [{ url: a.xml, interval: 1h, cron: '0 * * * *' }]\n", [
+          "  collectors[0].feeds[0].cron: cannot be combined with interval (a job runs every interval or at cron times)"
+        ]],
+        [feed("    timeZone: Europe/Berlin\n"), [
+          "  collectors[0].timeZone: has no effect: neither the collector nor any of its jobs uses cron"
+        ]],
+        ["collectors:\n  - { type: command, name: s, command: x, jobs: [{ param: q, timeZone: UTC }] }\n", [
+          "  collectors[0].jobs[0].timeZone: has no effect: this job runs every interval, not at cron times"
+        ]],
+        [feed("    cron: '61 * * * *'\n"), [
+          "  collectors[0].cron: Expected a cron expression of 5 fields (minute hour day-of-month month day-of-week) or 6 (seconds first): invalid cron expression \"61 * * * *\": Expected a value between 0 and 59"
+        ]],
+        [feed("    cron: '0 0 31 2 *'\n"), [
+          "  collectors[0].cron: Expected a cron expression of 5 fields (minute hour day-of-month month day-of-week) or 6 (seconds first): cron expression \"0 0 31 2 *\" never fires"
+        ]],
+        [feed("    cron: '0 * * * *'\n    timeZone: Mars/Olympus\n"), [
+          "  collectors[0].timeZone: Expected an IANA time zone name such as \"Europe/Berlin\" or \"UTC\", got \"Mars/Olympus\""
+        ]],
+        [feed("    misfire: { policy: later, grace: 0s }\n"), [
+          "  collectors[0].misfire.policy: Expected \"coalesce\", \"all\" or \"skip\", got \"later\"",
+          "  collectors[0].misfire.grace: Expected a positive duration such as \"30 minutes\", \"1 hour\" or \"90s\", got \"0s\""
+        ]],
+        [feed("    misfire: { grace: 400 days, when: now }\n"), [
+          "  collectors[0].misfire.when: is unexpected, expected: \"policy\" | \"grace\"",
+          "  collectors[0].misfire.grace: Expected a duration from 1 second to 365 days, got \"400 days\""
+        ]],
+        [feed("    misfire: coalesce\n"), [
+          "  collectors[0].misfire: Expected a map with keys \"policy\", \"grace\", got \"coalesce\""
+        ]]
+      ]
+      for (const [text, expected] of cases) {
+        assert.deepStrictEqual(yield* lines(text), expected, text)
+      }
     }))
 })
 

@@ -116,6 +116,12 @@ export interface AdapterUnderTest {
   readonly type: SchedulerType
   readonly started: AdapterLayer
   readonly notStarted: AdapterLayer
+  /**
+   * Whether a job has a next run while it runs: the RayScheduler's schedules
+   * know their next occurrence (and make it a task only when due); the
+   * legacy scheduler plans a job's next run (a pending run) when one ends.
+   */
+  readonly plansWhileRunning: boolean
   /** Started when built, on the test's database (the durable store: in its `SqlClient`), if it uses one. */
   readonly startedOnDatabase?: Layer.Layer<
     SchedulerAdapter,
@@ -133,15 +139,18 @@ export const adapters: ReadonlyArray<readonly [string, AdapterUnderTest]> = [
   ["RayScheduler (durable)", {
     type: "RayScheduler",
     ...durableAdapter,
+    plansWhileRunning: true,
     startedOnDatabase: Layer.orDie(RaySchedulerAdapter.layerSql({ maxSleep: "1 hour" }))
   }],
   ["RayScheduler (memory)", {
     type: "RayScheduler",
+    plansWhileRunning: true,
     started: RaySchedulerAdapter.layer({ maxSleep: "1 hour" }),
     notStarted: RaySchedulerAdapter.layerNotStarted({ maxSleep: "1 hour" })
   }],
   ["LegacyScheduler", {
     type: "LegacyScheduler",
+    plansWhileRunning: false,
     started: LegacySchedulerAdapter.layer,
     notStarted: LegacySchedulerAdapter.layerNotStarted
   }]

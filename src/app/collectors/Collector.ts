@@ -4,9 +4,10 @@
  * jobs periodically through the scheduler and pushes the events through the
  * pipeline (dedup, then SQLite).
  *
- * A collector has a default interval and optionally a list of parameterised
- * jobs — one per feed URL or per search query — each with its own interval.
- * A collector without jobs runs as one job with no param.
+ * A collector has a default timing (an interval, or cron times in a time
+ * zone) and optionally a list of parameterised jobs — one per feed URL or per
+ * search query — each with its own timing. A collector without jobs runs as
+ * one job with no param. Which timing a job gets: `CollectorRunner.instancesOf`.
  */
 import * as Data from "effect/Data"
 import type * as DateTime from "effect/DateTime"
@@ -37,8 +38,12 @@ export interface RawEvent {
 export interface CollectorJob {
   /** The parameter passed to `fetch` (a feed URL or path, a search query, ...). */
   readonly param: string
-  /** How often the job runs. Default: the collector's `defaultInterval`. */
+  /** How often the job runs. Default: the collector's timing. Not with `cron`. */
   readonly interval?: Duration.Duration | undefined
+  /** Cron times of the job (5 fields, or 6 with seconds first). Default: the collector's timing. Not with `interval`. */
+  readonly cron?: string | undefined
+  /** The IANA time zone of cron times (the job's or the collector's). Default: the collector's `timeZone`, else UTC. */
+  readonly timeZone?: string | undefined
 }
 
 /** A run failed; the job runs again at its next interval. */
@@ -75,7 +80,12 @@ export type FetchError = CollectorError | RetryableCollectorError
 export interface Collector {
   /** Unique name; instance ids are `name` or `name:param`. */
   readonly name: string
+  /** How often its jobs run, unless they (or the collector) have cron times. */
   readonly defaultInterval: Duration.Duration
+  /** Cron times of its jobs (5 fields, or 6 with seconds first), unless a job has its own timing. */
+  readonly cron?: string | undefined
+  /** The IANA time zone of its jobs' cron times. Default: UTC. */
+  readonly timeZone?: string | undefined
   /** Parameterised jobs; empty or absent means one job without param. */
   readonly jobs?: ReadonlyArray<CollectorJob> | undefined
   readonly fetch: (param: string | undefined) => Stream.Stream<RawEvent, FetchError>

@@ -34,6 +34,7 @@ import { JsonObject } from "../../scheduler/Task.js"
 import { describeActual } from "../config/formatIssues.js"
 import {
   CollectorName,
+  CronExpression,
   GiB,
   IntBetween,
   Interval,
@@ -41,6 +42,7 @@ import {
   NonEmpty,
   NonEmptyProcessString,
   ProcessString,
+  TimeZone,
   UpTo24Hours,
   withDefault
 } from "../config/schemas.js"
@@ -62,8 +64,12 @@ import { ProcessGroups } from "./ProcessGroups.js"
 export interface CommandJob {
   /** Passed to the command as one argv element (see {@link CommandCollectorOptions.args}). */
   readonly param: string
-  /** How often the job runs. Default: the collector's `interval`. */
+  /** How often the job runs. Default: the collector's timing. Not with `cron`. */
   readonly interval?: Duration.DurationInput | undefined
+  /** Cron times of the job. Default: the collector's timing. Not with `interval`. */
+  readonly cron?: string | undefined
+  /** The IANA time zone of the job's cron times. Default: the collector's `timeZone`, else UTC. */
+  readonly timeZone?: string | undefined
 }
 
 /** Options of {@link make}. */
@@ -81,8 +87,12 @@ export interface CommandCollectorOptions {
   readonly args?: ReadonlyArray<string> | undefined
   /** Parameterised jobs. Default: none — the command runs as one job without param. */
   readonly jobs?: ReadonlyArray<CommandJob> | undefined
-  /** Default interval of the jobs. Default: 1 hour. */
+  /** Default interval of the jobs. Default: 1 hour (unless `cron` is given). */
   readonly interval?: Duration.DurationInput | undefined
+  /** Cron times of the jobs instead of an interval (5 fields, or 6 with seconds first). */
+  readonly cron?: string | undefined
+  /** The IANA time zone of cron times. Default: UTC. */
+  readonly timeZone?: string | undefined
   /** Limit on one run; the process (and its process group) is killed beyond it. Default: 60 seconds. */
   readonly timeout?: Duration.DurationInput | undefined
   /** Largest stdout accepted, in bytes; the process is killed beyond it. Default: 10 MiB (10 485 760). */
@@ -132,8 +142,12 @@ export const CommandJobConfig = Schema.Struct({
   /** The parameter (e.g. a search query), passed as one argv element. */
   param: NonEmptyProcessString,
   /** How often this job runs (1 second to 365 days). Default: the collector's `interval`. */
-  interval: Schema.optional(Interval)
-}).annotations({ description: `a job (a map with keys "param", "interval")` })
+  interval: Schema.optional(Interval),
+  /** Cron times of this job instead of an interval (5 fields, or 6 with seconds first). */
+  cron: Schema.optional(CronExpression),
+  /** The IANA time zone of the cron times. Default: the collector's `timeZone`, else UTC. */
+  timeZone: Schema.optional(TimeZone)
+}).annotations({ description: `a job (a map with keys "param", "interval", "cron", "timeZone")` })
 
 /** Extra environment variables of a command: names without "=" or NUL, values without NUL. */
 const Environment = Schema.Record({ key: Schema.String, value: ProcessString }).annotations({
@@ -157,7 +171,12 @@ export const Config = Schema.Struct({
   command: NonEmptyProcessString,
   args: withDefault(List(ProcessString, "strings"), () => defaults.args),
   jobs: withDefault(List(CommandJobConfig, "jobs"), () => defaults.jobs),
-  interval: withDefault(Interval, () => defaults.interval),
+  /** How often the jobs run. Default: {@link defaults}' `interval`, unless `cron` is given (not both). */
+  interval: Schema.optional(Interval),
+  /** Cron times of the jobs instead of an interval (5 fields, or 6 with seconds first). */
+  cron: Schema.optional(CronExpression),
+  /** The IANA time zone of cron times (the collector's and its jobs'). Default: UTC. */
+  timeZone: Schema.optional(TimeZone),
   timeout: withDefault(UpTo24Hours, () => defaults.timeout),
   maxOutputBytes: withDefault(IntBetween(1, GiB, "1 GiB"), () => defaults.maxOutputBytes),
   resultsField: withDefault(NonEmpty, () => defaults.resultsField),
@@ -420,9 +439,13 @@ export const make = (
     return {
       name,
       defaultInterval: Duration.decode(options.interval ?? defaults.interval),
+      cron: options.cron,
+      timeZone: options.timeZone,
       jobs: options.jobs?.map((job) => ({
         param: job.param,
-        interval: job.interval === undefined ? undefined : Duration.decode(job.interval)
+        interval: job.interval === undefined ? undefined : Duration.decode(job.interval),
+        cron: job.cron,
+        timeZone: job.timeZone
       })),
       fetch
     } satisfies Collector

@@ -37,12 +37,14 @@ import { fileURLToPath } from "node:url"
 import { describeActual } from "../config/formatIssues.js"
 import {
   CollectorName,
+  CronExpression,
   GiB,
   HeaderValue,
   IntBetween,
   Interval,
   List,
   NonEmptyProcessString,
+  TimeZone,
   UpTo24Hours,
   withDefault
 } from "../config/schemas.js"
@@ -68,8 +70,12 @@ export interface FeedSource {
    * It is the job's param.
    */
   readonly url: string
-  /** How often this feed is fetched. Default: the collector's `interval`. */
+  /** How often this feed is fetched. Default: the collector's timing. Not with `cron`. */
   readonly interval?: Duration.DurationInput | undefined
+  /** Cron times of this feed. Default: the collector's timing. Not with `interval`. */
+  readonly cron?: string | undefined
+  /** The IANA time zone of this feed's cron times. Default: the collector's `timeZone`, else UTC. */
+  readonly timeZone?: string | undefined
 }
 
 /** Defaults of {@link FeedCollectorOptions}, used by {@link make} and by {@link Config}. */
@@ -88,8 +94,12 @@ export const defaults = {
 export interface FeedCollectorOptions {
   /** The collector's name; instance ids are `name:url`. Default: `"feed"`. */
   readonly name?: string | undefined
-  /** Default interval of the feeds. Default: 30 minutes. */
+  /** Default interval of the feeds. Default: 30 minutes (unless `cron` is given). */
   readonly interval?: Duration.DurationInput | undefined
+  /** Cron times of the feeds instead of an interval (5 fields, or 6 with seconds first). */
+  readonly cron?: string | undefined
+  /** The IANA time zone of cron times. Default: UTC. */
+  readonly timeZone?: string | undefined
   /** The feeds, one job each. Required (may be empty). */
   readonly feeds: ReadonlyArray<FeedSource>
   /** Limit on one fetch (connect, headers and body, or a file read). Default: 30 seconds. */
@@ -151,8 +161,12 @@ export const FeedSourceConfig = Schema.Struct({
   /** An http(s) URL, or a path to a local RSS/Atom file (relative to the working directory). */
   url: FeedUrl,
   /** How often this feed is fetched (1 second to 365 days). Default: the collector's `interval`. */
-  interval: Schema.optional(Interval)
-}).annotations({ description: `a feed (a map with keys "url", "interval")` })
+  interval: Schema.optional(Interval),
+  /** Cron times of this job instead of an interval (5 fields, or 6 with seconds first). */
+  cron: Schema.optional(CronExpression),
+  /** The IANA time zone of the cron times. Default: the collector's `timeZone`, else UTC. */
+  timeZone: Schema.optional(TimeZone)
+}).annotations({ description: `a feed (a map with keys "url", "interval", "cron", "timeZone")` })
 
 /**
  * The collector's options as configured (`type: feed` in the configuration
@@ -162,7 +176,12 @@ export const FeedSourceConfig = Schema.Struct({
  */
 export const Config = Schema.Struct({
   name: withDefault(CollectorName, () => defaults.name),
-  interval: withDefault(Interval, () => defaults.interval),
+  /** How often the jobs run. Default: {@link defaults}' `interval`, unless `cron` is given (not both). */
+  interval: Schema.optional(Interval),
+  /** Cron times of the jobs instead of an interval (5 fields, or 6 with seconds first). */
+  cron: Schema.optional(CronExpression),
+  /** The IANA time zone of cron times (the collector's and its jobs'). Default: UTC. */
+  timeZone: Schema.optional(TimeZone),
   timeout: withDefault(UpTo24Hours, () => defaults.timeout),
   maxBytes: withDefault(IntBetween(1, GiB, "1 GiB"), () => defaults.maxBytes),
   userAgent: withDefault(HeaderValue, () => defaults.userAgent),
@@ -597,9 +616,13 @@ export const make = (
     return {
       name,
       defaultInterval: Duration.decode(options.interval ?? defaults.interval),
+      cron: options.cron,
+      timeZone: options.timeZone,
       jobs: options.feeds.map((feed) => ({
         param: feed.url,
-        interval: feed.interval === undefined ? undefined : Duration.decode(feed.interval)
+        interval: feed.interval === undefined ? undefined : Duration.decode(feed.interval),
+        cron: feed.cron,
+        timeZone: feed.timeZone
       })),
       fetch
     } satisfies Collector

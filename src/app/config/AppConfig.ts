@@ -30,7 +30,16 @@ import { defaultShutdownTimeout } from "../scheduling/CollectorRunner.js"
 import { defaultRetryPolicy } from "../scheduling/Timing.js"
 import { defaultBusyTimeout } from "../storage/StorageError.js"
 import { formatIssues } from "./formatIssues.js"
-import { IntBetween, List, NonEmptyProcessString, UpTo1Hour, UpTo24Days, UpTo24Hours, withDefault } from "./schemas.js"
+import {
+  IntBetween,
+  List,
+  Misfire as MisfireSchema,
+  NonEmptyProcessString,
+  UpTo1Hour,
+  UpTo24Days,
+  UpTo24Hours,
+  withDefault
+} from "./schemas.js"
 
 export { DurationString, parseDurationMillis } from "./schemas.js"
 
@@ -53,17 +62,37 @@ const section = <Fields extends Schema.Struct.Fields>(fields: Fields) => {
 
 // The keys of a collector's map, in this order (the order of the messages
 // and of docs/configuration.md): `type`, the collector's own options
-// (`FeedCollector.Config`, `CommandCollector.Config`), with `concurrency`
-// after `interval`.
-const { interval: feedInterval, name: feedName, ...feedOptions } = FeedCollector.Config.fields
-const { args, command, interval: commandInterval, jobs, name: commandName, ...commandOptions } =
-  CommandCollector.Config.fields
+// (`FeedCollector.Config`, `CommandCollector.Config`), with its timing
+// (`interval`, `cron`, `timeZone`) followed by `misfire` and `concurrency`.
+const { cron: feedCron, interval: feedInterval, name: feedName, timeZone: feedTimeZone, ...feedOptions } =
+  FeedCollector.Config.fields
+const {
+  args,
+  command,
+  cron: commandCron,
+  interval: commandInterval,
+  jobs,
+  name: commandName,
+  timeZone: commandTimeZone,
+  ...commandOptions
+} = CommandCollector.Config.fields
+
+/**
+ * Runs missed while the service was down or stopped (RayScheduler only):
+ * `policy` `coalesce` (default), `all` or `skip`, and `grace`. Applied by
+ * `CollectorRunner.instancesOf` when absent, so that the legacy scheduler can
+ * tell whether it was given.
+ */
+const Misfire = Schema.optional(MisfireSchema)
 
 /** `type: feed` — RSS 2.0 / Atom feeds, one job per feed (options: `FeedCollector.Config`). */
 export const FeedCollectorConfig = Schema.Struct({
   type: Schema.Literal("feed"),
   name: feedName,
   interval: feedInterval,
+  cron: feedCron,
+  timeZone: feedTimeZone,
+  misfire: Misfire,
   concurrency: Concurrency,
   ...feedOptions
 })
@@ -80,6 +109,9 @@ export const CommandCollectorConfig = Schema.Struct({
   args,
   jobs,
   interval: commandInterval,
+  cron: commandCron,
+  timeZone: commandTimeZone,
+  misfire: Misfire,
   concurrency: Concurrency,
   ...commandOptions
 })
@@ -135,23 +167,53 @@ export class ConfigFileError extends Data.TaggedError("ConfigFileError")<{
 
 const decodeAppConfig = Schema.decodeUnknown(AppConfig, { errors: "all", onExcessProperty: "error" })
 
+/** A configured job: its param, where it is configured, and its own timing keys (none for a collector without jobs). */
+interface JobEntry {
+  readonly param: string | undefined
+  readonly where: string
+  readonly timing: { readonly interval?: unknown; readonly cron?: string | undefined; readonly timeZone?: unknown }
+}
+
 /** The instance ids of a collector's jobs with where each is configured. */
-const jobsOf = (
-  collector: CollectorConfig,
-  i: number
-): ReadonlyArray<{ readonly param: string | undefined; readonly where: string }> =>
+const jobsOf = (collector: CollectorConfig, i: number): ReadonlyArray<JobEntry> =>
   collector.type === "feed"
-    ? collector.feeds.map((feed, j) => ({ param: feed.url, where: `collectors[${i}].feeds[${j}]` }))
+    ? collector.feeds.map((feed, j) => ({ param: feed.url, where: `collectors[${i}].feeds[${j}]`, timing: feed }))
     : collector.jobs.length === 0
-    ? [{ param: undefined, where: `collectors[${i}]` }]
-    : collector.jobs.map((job, j) => ({ param: job.param, where: `collectors[${i}].jobs[${j}]` }))
+    ? [{ param: undefined, where: `collectors[${i}]`, timing: {} }]
+    : collector.jobs.map((job, j) => ({ param: job.param, where: `collectors[${i}].jobs[${j}]`, timing: job }))
+
+/**
+ * The timing keys' problems at one collector: `interval` and `cron` at one
+ * level, and a `timeZone` that no cron time uses.
+ */
+const timingProblems = (collector: CollectorConfig, i: number, jobs: ReadonlyArray<JobEntry>): Array<string> => {
+  const problems: Array<string> = []
+  const both = "cannot be combined with interval (a job runs every interval or at cron times)"
+  if (collector.cron !== undefined && collector.interval !== undefined) {
+    problems.push(`  collectors[${i}].cron: ${both}`)
+  }
+  let usesCron = false
+  for (const { timing, where } of jobs) {
+    if (timing.cron !== undefined && timing.interval !== undefined) problems.push(`  ${where}.cron: ${both}`)
+    const cron = timing.cron !== undefined || (timing.interval === undefined && collector.cron !== undefined)
+    usesCron ||= cron
+    if (timing.timeZone !== undefined && !cron) {
+      problems.push(`  ${where}.timeZone: has no effect: this job runs every interval, not at cron times`)
+    }
+  }
+  if (collector.timeZone !== undefined && !usesCron) {
+    problems.push(`  collectors[${i}].timeZone: has no effect: neither the collector nor any of its jobs uses cron`)
+  }
+  return problems
+}
 
 /**
  * Checks what the schema cannot, and returns every problem as a line:
  * collector names are unique, no feed or job is listed twice in a collector,
  * every job has its own instance id (`name` or `name:param`; a last line of
- * defence, as names cannot contain ":"), and `retry.maxDelay` is not
- * shorter than `retry.minDelay`.
+ * defence, as names cannot contain ":"), `interval` and `cron` are not both
+ * given at one level, a `timeZone` is used by some cron time, and
+ * `retry.maxDelay` is not shorter than `retry.minDelay`.
  */
 export const crossCheck = (config: AppConfig): ReadonlyArray<string> => {
   const problems: Array<string> = []
@@ -168,8 +230,10 @@ export const crossCheck = (config: AppConfig): ReadonlyArray<string> => {
       continue
     }
     names.set(collector.name, i)
+    const jobs = jobsOf(collector, i)
+    problems.push(...timingProblems(collector, i, jobs))
     const params = new Set<string>()
-    for (const { param, where } of jobsOf(collector, i)) {
+    for (const { param, where } of jobs) {
       if (param !== undefined) {
         if (params.has(param)) {
           problems.push(`  ${where}: ${JSON.stringify(param)} is listed twice`)
@@ -190,6 +254,24 @@ export const crossCheck = (config: AppConfig): ReadonlyArray<string> => {
         Duration.format(maxDelay)
       }`
     )
+  }
+  return problems
+}
+
+/**
+ * What the legacy scheduler (`USE_RAY_SCHEDULER=false`) cannot do, one line
+ * each: it runs every job every interval, so `cron` (at any level) and
+ * `misfire` need the RayScheduler. Empty: the configuration suits it.
+ */
+export const legacySchedulerProblems = (config: AppConfig): ReadonlyArray<string> => {
+  const problems: Array<string> = []
+  const needs = "needs the RayScheduler (USE_RAY_SCHEDULER=true)"
+  for (const [i, collector] of config.collectors.entries()) {
+    if (collector.cron !== undefined) problems.push(`  collectors[${i}].cron: ${needs}`)
+    if (collector.misfire !== undefined) problems.push(`  collectors[${i}].misfire: ${needs}`)
+    for (const { timing, where } of jobsOf(collector, i)) {
+      if (timing.cron !== undefined) problems.push(`  ${where}.cron: ${needs}`)
+    }
   }
   return problems
 }

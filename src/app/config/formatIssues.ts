@@ -166,7 +166,10 @@ const collect = (
     case "Pointer":
       return collect(issue.issue, path.concat(issue.path), out)
     case "Composite": {
-      if (isShapeMismatch(issue.ast, issue.actual)) {
+      // a shape mismatch, or none of a set of words (`Schema.Literal("a", "b")`): one line naming them all
+      if (
+        isShapeMismatch(issue.ast, issue.actual) || (AST.isUnion(issue.ast) && issue.ast.types.every(AST.isLiteral))
+      ) {
         out.push([path, expectedGot(issue.ast, issue.actual)])
         return
       }

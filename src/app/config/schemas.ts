@@ -8,8 +8,10 @@
  * `formatIssues.ts`).
  */
 import * as Duration from "effect/Duration"
+import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
+import * as Scheduler from "../../scheduler/Scheduler.js"
 import { describeActual } from "./formatIssues.js"
 
 const DURATION_LONG = /^(\d+(?:\.\d+)?)\s*(millis?|milliseconds?|seconds?|secs?|minutes?|mins?|hours?|days?|weeks?)$/i
@@ -181,3 +183,44 @@ export const withDefault = <A, I, R>(schema: Schema.Schema<A, I, R>, value: () =
 /** `Schema.Array` described as "a list of `what`" in messages. */
 export const List = <A, I, R>(item: Schema.Schema<A, I, R>, what: string) =>
   Schema.Array(item).annotations({ description: `a list of ${what}` })
+
+/**
+ * A cron expression of 5 fields (minute hour day-of-month month
+ * day-of-week) or 6 (seconds first), checked by the scheduler's own parser
+ * (`Scheduler.validateSchedule`), so that what loads is what runs.
+ */
+export const CronExpression = NonEmpty.pipe(
+  Schema.filter(
+    (expression) =>
+      Option.match(Scheduler.validateSchedule({ id: "config", source: "config", cron: expression }), {
+        onNone: () => true,
+        onSome: (error) =>
+          `Expected a cron expression of 5 fields (minute hour day-of-month month day-of-week) or 6 (seconds first): ${error.reason}`
+      }),
+    { description: "a cron expression such as \"0 7 * * 1-5\"" }
+  )
+)
+
+/** An IANA time zone name (`Europe/Berlin`, `UTC`), as the scheduler accepts it. */
+export const TimeZone = NonEmpty.pipe(
+  Schema.filter(
+    (zone) =>
+      Option.isNone(Scheduler.validateSchedule({ id: "config", source: "config", cron: "0 0 * * *", timeZone: zone })) ||
+      `Expected an IANA time zone name such as "Europe/Berlin" or "UTC", got ${describeActual(zone)}`,
+    { description: "an IANA time zone name" }
+  )
+)
+
+/** What to do with runs missed while the service was down or stopped: `coalesce`, `all` or `skip`. */
+export const MisfirePolicy = Schema.Literal("coalesce", "all", "skip").annotations({
+  description: `"coalesce", "all" or "skip"`
+})
+
+/** A missed run older than this is never run: 1 second to 365 days. */
+export const Grace = durationText({ millis: 365 * DAY, text: "365 days" }, { millis: SECOND, text: "1 second" })
+
+/** A collector's misfire rule: `policy` (default `coalesce`) and `grace` (default: no limit). */
+export const Misfire = Schema.Struct({
+  policy: withDefault(MisfirePolicy, () => "coalesce" as const),
+  grace: Schema.optional(Grace)
+}).annotations({ description: `a map with keys "policy", "grace"` })

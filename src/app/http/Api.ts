@@ -54,7 +54,15 @@ const RunCounters = Schema.Struct({
 })
 
 /** The core scheduler's task counts, named alike in `SchedulerStats` and on the wire. */
-const schedulerCounts = { submitted: Count, started: Count, succeeded: Count, failed: Count, dropped: Count }
+const schedulerCounts = {
+  submitted: Count,
+  started: Count,
+  succeeded: Count,
+  failed: Count,
+  retried: Count,
+  dropped: Count,
+  cancelled: Count
+}
 
 /** The core scheduler's counters (`SchedulerStats`, RayScheduler only); lateness is flat on the wire. */
 const SchedulerCounters = Schema.transform(
@@ -62,6 +70,8 @@ const SchedulerCounters = Schema.transform(
     ...schedulerCounts,
     inFlight: wire("in_flight")(Count),
     pending: Count,
+    deadLetters: wire("dead_letters")(Count),
+    clockJumps: wire("clock_jumps")(Count),
     meanMillis: wire("lateness_mean_ms")(Schema.Number),
     maxMillis: wire("lateness_max_ms")(Schema.Number)
   }),
@@ -69,6 +79,8 @@ const SchedulerCounters = Schema.transform(
     ...schedulerCounts,
     inFlight: Count,
     pending: Count,
+    deadLetters: Count,
+    clockJumps: Count,
     lateness: Schema.Struct({ meanMillis: Schema.Number, maxMillis: Schema.Number })
   }),
   {
@@ -123,11 +135,33 @@ const LastOutcome = Schema.Union(
   })
 )
 
-/** One collector instance in `GET /collectors`: its `InstanceInfo` and its planned run. */
+/**
+ * A job's schedule in `GET /collectors`: its timing (`every_seconds`, or
+ * `cron` in `time_zone`) and misfire rule as configured, and (RayScheduler
+ * only, else `null`) the library schedule's id and counters since this
+ * process started.
+ */
+const ScheduleBody = Schema.Struct({
+  id: Schema.OptionFromNullOr(Schema.String),
+  every: wire("every_seconds")(Schema.OptionFromNullOr(Seconds)),
+  cron: Schema.OptionFromNullOr(Schema.String),
+  timeZone: wire("time_zone")(Schema.OptionFromNullOr(Schema.String)),
+  misfire: Schema.OptionFromNullOr(Schema.Struct({
+    policy: Schema.Literal("coalesce", "all", "skip"),
+    grace: wire("grace_seconds")(Schema.OptionFromNullOr(Seconds))
+  })),
+  runs: Schema.OptionFromNullOr(Count),
+  skippedOverlap: wire("skipped_overlap")(Schema.OptionFromNullOr(Count)),
+  skippedMissed: wire("skipped_missed")(Schema.OptionFromNullOr(Count))
+})
+
+/** One collector instance in `GET /collectors`: its `InstanceInfo`, its schedule and its next run. */
 const InstanceBody = Schema.Struct({
   id: Schema.String,
   param: Schema.OptionFromNullOr(Schema.String),
-  interval: wire("interval_seconds")(Seconds),
+  /** The interval of an interval job; `null` for a cron job (see `schedule`). */
+  interval: wire("interval_seconds")(Schema.OptionFromNullOr(Seconds)),
+  schedule: ScheduleBody,
   concurrency: Count,
   running: Schema.Boolean,
   /** A manual run is waiting for the running one (further `POST /instances/:id/run` join it). */
@@ -136,7 +170,10 @@ const InstanceBody = Schema.Struct({
   runCount: wire("run_count")(Count),
   errorCount: wire("error_count")(Count),
   lastError: wire("last_error")(Schema.OptionFromNullOr(Schema.String)),
+  /** The next run: the next scheduled one, or a waiting retry if earlier; `null` when the scheduling is stopped. */
   nextRunAt: wire("next_run_at")(Schema.OptionFromNullOr(Timestamp)),
+  /** When the waiting retry of a run that asked for one (`last_outcome` retry) is due, if one waits. */
+  retryAt: wire("retry_at")(Schema.OptionFromNullOr(Timestamp)),
   lastOutcome: wire("last_outcome")(Schema.OptionFromNullOr(LastOutcome)),
   /** Why the stored state (`last_run_at`, counts) could not be read, if it could not. */
   stateError: wire("state_error")(Schema.OptionFromNullOr(Schema.String))

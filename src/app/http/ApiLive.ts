@@ -13,9 +13,33 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import { createServer } from "node:http"
 import { CollectorRunner, type InstanceInfo } from "../scheduling/CollectorRunner.js"
-import { SchedulerAdapter } from "../scheduling/SchedulerAdapter.js"
+import { type AdapterStatus, SchedulerAdapter } from "../scheduling/SchedulerAdapter.js"
 import { Items, parseQuery } from "../storage/Items.js"
 import { InstanceNotFound, InvalidQueryParameter, RayInfoApi, ServiceUnavailable } from "./Api.js"
+
+/** An instance as `GET /collectors` shows it (the domain side of `Api.ts`'s `InstanceBody`). */
+const instanceBody = (info: InstanceInfo, status: AdapterStatus) => {
+  const schedule = Option.fromNullable(status.schedules.get(info.id))
+  const { misfire, timing } = info
+  return {
+    ...info,
+    interval: timing._tag === "Every" ? Option.some(timing.interval) : Option.none(),
+    schedule: {
+      id: Option.map(schedule, (s) => s.id),
+      every: timing._tag === "Every" ? Option.some(timing.interval) : Option.none(),
+      cron: timing._tag === "Cron" ? Option.some(timing.cron) : Option.none(),
+      timeZone: timing._tag === "Cron" ? Option.some(timing.timeZone) : Option.none(),
+      misfire: status.type === "RayScheduler"
+        ? Option.some({ policy: misfire.policy, grace: Option.fromNullable(misfire.grace) })
+        : Option.none(),
+      runs: Option.map(schedule, (s) => s.runs),
+      skippedOverlap: Option.map(schedule, (s) => s.skippedOverlap),
+      skippedMissed: Option.map(schedule, (s) => s.skippedMissed)
+    },
+    nextRunAt: Option.fromNullable(status.planned.get(info.id)),
+    retryAt: Option.fromNullable(status.retries.get(info.id))
+  }
+}
 
 /** Handlers of the `status` group; they return domain values, which `Api.ts`'s schemas encode. */
 export const StatusGroupLive = HttpApiBuilder.group(RayInfoApi, "status", (handlers) =>
@@ -38,11 +62,11 @@ export const StatusGroupLive = HttpApiBuilder.group(RayInfoApi, "status", (handl
       .handle("collectors", () =>
         Effect.gen(function*() {
           const instances = yield* runner.listInstances
-          const { planned } = yield* adapter.status
-          const groups = new Map<string, Array<InstanceInfo & { readonly nextRunAt: Option.Option<DateTime.Utc> }>>()
+          const status = yield* adapter.status
+          const groups = new Map<string, Array<ReturnType<typeof instanceBody>>>()
           for (const info of instances) {
             const group = groups.get(info.collector) ?? []
-            group.push({ ...info, nextRunAt: Option.fromNullable(planned.get(info.id)) })
+            group.push(instanceBody(info, status))
             groups.set(info.collector, group)
           }
           return [...groups].map(([collector, list]) => ({ collector, instances: list }))

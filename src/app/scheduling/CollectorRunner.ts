@@ -40,7 +40,8 @@ import * as FiberSet from "effect/FiberSet"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
-import type { Collector } from "../collectors/Collector.js"
+import type { MisfirePolicy } from "../../scheduler/Scheduler.js"
+import type { Collector, CollectorJob } from "../collectors/Collector.js"
 import { instanceId } from "../collectors/Collector.js"
 import type { PipelineResult } from "../pipeline/Pipeline.js"
 import { Pipeline } from "../pipeline/Pipeline.js"
@@ -48,13 +49,58 @@ import * as ProcessOwner from "../ProcessOwner.js"
 import { ForceShutdown } from "../Shutdown.js"
 import { emptyState, type JobState, JobStateStore } from "../storage/JobStateStore.js"
 import { Leases } from "../storage/Leases.js"
-import { defaultRetryPolicy, retryDelay, type RetryPolicy } from "./Timing.js"
+import { defaultRetryPolicy, maxRetryDelay, retryDelay, type RetryPolicy } from "./Timing.js"
+
+/** Runs of a job missed while the service was down or stopped (the scheduler's `misfire` option). */
+export interface JobMisfire {
+  /** `coalesce` (one catch-up run), `all` (each missed run, oldest first) or `skip`. */
+  readonly policy: MisfirePolicy
+  /** A missed run older than this is never run. Default: no limit. */
+  readonly grace?: Duration.Duration | undefined
+}
+
+/** The default {@link JobMisfire}: one catch-up run for all missed ones, however old. */
+export const defaultMisfire: JobMisfire = { policy: "coalesce" }
 
 /** A collector with its scheduling settings, as configured. */
 export interface ConfiguredCollector {
   readonly collector: Collector
   /** Concurrency of each of its instances' consumers. Default 1. */
   readonly concurrency: number
+  /** Missed runs of its jobs. Default: {@link defaultMisfire}. */
+  readonly misfire?: JobMisfire | undefined
+}
+
+/** When a job runs: every `interval`, or at the times of a cron expression in a time zone. */
+export type JobTiming =
+  | { readonly _tag: "Every"; readonly interval: Duration.Duration }
+  | { readonly _tag: "Cron"; readonly cron: string; readonly timeZone: string }
+
+/**
+ * The base of a job's retry cap (see `Timing.retryDelay`): its interval, or
+ * 24 hours for a cron job (whose retries also end at its next cron time).
+ */
+export const retryCapBase = (timing: JobTiming): Duration.Duration =>
+  timing._tag === "Every" ? timing.interval : maxRetryDelay
+
+/** `every 1800s` or `cron "0 7 * * *" (Europe/Berlin)`: a timing for people. */
+export const formatTiming = (timing: JobTiming): string =>
+  timing._tag === "Every"
+    ? `every ${Duration.toSeconds(timing.interval)}s`
+    : `cron ${JSON.stringify(timing.cron)} (${timing.timeZone})`
+
+/**
+ * A job's timing, first match wins: the job's `cron`; the job's
+ * `interval`; the collector's `cron`; the collector's `interval` (or its
+ * type's default). Cron times are in the job's `timeZone`, else the
+ * collector's, else UTC.
+ */
+const timingOf = (collector: Collector, job: CollectorJob | undefined): JobTiming => {
+  const timeZone = job?.timeZone ?? collector.timeZone ?? "UTC"
+  if (job?.cron !== undefined) return { _tag: "Cron", cron: job.cron, timeZone }
+  if (job?.interval !== undefined) return { _tag: "Every", interval: job.interval }
+  if (collector.cron !== undefined) return { _tag: "Cron", cron: collector.cron, timeZone }
+  return { _tag: "Every", interval: collector.defaultInterval }
 }
 
 /** The configured collectors (built from the config file, or supplied by tests). */
@@ -66,7 +112,8 @@ export interface Instance {
   readonly id: string
   readonly collector: Collector
   readonly param: string | undefined
-  readonly interval: Duration.Duration
+  readonly timing: JobTiming
+  readonly misfire: JobMisfire
   readonly concurrency: number
 }
 
@@ -76,20 +123,22 @@ export interface Instance {
  * loader rejects them): it dies with an `IllegalArgumentException`.
  */
 export const instancesOf = (collectors: ReadonlyArray<ConfiguredCollector>): ReadonlyArray<Instance> => {
-  const instances = collectors.flatMap(({ collector, concurrency }): ReadonlyArray<Instance> =>
+  const instances = collectors.flatMap(({ collector, concurrency, misfire = defaultMisfire }): ReadonlyArray<Instance> =>
     collector.jobs === undefined || collector.jobs.length === 0
       ? [{
         id: instanceId(collector.name, undefined),
         collector,
         param: undefined,
-        interval: collector.defaultInterval,
+        timing: timingOf(collector, undefined),
+        misfire,
         concurrency
       }]
       : collector.jobs.map((job) => ({
         id: instanceId(collector.name, job.param),
         collector,
         param: job.param,
-        interval: job.interval ?? collector.defaultInterval,
+        timing: timingOf(collector, job),
+        misfire,
         concurrency
       }))
   )
@@ -160,7 +209,8 @@ export interface InstanceInfo extends Pick<JobState, "lastRunAt" | "runCount" | 
   readonly id: string
   readonly collector: string
   readonly param: Option.Option<string>
-  readonly interval: Duration.Duration
+  readonly timing: JobTiming
+  readonly misfire: JobMisfire
   readonly concurrency: number
   readonly running: boolean
   /** A manual run is waiting for its turn (further manual runs join it). */
@@ -314,7 +364,7 @@ export const make = (
             instance: instance.id,
             startedAt,
             error: message,
-            retryAfter: retryDelay(error.value.retryAfter, instance.interval, policy)
+            retryAfter: retryDelay(error.value.retryAfter, retryCapBase(instance.timing), policy)
           })
         }
         if (Option.isSome(error) && error.value._tag === "StorageError") {
@@ -322,7 +372,7 @@ export const make = (
             instance: instance.id,
             startedAt,
             error: message,
-            retryAfter: retryDelay(Duration.zero, instance.interval, policy)
+            retryAfter: retryDelay(Duration.zero, retryCapBase(instance.timing), policy)
           })
         }
         if (Cause.isDie(exit.cause) || Cause.isInterrupted(exit.cause)) {
@@ -353,7 +403,7 @@ export const make = (
             error,
             retryAfter: outcome._tag === "Retry"
               ? outcome.retryAfter
-              : retryDelay(Duration.zero, instance.interval, policy)
+              : retryDelay(Duration.zero, retryCapBase(instance.timing), policy)
           })
           : RunOutcome.Failed({ instance: instance.id, startedAt: outcome.startedAt, error })
       })
@@ -423,7 +473,7 @@ export const make = (
             instance: instance.id,
             startedAt,
             error: lease.left.message,
-            retryAfter: retryDelay(Duration.zero, instance.interval, policy)
+            retryAfter: retryDelay(Duration.zero, retryCapBase(instance.timing), policy)
           })
           : yield* Effect.flatMap(execute(instance, startedAt), (outcome) => record(instance, outcome))
         yield* report(entry, outcome)
@@ -562,7 +612,8 @@ export const make = (
           id: instance.id,
           collector: instance.collector.name,
           param: Option.fromNullable(instance.param),
-          interval: instance.interval,
+          timing: instance.timing,
+          misfire: instance.misfire,
           concurrency: instance.concurrency,
           running: Option.isSome(entry.runningSince),
           manualRunQueued: Option.isSome(entry.queuedManual),

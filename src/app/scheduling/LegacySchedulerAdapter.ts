@@ -1,11 +1,11 @@
 /**
  * The legacy adapter: the APScheduler-style design the RayScheduler
  * replaces — one long-lived fiber (and one timer) per job, sleeping until the
- * job's next run, running it, and planning the next one. It plans with the
- * same rules as the RayScheduler adapter (`Timing.ts`), so the two differ
- * only in how they wait; it is kept behind the same `SchedulerAdapter`
- * interface so the two can be compared and switched
- * (`USE_RAY_SCHEDULER=false`).
+ * job's next run, running it, and planning the next one with the rules of
+ * `Timing.ts` (the resume rule, fixed rate with coalescing). Kept, frozen,
+ * behind the same `SchedulerAdapter` interface as a fallback
+ * (`USE_RAY_SCHEDULER=false`): interval jobs only — no `cron`, no `misfire`
+ * (the CLI refuses such a configuration for it).
  *
  * The job fibers live in a `FiberMap` keyed by instance id. Each is
  * supervised (docs/architecture.md, "Supervision"): if a step fails in a way
@@ -22,7 +22,7 @@ import type * as Scope from "effect/Scope"
 import { JobStateStore } from "../storage/JobStateStore.js"
 import type { Instance } from "./CollectorRunner.js"
 import { CollectorRunner } from "./CollectorRunner.js"
-import { firstPlanned, plannedAfter } from "./Plan.js"
+import { firstPlanned, intervalOf, plannedAfter } from "./Plan.js"
 import * as SchedulerAdapter from "./SchedulerAdapter.js"
 import { type Planned, retryAt, retryDelay } from "./Timing.js"
 
@@ -35,6 +35,13 @@ export const make: Effect.Effect<
   Effect.gen(function*() {
     const runner = yield* CollectorRunner
     const store = yield* JobStateStore
+    const cron = runner.instances.filter((instance) => instance.timing._tag === "Cron").map((instance) => instance.id)
+    if (cron.length > 0) {
+      // the CLI refuses such a configuration first (AppConfig.legacySchedulerProblems)
+      return yield* Effect.dieMessage(
+        `The legacy scheduler runs jobs every interval only; these run at cron times: ${cron.join(", ")}`
+      )
+    }
     const jobs = yield* FiberMap.make<string>()
 
     /** Waits for the planned run, runs it; the run after it, or none when the service stops. */
@@ -53,7 +60,7 @@ export const make: Effect.Effect<
       step(instance, next).pipe(
         Effect.catchAllCause((cause) =>
           Effect.gen(function*() {
-            const delay = retryDelay(Duration.zero, instance.interval, runner.retryPolicy)
+            const delay = retryDelay(Duration.zero, intervalOf(instance), runner.retryPolicy)
             yield* Effect.logError(
               `${instance.id}: the job's step failed; going on in ${Duration.format(delay)}`,
               cause
@@ -82,14 +89,17 @@ export const make: Effect.Effect<
       stop: Effect.zipRight(FiberMap.clear(jobs), runner.drain),
       // a manual run is not persisted: the runner runs it now
       trigger: runner.runInstance,
-      status: (runs, running) =>
-        Effect.succeed({
+      status: (running) =>
+        Effect.map(planned.snapshot, (runs) => ({
           running,
           registeredJobs: runner.instances.length,
           pendingTasks: runs.size,
           nextRunAt: SchedulerAdapter.earliest(runs),
+          planned: runs,
+          retries: new Map(),
+          schedules: new Map(),
           scheduler: Option.none()
-        })
+        }))
     }
   })
 ).pipe(Effect.annotateLogs({ module: "LegacySchedulerAdapter" }))

@@ -1,7 +1,9 @@
 /**
- * Planning steps shared by both scheduler adapters: a job's first run (the
- * resume rule) and its run after an outcome, from `Timing.ts`'s rules and
- * the `Clock`. Neither fails: see docs/architecture.md, "Supervision".
+ * The legacy scheduler's planning steps (`USE_RAY_SCHEDULER=false`; the
+ * RayScheduler adapter declares library schedules instead): a job's first
+ * run (the resume rule) and its run after an outcome, from `Timing.ts`'s
+ * rules and the `Clock`. Neither fails: see docs/architecture.md,
+ * "Supervision".
  */
 import * as Cause from "effect/Cause"
 import * as DateTime from "effect/DateTime"
@@ -11,6 +13,16 @@ import * as Option from "effect/Option"
 import type { JobStateStoreService } from "../storage/JobStateStore.js"
 import type { Instance, RunOutcome } from "./CollectorRunner.js"
 import { firstRunAt, nextAfter, type Planned, retryAt } from "./Timing.js"
+
+/**
+ * A job's interval. The legacy scheduler runs interval jobs only: it refuses
+ * to be built with a cron job (see `LegacySchedulerAdapter.make`), so this
+ * never throws there.
+ */
+export const intervalOf = (instance: Instance): Duration.Duration => {
+  if (instance.timing._tag === "Every") return instance.timing.interval
+  throw new Cause.IllegalArgumentException(`${instance.id} runs at cron times, not every interval`)
+}
 
 /**
  * The first run of each job (the resume rule). A job whose state cannot be
@@ -24,7 +36,7 @@ export const firstPlanned = (
     const now = DateTime.toEpochMillis(yield* DateTime.now)
     const at = yield* store.get(instance.id).pipe(
       Effect.map((state) =>
-        firstRunAt(Option.flatMap(state, (s) => s.lastRunAt), Duration.toMillis(instance.interval), now)
+        firstRunAt(Option.flatMap(state, (s) => s.lastRunAt), Duration.toMillis(intervalOf(instance)), now)
       ),
       Effect.catchAllCause((cause) =>
         Effect.as(
@@ -52,6 +64,6 @@ export const plannedAfter = (
       case "Retry":
         return Option.some(retryAt(outcome.retryAfter, now))
       default:
-        return Option.some(nextAfter(anchor, Duration.toMillis(instance.interval), now))
+        return Option.some(nextAfter(anchor, Duration.toMillis(intervalOf(instance)), now))
     }
   })

@@ -39,11 +39,11 @@ import { JobStateStore } from "../storage/JobStateStore.js"
 import { type StorageError, withBusyRetry } from "../storage/StorageError.js"
 import * as CollectorConsumer from "./CollectorConsumer.js"
 import type { Instance, UnknownInstanceError } from "./CollectorRunner.js"
-import { CollectorRunner, RunOutcome } from "./CollectorRunner.js"
-import { firstPlanned, plannedAfter } from "./Plan.js"
+import { CollectorRunner, retryCapBase, RunOutcome } from "./CollectorRunner.js"
+import { firstPlanned } from "./Plan.js"
 import * as RunTasks from "./RunTasks.js"
 import * as SchedulerAdapter from "./SchedulerAdapter.js"
-import { type Planned, retryDelay } from "./Timing.js"
+import { retryDelay } from "./Timing.js"
 
 /** Options of the RayScheduler adapter. */
 export interface RayAdapterOptions {
@@ -89,21 +89,21 @@ const build = <E, R>(
   E,
   Exclude<R, ConsumerRegistry.ConsumerRegistry> | CollectorRunner | JobStateStore | Scope.Scope
 > =>
-  SchedulerAdapter.make((planned) =>
+  SchedulerAdapter.make(() =>
     Effect.gen(function*() {
       const runner = yield* CollectorRunner
       const store = yield* JobStateStore
       const registry = yield* ConsumerRegistry.make
       const scheduler = yield* makeScheduler.pipe(Effect.provideService(ConsumerRegistry.ConsumerRegistry, registry))
 
-      /** The id of each job's planned task: a scheduled task with another id is stale (see `CollectorConsumer`). */
-      const current = new Map<string, string>()
       /** Set when `stop` begins: a manual run cancelled from then on is kept in the store. */
       let stopping = false
       /** The callers of each stored manual trigger of this process (by task id): its job and the outcome they wait for. */
       const waiting = new Map<string, { readonly instance: string; readonly outcome: Deferred.Deferred<RunOutcome> }>()
       /** Each job's manual trigger submitted and not started yet: further triggers join it. */
       const queued = new Map<string, { readonly taskId: string; readonly outcome: Deferred.Deferred<RunOutcome> }>()
+      /** When each job's waiting retry (made in this process) is due, until its run starts. */
+      const retrying = new Map<string, DateTime.Utc>()
 
       /**
        * Submits (commits, with the durable store) a task. A store locked by
@@ -115,63 +115,88 @@ const build = <E, R>(
           Effect.catchAllDefect(scheduler.submit(task), Effect.fail)
         )
 
-      const submitRun = (instance: Instance, next: Planned) =>
-        Effect.gen(function*() {
-          const at = DateTime.unsafeMake(next.at)
-          const task = yield* Task.create({
-            id: RunTasks.scheduledRunId(instance.id, next.at),
-            source: instance.id,
-            args: { anchor: next.anchor },
-            scheduleAt: at
-          })
-          current.set(instance.id, task.id)
-          // planned from now on, while the durable store commits it (it may wait for a lock)
-          yield* planned.plan(instance.id, at)
-          yield* submit(task)
-        })
+      /** Each configured job's schedule, by instance id. */
+      const schedulesByInstance: Effect.Effect<ReadonlyMap<string, Scheduler.ScheduleInfo>> = Effect.map(
+        scheduler.schedules,
+        (list) => {
+          const byId = new Map(list.map((info) => [info.id, info]))
+          const found = new Map<string, Scheduler.ScheduleInfo>()
+          for (const instance of runner.instances) {
+            const info = byId.get(RunTasks.scheduleIdOf(instance.id))
+            if (info !== undefined) found.set(instance.id, info)
+          }
+          return found
+        }
+      )
 
-      /** Jobs waiting to be planned again after a failed plan, until they are or the adapter stops. */
-      const replanning = yield* FiberSet.make<void>()
+      const nextRunOf = (instance: Instance): Effect.Effect<Option.Option<DateTime.Utc>> =>
+        Effect.map(schedulesByInstance, (found) => Option.map(Option.fromNullable(found.get(instance.id)), (i) => i.nextRun))
+
+      /** The library schedule of a job; `startAt` seeds a new (or retimed) interval schedule. */
+      const scheduleOptions = (instance: Instance, startAt: DateTime.Utc | undefined): Scheduler.ScheduleOptions => ({
+        id: RunTasks.scheduleIdOf(instance.id),
+        source: instance.id,
+        ...(instance.timing._tag === "Every"
+          ? { every: instance.timing.interval, startAt }
+          : { cron: instance.timing.cron, timeZone: instance.timing.timeZone }),
+        misfire: { policy: instance.misfire.policy, grace: instance.misfire.grace }
+      })
+
+      /** Whether a stored schedule has the job's configured timing (then re-declaring it keeps its next run). */
+      const sameTiming = (info: Scheduler.ScheduleInfo, instance: Instance): boolean =>
+        instance.timing._tag === "Every"
+          ? info.every !== undefined && Duration.equals(info.every, instance.timing.interval)
+          : info.cron === instance.timing.cron && info.timeZone === instance.timing.timeZone
 
       /**
-       * Submits the job's next task. Should that fail (the durable store
-       * stays locked beyond `storage.busyTimeout`, ...), the failure is
-       * logged and the same run is submitted again after the retry floor —
-       * in a fiber of its own, so that neither `start` nor the run's consumer
-       * waits — until that succeeds or the service stops. Its id is the same,
-       * so a submit that did commit after all is not doubled; if its instant
-       * has passed meanwhile, it runs at once.
+       * Where a new interval schedule starts: the resume rule from the job's
+       * last run (`Plan.firstPlanned`: never run or overdue → now; else last
+       * run + interval). A cron job runs at its cron times only.
        */
-      const plan = (instance: Instance, next: Planned): Effect.Effect<void> =>
-        submitRun(instance, next).pipe(
+      const startAtOf = (instance: Instance): Effect.Effect<DateTime.Utc | undefined> =>
+        instance.timing._tag === "Every"
+          ? Effect.map(firstPlanned(store, instance), (first) => DateTime.unsafeMake(first.at))
+          : Effect.succeed(undefined)
+
+      /** Jobs whose declaration failed, declared again after the retry floor until it commits or the adapter stops. */
+      const redeclaring = yield* FiberSet.make<void>()
+
+      /**
+       * Declares the job's schedule (commits it, with the durable store; a
+       * store locked by another process is waited for up to
+       * `storage.busyTimeout`). Should that fail, the failure is logged and
+       * the declaration is made again after the retry floor — in a fiber of
+       * its own, so that `start` does not wait — until it commits or the
+       * service stops. Re-declaring is harmless: same id, same timing.
+       */
+      const declare = (instance: Instance, fresh: boolean): Effect.Effect<void> =>
+        Effect.gen(function*() {
+          const options = scheduleOptions(instance, fresh ? yield* startAtOf(instance) : undefined)
+          yield* withBusyRetry(`declaring the schedule of ${instance.id}`)(
+            Effect.catchAllDefect(scheduler.schedule(options), Effect.fail)
+          )
+        }).pipe(
           Effect.catchAllCause((cause) =>
             Effect.gen(function*() {
               if (stopping || (yield* runner.draining)) return
-              const delay = retryDelay(Duration.zero, instance.interval, runner.retryPolicy)
+              const delay = retryDelay(Duration.zero, retryCapBase(instance.timing), runner.retryPolicy)
               yield* Effect.logError(
-                `${instance.id}: planning its next run failed; trying again in ${Duration.format(delay)}`,
+                `${instance.id}: declaring its schedule failed; trying again in ${Duration.format(delay)}`,
                 cause
               )
-              yield* FiberSet.run(replanning, Effect.zipRight(Effect.sleep(delay), plan(instance, next)))
+              yield* FiberSet.run(redeclaring, Effect.zipRight(Effect.sleep(delay), declare(instance, fresh)))
             })
           ),
           Effect.annotateLogs({ instance: instance.id })
-        )
-
-      const afterRun = (instance: Instance, anchor: number, outcome: RunOutcome) =>
-        Effect.flatMap(
-          plannedAfter(instance, anchor, outcome),
-          Option.match({ onNone: () => Effect.void, onSome: (next) => plan(instance, next) })
         )
 
       for (const instance of runner.instances) {
         const consumer = yield* CollectorConsumer.make({
           instance,
           runner,
-          planned,
-          isPlanned: (task) => current.get(instance.id) === task.id,
-          afterRun: (task, outcome) =>
-            afterRun(instance, typeof task.args.anchor === "number" ? task.args.anchor : task.dueMillis, outcome)
+          nextRun: nextRunOf(instance),
+          onStart: () => Effect.sync(() => void retrying.delete(instance.id)),
+          onRetry: (_, at) => Effect.sync(() => void retrying.set(instance.id, at))
         }).pipe(Effect.orDie) // names and concurrency come from a validated config
         yield* registry.register(consumer).pipe(Effect.orDie)
       }
@@ -277,23 +302,52 @@ const build = <E, R>(
         }
       })
 
+      /**
+       * Stored schedules of jobs no longer configured are removed (their
+       * pending occurrence is then dropped by `retireRemoved`).
+       */
+      const unscheduleRemoved = (stored: ReadonlyArray<Scheduler.ScheduleInfo>) =>
+        Effect.forEach(stored, (info) => {
+          const configured = runner.instances.some((instance) =>
+            instance.id === info.source && RunTasks.scheduleIdOf(instance.id) === info.id
+          )
+          return configured ? Effect.void : Effect.zipRight(
+            Effect.ignore(withBusyRetry(`removing the schedule ${info.id}`)(
+              Effect.catchAllDefect(scheduler.unschedule(info.id), Effect.fail)
+            )),
+            Effect.logInfo(`${info.source} is no longer configured: its schedule ${JSON.stringify(info.id)} is removed`)
+          )
+        }, { discard: true })
+
       return {
         type: "RayScheduler" as const,
+        // The order matters: `scheduler.start` counts every occurrence before it as missed (the misfire
+        // rule). Stored schedules with the configured timing are declared again first (their misfire rule is
+        // the configured one at start); new and retimed ones after it, so that a first run due now is on time.
         start: Effect.gen(function*() {
+          const stored = yield* scheduler.schedules
+          yield* unscheduleRemoved(stored)
           yield* retireRemoved
+          const storedById = new Map(stored.map((info) => [info.id, info]))
+          const kept = runner.instances.filter((instance) => {
+            const info = storedById.get(RunTasks.scheduleIdOf(instance.id))
+            return info !== undefined && info.source === instance.id && sameTiming(info, instance)
+          })
+          yield* Effect.forEach(kept, (instance) => declare(instance, false), { discard: true })
+          yield* scheduler.start
+          const keptIds = new Set(kept.map((instance) => instance.id))
           yield* Effect.forEach(
-            runner.instances,
-            (instance) => Effect.flatMap(firstPlanned(store, instance), (first) => plan(instance, first)),
+            runner.instances.filter((instance) => !keptIds.has(instance.id)),
+            (instance) => declare(instance, true),
             { discard: true }
           )
-          yield* scheduler.start
         }),
         // Dispatching stops at once; the runs in flight get the shutdown timeout
         // (runner.drain) and the consumers waiting for them then return. Stored
         // manual triggers that did not run stay in the store for the next start.
         stop: Effect.gen(function*() {
           stopping = true
-          yield* FiberSet.clear(replanning)
+          yield* FiberSet.clear(redeclaring)
           const stoppingScheduler = yield* Effect.fork(scheduler.stop)
           // `stop` stops dispatching in its first step: only then drain, so that a manual run that is
           // kept for the next start (submitted again) is not dispatched again
@@ -306,17 +360,29 @@ const build = <E, R>(
           }
           waiting.clear()
           queued.clear()
+          retrying.clear()
         }),
         trigger: durable ? triggerStored : runner.runInstance,
-        status: (runs, running) =>
+        status: (running) =>
           Effect.gen(function*() {
             const stats = yield* scheduler.stats
+            const schedules = yield* schedulesByInstance
+            // each job's next run: its next occurrence, or its waiting retry if earlier (none once stopped)
+            const planned = new Map<string, DateTime.Utc>()
+            if (running) {
+              for (const [id, info] of schedules) {
+                const next = earlier(Option.some(info.nextRun), Option.fromNullable(retrying.get(id)))
+                if (Option.isSome(next)) planned.set(id, next.value)
+              }
+            }
             return {
               running,
               registeredJobs: runner.instances.length,
               pendingTasks: stats.pending,
-              // a run planned and not committed yet (the durable store waits for a lock) counts too
-              nextRunAt: earlier(stats.nextAt, SchedulerAdapter.earliest(runs)),
+              nextRunAt: earlier(stats.nextAt, SchedulerAdapter.earliest(planned)),
+              planned,
+              retries: running ? new Map(retrying) : new Map(),
+              schedules,
               scheduler: Option.some(stats)
             }
           })

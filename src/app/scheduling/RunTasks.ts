@@ -1,13 +1,13 @@
 /**
  * The RayScheduler adapter's tasks: how a job's runs are named on the core
- * `Scheduler`. A job's scheduled run is a task of the source `<instance id>`
- * whose id is a name-based UUID of the job and the planned instant
- * ({@link scheduledRunId}): planning the same run twice — after a restart,
- * or a submit retried — submits the same id, which the scheduler counts as
- * a duplicate instead of running it twice. A manual run is a task of the
- * source {@link manualSource} (a consumer of its own, so that it does not
- * wait behind a scheduled run in the scheduler). See docs/architecture.md,
- * "Durable scheduling".
+ * `Scheduler`. Each job is a library schedule ({@link scheduleIdOf}) whose
+ * occurrences are tasks of the source `<instance id>` with ids
+ * `<schedule id>@<ISO instant>` ({@link isOccurrenceOf}). A manual run is a
+ * task of the source {@link manualSource} (a consumer of its own, so that it
+ * does not wait behind a scheduled run in the scheduler). Versions before
+ * 0.3 stored a job's next run as a task whose id is a name-based UUID of the
+ * job and the instant ({@link scheduledRunId}); such a task is skipped when
+ * it falls due. See docs/architecture.md, "Durable scheduling".
  */
 import * as DateTime from "effect/DateTime"
 import { createHash } from "node:crypto"
@@ -30,7 +30,11 @@ export const nameBasedUuid = (namespace: string, name: string): string => {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`
 }
 
-/** The id of the scheduled run of `instance` planned at `atMillis`: the UUID of `"<instance>@<ISO instant>"`. */
+/**
+ * The id that versions before 0.3 gave the scheduled run of `instance`
+ * planned at `atMillis`: the UUID of `"<instance>@<ISO instant>"`. Kept to
+ * recognise (and test) the runs such a version stored.
+ */
 export const scheduledRunId = (instance: string, atMillis: number): string =>
   nameBasedUuid(runNamespace, `${instance}@${DateTime.formatIso(DateTime.unsafeMake(atMillis))}`)
 
@@ -48,3 +52,24 @@ export const instanceOfSource = (source: string): { readonly instance: string; r
   source.startsWith(manualPrefix)
     ? { instance: source.slice(manualPrefix.length), manual: true }
     : { instance: source, manual: false }
+
+/** Longest schedule id the library accepts (`Scheduler.schedule`). */
+const maxScheduleIdLength = 200
+
+const jobPrefix = ":job:"
+
+/**
+ * The id of the library schedule of `instance`: the instance id itself when
+ * the library accepts it (at most 200 characters, no control characters),
+ * else `:job:` and the first 40 hex digits of its SHA-256 — a long feed URL
+ * or a param with a tab. Never another instance's id: those do not start with ":".
+ */
+export const scheduleIdOf = (instance: string): string =>
+  // eslint-disable-next-line no-control-regex -- control characters are what the library refuses
+  instance.length <= maxScheduleIdLength && !/[\u0000-\u001f\u007f]/.test(instance)
+    ? instance
+    : `${jobPrefix}${createHash("sha256").update(instance, "utf8").digest("hex").slice(0, 40)}`
+
+/** Whether `taskId` is an occurrence of the schedule of `instance` (`<schedule id>@<ISO instant>`). */
+export const isOccurrenceOf = (instance: string, taskId: string): boolean =>
+  taskId.startsWith(`${scheduleIdOf(instance)}@`)

@@ -12,16 +12,16 @@
  *
  * - **not started** — built: every instance is registered (`registeredJobs`),
  *   nothing is planned. What `layerNotStarted` provides.
- * - **started** — `start` planned each instance's first run (the resume
- *   rule, `Plan.ts`) and triggers runs as they fall due; each run plans the
- *   next. What `layer` provides (it starts when built).
+ * - **started** — `start` declared each instance's schedule (RayScheduler:
+ *   a library schedule, seeded by the resume rule; legacy: its first run,
+ *   `Plan.ts`) and triggers runs as they fall due. What `layer` provides
+ *   (it starts when built).
  * - **stopped** — `stop` stopped triggering at once and drained the runner
  *   (waiting for running collections up to the shutdown timeout, then
  *   interrupting them). Final: `start` does nothing any more. Releasing the
  *   layer stops it.
  *
- * Each adapter keeps its planned runs ({@link PlannedRuns}: the next run of
- * each instance, from when it is planned until it starts) for `status`.
+ * Each adapter reports the next run of each instance in `status`.
  */
 import * as Context from "effect/Context"
 import * as DateTime from "effect/DateTime"
@@ -29,7 +29,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
-import type { SchedulerStats } from "../../scheduler/Scheduler.js"
+import type { ScheduleInfo, SchedulerStats } from "../../scheduler/Scheduler.js"
 import type { RunOutcome, UnknownInstanceError } from "./CollectorRunner.js"
 
 /** `RayScheduler` or `LegacyScheduler`. */
@@ -46,8 +46,17 @@ export interface AdapterStatus {
   readonly pendingTasks: number
   /** The earliest planned run. */
   readonly nextRunAt: Option.Option<DateTime.Utc>
-  /** The planned run of each instance that has one (not while it runs, nor once stopped). */
+  /**
+   * The next run of each instance that has one (none once stopped). The
+   * RayScheduler's: its schedule's next occurrence, or a waiting retry if
+   * earlier (also while it runs); the legacy scheduler's: its planned run
+   * (not while it runs).
+   */
   readonly planned: ReadonlyMap<string, DateTime.Utc>
+  /** When each instance's waiting retry is due (RayScheduler, retries made in this process; none once stopped). */
+  readonly retries: ReadonlyMap<string, DateTime.Utc>
+  /** Each instance's library schedule (RayScheduler only; empty for the legacy scheduler). */
+  readonly schedules: ReadonlyMap<string, ScheduleInfo>
   /** The core scheduler's counters (RayScheduler only). */
   readonly scheduler: Option.Option<SchedulerStats>
 }
@@ -109,7 +118,7 @@ export const earliest = (planned: ReadonlyMap<string, DateTime.Utc>): Option.Opt
     undefined
   ))
 
-/** What an adapter implements; {@link make} adds the life cycle, the planned runs and the spans. */
+/** What an adapter implements; {@link make} adds the life cycle and the spans. */
 export interface AdapterParts {
   readonly type: SchedulerType
   /** Plans the first runs and starts triggering; called once. */
@@ -118,17 +127,15 @@ export interface AdapterParts {
   readonly stop: Effect.Effect<void>
   /** A manual run (see {@link SchedulerAdapterService.trigger}). */
   readonly trigger: (id: string) => Effect.Effect<RunOutcome, UnknownInstanceError>
-  /** The status, given the planned runs and whether the adapter is started (and not stopped). */
-  readonly status: (
-    planned: ReadonlyMap<string, DateTime.Utc>,
-    running: boolean
-  ) => Effect.Effect<Omit<AdapterStatus, "type" | "planned">>
+  /** The status, given whether the adapter is started (and not stopped). */
+  readonly status: (running: boolean) => Effect.Effect<Omit<AdapterStatus, "type">>
 }
 
 /**
- * Builds an adapter from its parts (not started), with its
- * {@link PlannedRuns}: `start` and `stop` follow the life cycle of the
- * module doc, one at a time; the adapter is stopped when the scope closes.
+ * Builds an adapter from its parts (not started), with a
+ * {@link PlannedRuns} it may keep its planned runs in (cleared at stop):
+ * `start` and `stop` follow the life cycle of the module doc, one at a
+ * time; the adapter is stopped when the scope closes.
  */
 export const make = <E, R>(
   build: (planned: PlannedRuns) => Effect.Effect<AdapterParts, E, R>
@@ -153,10 +160,9 @@ export const make = <E, R>(
       })).pipe(Effect.withSpan("SchedulerAdapter.stop", attributes))
     )
 
-    const status = Effect.gen(function*() {
-      const runs = yield* planned.snapshot
-      return { ...(yield* parts.status(runs, state === "started")), type: parts.type, planned: runs }
-    })
+    const status = Effect.suspend(() => 
+      Effect.map(parts.status(state === "started"), (status) => ({ ...status, type: parts.type }))
+    )
 
     const trigger = (id: string) =>
       parts.trigger(id).pipe(Effect.withSpan("SchedulerAdapter.trigger", { attributes: { type: parts.type, id } }))
