@@ -5,21 +5,27 @@
  * where the store keeps its `ray_scheduler_*` tables next to the app's
  * (docs/architecture.md, "Durable scheduling").
  *
- * - a job's next run is a stored task whose id is derived from (job,
- *   instant): after a restart the resume rule plans it again, which is a
- *   duplicate, and it runs once at its instant;
- * - a stored run that the resume rule replaces (overdue, a changed
- *   interval) is skipped, never run beside the new one;
- * - a job removed from the configuration: its stored run is dropped;
+ * - a job is a stored library schedule: after a restart it keeps its next
+ *   run; runs missed while down follow the collector's misfire rule;
+ * - a changed timing starts afresh (the resume rule seeds an interval);
+ *   the next run of the old one, or a run stored by the previous version,
+ *   is not run;
+ * - a Retry outcome re-runs the same occurrence (stored, survives a
+ *   restart); a run the shutdown interrupted runs at the next start;
+ * - a job removed from the configuration: its schedule and stored runs are
+ *   dropped;
  * - manual triggers are stored: one the shutdown cancelled runs after the
  *   restart; one made before the adapter starts runs once it starts;
  * - the store's lease, and planning while the database stays locked.
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import { assert, describe, it } from "@effect/vitest"
-import { Context, DateTime, Effect, Either, Exit, Fiber, Layer, Option, Scope, TestClock } from "effect"
+import { Context, DateTime, Duration, Effect, Either, Exit, Fiber, Layer, Option, Scope, TestClock } from "effect"
 import type { Collector } from "../../src/app/collectors/Collector.js"
 import * as Pipeline from "../../src/app/pipeline/Pipeline.js"
+import * as ConsumerRegistry from "../../src/scheduler/ConsumerRegistry.js"
+import * as Scheduler from "../../src/scheduler/Scheduler.js"
+import { Task } from "../../src/scheduler/Task.js"
 import * as CollectorRunner from "../../src/app/scheduling/CollectorRunner.js"
 import * as RaySchedulerAdapter from "../../src/app/scheduling/RaySchedulerAdapter.js"
 import * as RunTasks from "../../src/app/scheduling/RunTasks.js"
@@ -48,6 +54,8 @@ interface IncarnationOptions {
   readonly runner?: CollectorRunner.CollectorRunnerOptions
   /** The job state store. Default: the SQL one, on the shared database (the service's). */
   readonly store?: Layer.Layer<JobStateStore.JobStateStore>
+  /** Every collector's misfire rule. Default: the service's (coalesce, no grace). */
+  readonly misfire?: CollectorRunner.JobMisfire
 }
 
 /**
@@ -78,7 +86,10 @@ const incarnation = (
     const layer = adapter.pipe(
       Layer.provideMerge(CollectorRunner.layer(options.runner)),
       Layer.provideMerge(
-        Layer.succeed(CollectorRunner.Collectors, collectors.map((collector) => ({ collector, concurrency: 1 })))
+        Layer.succeed(
+          CollectorRunner.Collectors,
+          collectors.map((collector) => ({ collector, concurrency: 1, misfire: options.misfire }))
+        )
       ),
       Layer.provideMerge(options.store ?? SqlJobStateStore.layer),
       Layer.provideMerge(Pipeline.layerMemory()),
@@ -108,11 +119,21 @@ const storedTasks = (sql: SqlClient.SqlClient) =>
     Effect.map((rows) => rows.map((row) => ({ id: row.id, source: row.source, due_ms: Number(row.due_ms) })))
   )
 
-/** The stored run of `instance` planned at `millis`, as the adapter writes it. */
-const scheduledRow = (instance: string, millis: number): StoredTask => ({
-  id: RunTasks.scheduledRunId(instance, millis),
-  source: instance,
-  due_ms: millis
+interface StoredSchedule {
+  readonly id: string
+  readonly next_ms: number
+}
+
+/** The store's schedules: id and next occurrence, by id. */
+const storedSchedules = (sql: SqlClient.SqlClient) =>
+  Effect.orDie(sql<StoredSchedule>`SELECT id, next_ms FROM ray_scheduler_schedules ORDER BY id`).pipe(
+    Effect.map((rows) => rows.map((row) => ({ id: row.id, next_ms: Number(row.next_ms) })))
+  )
+
+/** The stored schedule of `instance` with its next run at `millis`. */
+const scheduleRow = (instance: string, millis: number): StoredSchedule => ({
+  id: RunTasks.scheduleIdOf(instance),
+  next_ms: millis
 })
 
 const schedulerStats = (adapter: Context.Tag.Service<SchedulerAdapter>) =>
@@ -140,7 +161,7 @@ describe("RunTasks: task ids", () => {
 })
 
 describe("The durable RayScheduler adapter", () => {
-  it.scoped("a job's next run is stored; after a restart it runs at its instant, once (planning it again is a duplicate)", () =>
+  it.scoped("a job's schedule is stored; after a restart it keeps its next run and runs once at it", () =>
     Effect.gen(function*() {
       const database = yield* sharedDatabase()
       const runs: Array<RunRecord> = []
@@ -148,27 +169,26 @@ describe("The durable RayScheduler adapter", () => {
       const first = yield* incarnation(database, [job()])
       yield* settle
       assert.deepStrictEqual(minutes(runs), [0])
-      assert.deepStrictEqual(yield* storedTasks(first.sql), [scheduledRow("c", 10 * MIN)], "the next run, stored")
+      assert.deepStrictEqual(yield* storedSchedules(first.sql), [scheduleRow("c", 10 * MIN)], "the next run, stored")
+      assert.deepStrictEqual(yield* storedTasks(first.sql), [], "an occurrence becomes a task when it is due")
       yield* TestClock.adjust("3 minutes")
       yield* first.stop
-      assert.deepStrictEqual(yield* storedTasks(first.sql), [scheduledRow("c", 10 * MIN)], "still there once stopped")
+      assert.deepStrictEqual(yield* storedSchedules(first.sql), [scheduleRow("c", 10 * MIN)], "kept once stopped")
 
       const second = yield* incarnation(database, [job()])
       yield* settle
       const status = yield* second.adapter.status
-      const stats = Option.getOrThrow(status.scheduler)
-      assert.strictEqual(stats.duplicates, 1, "the resume rule planned the stored run again: a duplicate")
-      assert.strictEqual(stats.pending, 1)
-      assert.deepStrictEqual(status.planned.get("c"), DateTime.unsafeMake(10 * MIN))
+      assert.strictEqual(Option.getOrThrow(status.scheduler).pending, 0)
+      assert.deepStrictEqual(status.planned.get("c"), DateTime.unsafeMake(10 * MIN), "re-declared: the same next run")
       assert.deepStrictEqual(minutes(runs), [0], "nothing runs at the restart")
       yield* TestClock.adjust("7 minutes")
-      assert.deepStrictEqual(minutes(runs), [0, 10], "the stored run, at its instant")
+      assert.deepStrictEqual(minutes(runs), [0, 10], "the stored next run, at its instant")
       yield* TestClock.adjust("5 minutes")
       assert.deepStrictEqual(minutes(runs), [0, 10], "once")
-      assert.deepStrictEqual(yield* storedTasks(second.sql), [scheduledRow("c", 20 * MIN)])
+      assert.deepStrictEqual(yield* storedSchedules(second.sql), [scheduleRow("c", 20 * MIN)])
     }))
 
-  it.scoped("restarted again and again before its next run: it is planned again each time (a duplicate), runs once", () =>
+  it.scoped("restarted again and again before its next run: the schedule keeps it each time; it runs once", () =>
     Effect.gen(function*() {
       const database = yield* sharedDatabase()
       const runs: Array<RunRecord> = []
@@ -177,50 +197,71 @@ describe("The durable RayScheduler adapter", () => {
       yield* settle
       yield* TestClock.adjust("1 minute")
       yield* first.stop
-      // restarts at 2, 4 and 6 minutes: the run at 10 is planned again each time, never added
+      // restarts at 2, 4 and 6 minutes: the run at 10 stays the next one, nothing runs at a restart
       for (const _ of [1, 2, 3]) {
         yield* TestClock.adjust("2 minutes")
         const again = yield* incarnation(database, [job()])
         yield* settle
-        assert.strictEqual((yield* schedulerStats(again.adapter)).duplicates, 1)
-        assert.deepStrictEqual(yield* storedTasks(again.sql), [scheduledRow("c", 10 * MIN)])
+        assert.deepStrictEqual((yield* again.adapter.status).planned.get("c"), DateTime.unsafeMake(10 * MIN))
+        assert.deepStrictEqual(yield* storedSchedules(again.sql), [scheduleRow("c", 10 * MIN)])
         yield* again.stop
       }
+      assert.deepStrictEqual(minutes(runs), [0])
       const last = yield* incarnation(database, [job()])
       yield* TestClock.adjust("5 minutes")
       assert.deepStrictEqual(minutes(runs), [0, 10])
-      assert.deepStrictEqual(yield* storedTasks(last.sql), [scheduledRow("c", 20 * MIN)])
+      assert.deepStrictEqual(yield* storedSchedules(last.sql), [scheduleRow("c", 20 * MIN)])
     }))
 
-  it.scoped("an overdue job runs once at the restart: the stored run the resume rule replaced is skipped, logged", () =>
-    captureLogs((logs) =>
-      Effect.gen(function*() {
+  it.scoped("down while runs were due: one catch-up run at the restart (coalesce), then the stored grid goes on", () =>
+    Effect.gen(function*() {
+      const database = yield* sharedDatabase()
+      const runs: Array<RunRecord> = []
+      const job = () => scriptedCollector({ name: "c", intervalMinutes: 10, runs })
+      const first = yield* incarnation(database, [job()])
+      yield* settle
+      yield* TestClock.adjust("3 minutes")
+      yield* first.stop
+
+      yield* TestClock.setTime(25 * MIN) // the runs at 10 and 20 were missed
+      const second = yield* incarnation(database, [job()])
+      yield* settle
+      assert.deepStrictEqual(minutes(runs), [0, 25], "one run at the restart, not two")
+      const [schedule] = (yield* second.adapter.status).schedules.values()
+      assert.strictEqual(schedule!.skippedMissed, 1, "two missed, one catch-up")
+      assert.strictEqual((yield* schedulerStats(second.adapter)).deadLetters, 0)
+      yield* TestClock.adjust("10 minutes")
+      assert.deepStrictEqual(minutes(runs), [0, 25, 30], "on the grid of the stored schedule")
+    }))
+
+  it.scoped("misfire per collector after 35 minutes down (every 10): coalesce one, skip none, all each (oldest first), grace bounds all", () =>
+    Effect.gen(function*() {
+      for (
+        const [misfire, expected] of [
+          [{ policy: "coalesce" }, [0, 35, 40]],
+          [{ policy: "skip" }, [0, 40]],
+          [{ policy: "all" }, [0, 35, 36, 37, 40]],
+          [{ policy: "all", grace: Duration.minutes(10) }, [0, 35, 40]]
+        ] as const
+      ) {
         const database = yield* sharedDatabase()
         const runs: Array<RunRecord> = []
-        const job = () => scriptedCollector({ name: "c", intervalMinutes: 10, runs })
-        const first = yield* incarnation(database, [job()])
+        // each run takes a minute: `all` runs the missed ones one after the other
+        const job = () => scriptedCollector({ name: "c", intervalMinutes: 10, runs, script: () => ({ ms: MIN }) })
+        yield* TestClock.setTime(0)
+        const first = yield* incarnation(database, [job()], { misfire })
         yield* settle
-        yield* TestClock.adjust("3 minutes")
+        yield* TestClock.adjust("2 minutes")
         yield* first.stop
+        yield* TestClock.setTime(35 * MIN) // 10, 20 and 30 were missed
+        const second = yield* incarnation(database, [job()], { misfire })
+        yield* TestClock.adjust("6 minutes")
+        assert.deepStrictEqual(minutes(runs), expected, JSON.stringify(misfire))
+        yield* second.stop
+      }
+    }))
 
-        yield* TestClock.setTime(25 * MIN) // the stored run (10) is overdue: the resume rule says now
-        const second = yield* incarnation(database, [job()])
-        yield* settle
-        assert.deepStrictEqual(minutes(runs), [0, 25], "one run at the restart, not two")
-        assert.isTrue(
-          logs.some((log) =>
-            log.message === `c: skipping a run planned for ${iso(10 * MIN)} by an earlier process: ` +
-                "its next run was planned again at start"
-          )
-        )
-        assert.deepStrictEqual(yield* storedTasks(second.sql), [scheduledRow("c", 35 * MIN)])
-        assert.strictEqual((yield* schedulerStats(second.adapter)).deadLetters, 0)
-        yield* TestClock.adjust("10 minutes")
-        assert.deepStrictEqual(minutes(runs), [0, 25, 35])
-      })
-    ))
-
-  it.scoped("a changed interval: the first run after the restart follows the resume rule; the stored one is skipped", () =>
+  it.scoped("a changed interval starts afresh from the last run (the resume rule); the old next run does not run", () =>
     Effect.gen(function*() {
       const database = yield* sharedDatabase()
       const runs: Array<RunRecord> = []
@@ -232,9 +273,9 @@ describe("The durable RayScheduler adapter", () => {
       yield* settle
       yield* TestClock.adjust("5 minutes")
       yield* first.stop
-      assert.deepStrictEqual(yield* storedTasks(first.sql), [
-        scheduledRow("longer", 10 * MIN),
-        scheduledRow("shorter", 60 * MIN)
+      assert.deepStrictEqual(yield* storedSchedules(first.sql), [
+        scheduleRow("longer", 10 * MIN),
+        scheduleRow("shorter", 60 * MIN)
       ])
 
       const second = yield* incarnation(database, jobs(10, 60))
@@ -246,37 +287,156 @@ describe("The durable RayScheduler adapter", () => {
       )
       yield* TestClock.adjust("65 minutes") // to 70
       assert.deepStrictEqual(minutes(runs, "shorter"), [0, 10, 20, 30, 40, 50, 60, 70], "one run at 60, not two")
-      assert.deepStrictEqual(minutes(runs, "longer"), [0, 60], "the stored run at 10 did not run")
+      assert.deepStrictEqual(minutes(runs, "longer"), [0, 60], "the old next run at 10 did not run")
     }))
 
-  it.scoped("a job removed from the configuration: its stored run is dropped (logged), not run, not a dead letter", () =>
+  it.scoped("every → cron: the job starts afresh and runs at its cron times only", () =>
+    Effect.gen(function*() {
+      const database = yield* sharedDatabase()
+      const runs: Array<RunRecord> = []
+      const first = yield* incarnation(database, [scriptedCollector({ name: "c", intervalMinutes: 10, runs })])
+      yield* settle
+      yield* TestClock.adjust("3 minutes")
+      yield* first.stop
+      const second = yield* incarnation(database, [
+        scriptedCollector({ name: "c", intervalMinutes: 10, cron: "45 * * * *", runs })
+      ])
+      yield* settle
+      const info = (yield* second.adapter.status).schedules.get("c")!
+      assert.deepStrictEqual([info.cron, info.every, info.nextRun], ["45 * * * *", undefined, DateTime.unsafeMake(45 * MIN)])
+      yield* TestClock.adjust("2 hours") // to 2:03
+      assert.deepStrictEqual(minutes(runs), [0, 45, 105], "at :45 only; the old next run at 10 did not run")
+    }))
+
+  it.scoped("a database of the previous version: its stored run is skipped (logged), the schedule starts from the last run", () =>
+    captureLogs((logs) =>
+      Effect.gen(function*() {
+        const database = yield* sharedDatabase()
+        // what the previous version left: the job's last run at 0 and its next run at 10 as a task with a UUID id
+        yield* Effect.gen(function*() {
+          yield* Effect.orDie((yield* JobStateStore.JobStateStore).recordSuccess("c", DateTime.unsafeMake(0)))
+          const registry = yield* ConsumerRegistry.make
+          const scheduler = yield* Scheduler.makeSql({ autoStart: false, tablePrefix: "ray_scheduler_" }).pipe(
+            Effect.provideService(ConsumerRegistry.ConsumerRegistry, registry)
+          )
+          yield* scheduler.submit(
+            yield* Task.create({
+              id: RunTasks.scheduledRunId("c", 10 * MIN),
+              source: "c",
+              args: { anchor: 10 * MIN },
+              scheduleAt: DateTime.unsafeMake(10 * MIN)
+            })
+          )
+        }).pipe(Effect.scoped, Effect.provide(SqlJobStateStore.layer.pipe(Layer.provideMerge(database))))
+
+        yield* TestClock.setTime(3 * MIN)
+        const runs: Array<RunRecord> = []
+        const service = yield* incarnation(database, [scriptedCollector({ name: "c", intervalMinutes: 10, runs })])
+        yield* settle
+        assert.deepStrictEqual(yield* storedSchedules(service.sql), [scheduleRow("c", 10 * MIN)], "last run + interval")
+        yield* TestClock.adjust("12 minutes")
+        assert.deepStrictEqual(minutes(runs), [10], "once at 10: the schedule's occurrence, not the old task")
+        assert.isTrue(logs.some((log) =>
+          log.message ===
+            `c: skipping a run planned for ${iso(10 * MIN)} by an earlier version: the job now runs on its schedule`
+        ))
+        assert.strictEqual((yield* schedulerStats(service.adapter)).deadLetters, 0)
+      })
+    ))
+
+  it.scoped("Retry-After: the same occurrence runs again after the clamped delay; a waiting retry survives a restart, once", () =>
+    Effect.gen(function*() {
+      const database = yield* sharedDatabase()
+      const runs: Array<RunRecord> = []
+      // the first run of all asks to be retried in 5 minutes; every later run succeeds
+      const job = () =>
+        scriptedCollector({
+          name: "c",
+          intervalMinutes: 60,
+          runs,
+          script: () => runs.length === 0 ? { outcome: "retry", retryAfter: Duration.minutes(5) } : {}
+        })
+      const first = yield* incarnation(database, [job()])
+      yield* settle
+      const status = yield* first.adapter.status
+      assert.deepStrictEqual(status.retries.get("c"), DateTime.unsafeMake(5 * MIN))
+      assert.deepStrictEqual(status.planned.get("c"), DateTime.unsafeMake(5 * MIN), "the next run is the retry")
+      const [waiting] = yield* storedTasks(first.sql)
+      assert.deepStrictEqual(waiting, { id: `c@${iso(0)}`, source: "c", due_ms: 5 * MIN }, "the same occurrence")
+      yield* TestClock.adjust("2 minutes")
+      yield* first.stop
+
+      const second = yield* incarnation(database, [job()])
+      yield* TestClock.adjust("4 minutes") // to 6
+      assert.deepStrictEqual(minutes(runs), [0, 5], "the retry at 5, once, in the next process")
+      assert.deepStrictEqual(yield* storedTasks(second.sql), [])
+      assert.strictEqual((yield* schedulerStats(second.adapter)).deadLetters, 0)
+      yield* TestClock.adjust("55 minutes") // to 61
+      assert.deepStrictEqual(minutes(runs), [0, 5, 60], "the grid is kept (the retry did not start a new one)")
+    }))
+
+  it.scoped("a scheduled run interrupted by the shutdown is kept: it runs once at the next start", () =>
+    Effect.gen(function*() {
+      const database = yield* sharedDatabase()
+      const runs: Array<RunRecord> = []
+      const job = () =>
+        scriptedCollector({ name: "c", intervalMinutes: 60, runs, script: (_, n) => ({ ms: n === 0 ? 10 * MIN : 0 }) })
+      const first = yield* incarnation(database, [job()], { runner: { shutdownTimeout: "1 minute" } })
+      yield* settle
+      const stopping = yield* Effect.fork(first.stop)
+      yield* TestClock.adjust("2 minutes") // the run is interrupted at the shutdown timeout
+      yield* Fiber.join(stopping)
+      assert.deepStrictEqual(
+        yield* storedTasks(first.sql),
+        [{ id: `c@${iso(0)}`, source: "c", due_ms: MIN }],
+        "the occurrence, due again, in the store"
+      )
+      assert.strictEqual(runs[0]!.end, undefined, "it did not finish")
+
+      yield* TestClock.setTime(5 * MIN)
+      const second = yield* incarnation(database, [job()])
+      yield* settle
+      assert.deepStrictEqual(minutes(runs), [0, 5], "once at the start")
+      yield* TestClock.adjust("56 minutes") // to 61
+      assert.deepStrictEqual(minutes(runs), [0, 5, 60])
+      assert.strictEqual((yield* schedulerStats(second.adapter)).deadLetters, 0)
+    }))
+
+  it.scoped("a job removed from the configuration: its schedule is removed and its stored runs dropped (logged), not run, not dead letters", () =>
     captureLogs((logs) =>
       Effect.gen(function*() {
         const database = yield* sharedDatabase()
         const runs: Array<RunRecord> = []
         const first = yield* incarnation(database, [
-          scriptedCollector({ name: "c", intervalMinutes: 10, params: ["kept", "removed"], runs })
-        ])
+          scriptedCollector({
+            name: "c",
+            intervalMinutes: 10,
+            params: ["kept", "removed"],
+            runs,
+            script: (param, n) => ({ ms: param === "removed" && n === 0 ? 5 * MIN : 0 })
+          })
+        ], { runner: { shutdownTimeout: "1 hour" } })
         yield* settle
-        yield* TestClock.adjust("1 minute")
-        yield* first.stop
+        const trigger = yield* Effect.fork(first.adapter.trigger("c:removed")) // waits for the running one
+        yield* settle
+        const stopping = yield* Effect.fork(first.stop)
+        yield* TestClock.adjust("5 minutes")
+        yield* Fiber.join(stopping)
+        assert.strictEqual((yield* Fiber.join(trigger))._tag, "Cancelled", "kept in the store")
 
         const second = yield* incarnation(database, [
           scriptedCollector({ name: "c", intervalMinutes: 10, params: ["kept"], runs })
         ])
-        yield* TestClock.adjust("30 minutes")
+        yield* TestClock.adjust("26 minutes") // to 31
         assert.deepStrictEqual(minutes(runs, "c:removed"), [0])
         assert.deepStrictEqual(minutes(runs, "c:kept"), [0, 10, 20, 30])
-        assert.isTrue(
-          logs.some((log) =>
-            log.message ===
-              `c:removed is no longer configured: its stored scheduled run (due ${iso(10 * MIN)}) is dropped`
-          )
-        )
-        const stats = yield* schedulerStats(second.adapter)
-        assert.strictEqual(stats.deadLetters, 0)
+        const messages = logs.map((log) => log.message)
+        assert.include(messages, "c:removed is no longer configured: its schedule \"c:removed\" is removed")
+        assert.include(messages, `c:removed is no longer configured: its stored manual run (due ${iso(0)}) is dropped`)
+        assert.strictEqual((yield* schedulerStats(second.adapter)).deadLetters, 0)
         assert.strictEqual((yield* second.adapter.status).registeredJobs, 1)
-        assert.deepStrictEqual(yield* storedTasks(second.sql), [scheduledRow("c:kept", 40 * MIN)])
+        assert.deepStrictEqual(yield* storedSchedules(second.sql), [scheduleRow("c:kept", 40 * MIN)])
+        assert.deepStrictEqual(yield* storedTasks(second.sql), [])
       })
     ))
 
@@ -314,13 +474,14 @@ describe("The durable RayScheduler adapter", () => {
         /the trigger is kept and runs when the service starts again/
       )
       assert.strictEqual(runs.length, 1, "the manual run did not run")
-      assert.deepStrictEqual((yield* storedTasks(first.sql)).map((t) => t.source), [":manual:busy", "busy"])
+      assert.deepStrictEqual((yield* storedTasks(first.sql)).map((t) => t.source), [":manual:busy"])
 
       yield* TestClock.setTime(20 * MIN)
       const second = yield* incarnation(database, [busy()])
       yield* settle
       assert.deepStrictEqual(minutes(runs), [0, 20], "the kept manual run, at once")
-      assert.deepStrictEqual(yield* storedTasks(second.sql), [scheduledRow("busy", 60 * MIN)])
+      assert.deepStrictEqual(yield* storedTasks(second.sql), [])
+      assert.deepStrictEqual(yield* storedSchedules(second.sql), [scheduleRow("busy", 60 * MIN)])
       yield* TestClock.adjust("40 minutes")
       assert.deepStrictEqual(minutes(runs), [0, 20, 60])
     }))
@@ -348,7 +509,7 @@ describe("The durable RayScheduler adapter", () => {
       assert.deepStrictEqual(outcome._tag === "Succeeded" ? outcome.result.stored : -1, 2)
       yield* settle
       assert.strictEqual(runs.length, 2, "the manual run and the scheduled first run")
-      assert.deepStrictEqual(yield* storedTasks(service.sql), [scheduledRow("c", 11 * MIN)])
+      assert.deepStrictEqual(yield* storedSchedules(service.sql), [scheduleRow("c", 11 * MIN)])
     }))
 
   it.scoped("the store lives in the service's database next to the app's tables; one scheduler per store", () =>
@@ -364,7 +525,8 @@ describe("The durable RayScheduler adapter", () => {
           "ray_scheduler_tasks",
           "ray_scheduler_dead_letters",
           "ray_scheduler_lease",
-          "ray_scheduler_schema"
+          "ray_scheduler_schema",
+          "ray_scheduler_schedules"
         ]
       ) {
         assert.include(names, table)
@@ -409,10 +571,49 @@ describe("The durable RayScheduler adapter", () => {
       assert.strictEqual(runs.length, 1, "opened and started once the lock is gone")
       const start = runs[0]!.start
       assert.isTrue(start >= 2_500 && start <= 3_000, `at the next attempt after 2.5 s (${start} ms)`)
-      assert.deepStrictEqual(yield* storedTasks(service.sql), [scheduledRow("c", start + 10 * MIN)])
+      assert.deepStrictEqual(yield* storedSchedules(service.sql), [scheduleRow("c", start + 10 * MIN)])
     }))
 
-  it.scoped("the store stays locked beyond busyTimeout: planning fails, is logged, and succeeds after the retry floor", () =>
+  it.scoped("the store locked beyond busyTimeout at start: declaring fails, is logged, and is made again after the retry floor", () =>
+    captureLogs((logs) =>
+      Effect.gen(function*() {
+        const filename = yield* tempDbFile
+        const database = yield* sharedDatabase(Layer.orDie(Database.layer({ filename, busyTimeout: "1 second" })))
+        const runs: Array<RunRecord> = []
+        const job = () => scriptedCollector({ name: "job", intervalMinutes: 60, runs })
+        const options = { store: JobStateStore.layerMemory() }
+        const first = yield* incarnation(database, [job()], options)
+        yield* settle
+        yield* TestClock.adjust("1 minute")
+        yield* first.stop
+
+        const second = yield* incarnation(database, [job()], { ...options, notStarted: true })
+        const other = lockingConnection(filename)
+        other.exec("BEGIN IMMEDIATE")
+        // the stored schedule is declared again before the scheduler starts (then it waits for the lock)
+        // (`start` runs in this fiber: the busy timeout is the default, 10 seconds)
+        const starting = yield* Effect.fork(second.adapter.start)
+        for (let i = 0; i < 12; i++) yield* TestClock.adjust("1 second")
+        assert.isTrue(
+          logs.some((log) => log.message === "job: declaring its schedule failed; trying again in 30s"),
+          "the failure is logged"
+        )
+        other.exec("ROLLBACK")
+        other.close()
+        yield* TestClock.adjust("30 seconds")
+        yield* Fiber.join(starting)
+        assert.strictEqual(
+          logs.filter((log) => log.message.startsWith("Scheduler: schedule \"job\" re-declared")).length,
+          1,
+          "declared again once free"
+        )
+        yield* TestClock.setTime(61 * MIN)
+        assert.deepStrictEqual(minutes(runs), [0, 60])
+        assert.deepStrictEqual(yield* storedSchedules(second.sql), [scheduleRow("job", 120 * MIN)])
+      })
+    ))
+
+  it.scoped("the store locked when a run is due: firing is retried every second; the run happens once, when it is free", () =>
     captureLogs((logs) =>
       Effect.gen(function*() {
         const filename = yield* tempDbFile
@@ -420,30 +621,26 @@ describe("The durable RayScheduler adapter", () => {
         const runs: Array<RunRecord> = []
         const service = yield* incarnation(
           database,
-          [scriptedCollector({
-            name: "job",
-            intervalMinutes: 60,
-            runs,
-            script: (_, n) => ({ ms: n === 0 ? 1000 : 0 })
-          })],
+          [scriptedCollector({ name: "job", intervalMinutes: 60, runs })],
           { store: JobStateStore.layerMemory() }
         )
-        yield* TestClock.adjust("500 millis")
+        yield* settle
+        yield* TestClock.adjust("59 minutes")
         const other = lockingConnection(filename)
         other.exec("BEGIN IMMEDIATE")
-        for (let i = 0; i < 5; i++) yield* TestClock.adjust("1 second")
-        assert.isTrue(
-          logs.some((log) => log.message === "job: planning its next run failed; trying again in 30s"),
-          "the failure is logged"
-        )
-        const status = yield* service.adapter.status
-        assert.deepStrictEqual(status.planned.get("job"), DateTime.unsafeMake(60 * MIN), "the run is still planned")
+        for (let i = 0; i < 65; i++) yield* TestClock.adjust("1 second") // to 60:05
+        assert.isTrue(logs.some((log) =>
+          log.message === "Scheduler: submitting schedule occurrences failed (retrying in 1 second)"
+        ))
+        assert.deepStrictEqual(minutes(runs), [0], "not while the store is locked")
         other.exec("ROLLBACK")
         other.close()
-        yield* TestClock.adjust("30 seconds")
-        assert.deepStrictEqual(yield* storedTasks(service.sql), [scheduledRow("job", 60 * MIN)], "stored once free")
+        for (let i = 0; i < 5; i++) yield* TestClock.adjust("1 second")
+        assert.strictEqual(runs.length, 2, "once free: the run at 60, once")
+        assert.isTrue(runs[1]!.start > 60 * MIN && runs[1]!.start <= 60 * MIN + 10_000, `${runs[1]!.start}`)
         yield* TestClock.adjust("60 minutes")
-        assert.deepStrictEqual(minutes(runs), [0, 60])
+        assert.deepStrictEqual(minutes(runs).slice(2), [120], "the grid goes on")
+        assert.deepStrictEqual(yield* storedSchedules(service.sql), [scheduleRow("job", 180 * MIN)])
       })
     ))
 })

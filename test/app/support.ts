@@ -38,6 +38,9 @@ export interface RunRecord {
 export interface ScriptedOptions {
   readonly name: string
   readonly intervalMinutes: number
+  /** Cron times of the collector's jobs instead of the interval, in `timeZone` (default UTC). */
+  readonly cron?: string | undefined
+  readonly timeZone?: string | undefined
   readonly params?: ReadonlyArray<string>
   readonly script?: ((param: string | undefined, run: number) => Step) | undefined
 }
@@ -52,6 +55,8 @@ export const scriptedCollector = (options: ScriptedOptions & { readonly runs: Ar
   return {
     name: options.name,
     defaultInterval: Duration.minutes(options.intervalMinutes),
+    cron: options.cron,
+    timeZone: options.timeZone,
     jobs: options.params?.map((param) => ({ param })),
     fetch: (param) =>
       Stream.unwrap(Effect.gen(function*(): Effect.fn.Return<Stream.Stream<RawEvent, FetchError>> {
