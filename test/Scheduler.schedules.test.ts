@@ -267,7 +267,7 @@ describe("Scheduler.schedule", () => {
       })
     ))
 
-  it.scoped("startAt: an every-schedule's first occurrence (or, if past, the first of its grid from now on); no cron occurrence before it; ignored by a same-timing re-declaration", () =>
+  it.scoped("startAt: an every-schedule's first occurrence (if past, its current grid instant, due at once: one run, then the grid); no cron occurrence before it; ignored by a same-timing re-declaration", () =>
     captureLogs(() =>
       Effect.gen(function*() {
         const runs: Array<string> = []
@@ -280,9 +280,14 @@ describe("Scheduler.schedule", () => {
         yield* scheduler.schedule({ id: "cron", source: "s", cron: "0 * * * *", startAt: at(3 * 3600 * S + 1) })
         const next = () =>
           Effect.map(scheduler.schedules, (all) => all.map((i) => [i.id, DateTime.toEpochMillis(i.nextRun) / S]))
-        assert.deepStrictEqual(yield* next(), [["cron", 4 * 3600], ["grid", 30], ["later", 40], ["now", 25]])
+        assert.deepStrictEqual(yield* next(), [["cron", 4 * 3600], ["grid", 20], ["later", 40], ["now", 25]])
         yield* settle
-        assert.deepStrictEqual(runs, [`now@${iso(25 * S)} ${iso(25 * S)}`], "due at once, not a missed occurrence")
+        assert.deepStrictEqual(
+          runs,
+          [`grid@${iso(20 * S)} ${iso(25 * S)}`, `now@${iso(25 * S)} ${iso(25 * S)}`],
+          "due at once (not missed occurrences): the grid's current instant (20; 0 and 10 are not run), and now"
+        )
+        assert.deepStrictEqual(yield* next(), [["cron", 4 * 3600], ["grid", 30], ["later", 40], ["now", 85]])
         // the same timing with another startAt: the state is kept
         yield* scheduler.schedule({ id: "later", source: "s", every: "1 minute", startAt: at(50 * S) })
         assert.deepStrictEqual((yield* next())[2], ["later", 40])

@@ -183,10 +183,12 @@ export interface ScheduleOptions {
   /**
    * When a new schedule starts (used only when it starts afresh: a new id, or
    * another timing; a re-declaration with the same timing keeps its state).
-   * `every`: the first occurrence, or — if `startAt` is past — the first
-   * instant of its grid (`startAt` + k × `every`) from now on. `cron`: no
-   * occurrence before it. Default: `every` — now + `every`; `cron` — now.
-   * Occurrences before the declaration are never missed ones.
+   * `every`: the first occurrence, or — if `startAt` is past — the last
+   * instant of its grid (`startAt` + k × `every`) at or before now, due at
+   * once (one run, then the grid goes on). `cron`: no occurrence before it.
+   * Default: `every` — now + `every`; `cron` — now. Occurrences before the
+   * declaration are never missed ones (unless it is made while the
+   * scheduler is stopped: `start` applies the misfire rule).
    */
   readonly startAt?: DateTime.DateTime | undefined
   /** The IANA time zone `cron` is evaluated in (e.g. `"Europe/Berlin"`). Default: `"UTC"`. */

@@ -7,7 +7,7 @@ import { HttpApiBuilder, HttpClient, HttpClientResponse } from "@effect/platform
 import { NodeHttpServer } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import type { Schema } from "effect"
-import { Effect, Layer, Option } from "effect"
+import { Duration, Effect, Layer, Option } from "effect"
 import { CollectorsJson, RunResultJson, StatusJson } from "../../src/app/http/Api.js"
 import { RayInfoApi } from "../../src/app/http/Api.js"
 import { StatusGroupLive } from "../../src/app/http/ApiLive.js"
@@ -94,4 +94,82 @@ describe("HTTP API", () => {
         assert.strictEqual(response.status, 404)
       }))
   })
+})
+
+/** A started RayScheduler (real clock): a job that asks to be retried at every run, and a cron job. */
+const StartedServer = HttpApiBuilder.serve().pipe(
+  Layer.provide(HttpApiBuilder.api(RayInfoApi).pipe(Layer.provide(StatusGroupLive))),
+  Layer.provideMerge(NodeHttpServer.layerTest),
+  Layer.provideMerge(
+    adapterLayer(RaySchedulerAdapter.layer({ maxSleep: "1 hour" }), [
+      scriptedCollector({
+        name: "quota",
+        intervalMinutes: 60,
+        runs: [],
+        script: () => ({ outcome: "retry", retryAfter: Duration.minutes(5) })
+      }),
+      scriptedCollector({ name: "daily", intervalMinutes: 60, cron: "0 7 * * *", timeZone: "America/New_York", runs: [] })
+    ])
+  ),
+  Layer.provideMerge(ItemsStub)
+)
+
+/** `effect` again every 20 ms until `done` holds, for at most 20 seconds (real time). */
+const waitFor = <A, E, R>(effect: Effect.Effect<A, E, R>, done: (a: A) => boolean): Effect.Effect<A, E | Error, R> =>
+  Effect.flatMap(effect, (a) => done(a) ? Effect.succeed(a) : Effect.zipRight(Effect.sleep("20 millis"), waitFor(effect, done))).pipe(
+    Effect.timeoutFail({ duration: "20 seconds", onTimeout: () => new Error("waited 20 seconds in vain") })
+  )
+
+describe("HTTP API: schedules (issue 10)", () => {
+  it.live("GET /collectors shows each job's schedule, its next run and a waiting retry; /status the scheduler's counters", () =>
+      Effect.gen(function*() {
+        // the interval job runs at start (real time): wait for its outcome, with a generous bound
+        const groups = yield* waitFor(
+          getJson(CollectorsJson, "/collectors"),
+          (groups) => groups[0]!.instances[0]!.last_outcome !== null
+        )
+        const quota = groups.find((g) => g.collector === "quota")!.instances[0]!
+        assert.strictEqual(quota.interval_seconds, 3600)
+        assert.deepStrictEqual(quota.schedule, {
+          id: "quota",
+          every_seconds: 3600,
+          cron: null,
+          time_zone: null,
+          misfire: { policy: "coalesce", grace_seconds: null },
+          runs: 1,
+          skipped_overlap: 0,
+          skipped_missed: 0
+        })
+        assert.strictEqual(quota.last_outcome?.outcome, "retry")
+        const retryAt = Date.parse(quota.retry_at!)
+        // 5 minutes after the failure was handed to the scheduler, a moment after the run ended (real time)
+        const after = retryAt - (Date.parse(quota.last_outcome!.at) + 5 * 60_000)
+        assert.isTrue(after >= 0 && after < 60_000, `${after} ms after run end + 5 minutes`)
+        assert.strictEqual(quota.next_run_at, quota.retry_at, "the retry comes before the next hourly run")
+
+        const daily = groups.find((g) => g.collector === "daily")!.instances[0]!
+        assert.isNull(daily.interval_seconds, "a cron job has no interval")
+        assert.deepStrictEqual(daily.schedule, {
+          id: "daily",
+          every_seconds: null,
+          cron: "0 7 * * *",
+          time_zone: "America/New_York",
+          misfire: { policy: "coalesce", grace_seconds: null },
+          runs: 0,
+          skipped_overlap: 0,
+          skipped_missed: 0
+        })
+        assert.isNull(daily.retry_at)
+        const next = new Date(daily.next_run_at!)
+        assert.include([11, 12], next.getUTCHours(), "07:00 in New York (EDT or EST)")
+        assert.strictEqual(next.getUTCMinutes(), 0)
+        assert.isTrue(next.getTime() > Date.now() && next.getTime() <= Date.now() + 86_400_000, daily.next_run_at!)
+
+        const status = yield* getJson(StatusJson, "/status")
+        assert.deepStrictEqual(
+          [status.scheduler?.retried, status.scheduler?.dead_letters, status.scheduler?.clock_jumps],
+          [1, 0, 0]
+        )
+        assert.strictEqual(status.pending_tasks, 1, "the waiting retry")
+      }).pipe(Effect.provide(StartedServer)), 30_000)
 })

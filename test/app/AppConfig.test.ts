@@ -351,7 +351,7 @@ describe("AppConfig: cron, timeZone and misfire (issue 10)", () => {
     }))
 
   it("a job's timing: its cron, its interval, the collector's cron, the collector's interval; zones from the job, the collector, else UTC", () => {
-    const hourly = { _tag: "Every", interval: Duration.hours(1) }
+    const hourly: CollectorRunner.JobTiming = { _tag: "Every", interval: Duration.hours(1) }
     assert.deepStrictEqual(
       timings(collector({
         cron: "0 7 * * *",

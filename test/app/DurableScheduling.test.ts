@@ -20,12 +20,15 @@
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import { assert, describe, it } from "@effect/vitest"
-import { Context, DateTime, Duration, Effect, Either, Exit, Fiber, Layer, Option, Scope, TestClock } from "effect"
+import { Context, DateTime, Duration, Effect, Either, Exit, Fiber, Layer, Option, Schedule, Scope, TestClock } from "effect"
 import type { Collector } from "../../src/app/collectors/Collector.js"
 import * as Pipeline from "../../src/app/pipeline/Pipeline.js"
 import * as ConsumerRegistry from "../../src/scheduler/ConsumerRegistry.js"
 import * as Scheduler from "../../src/scheduler/Scheduler.js"
+import { nextRetry, type RetryMemo } from "../../src/scheduler/internal/retry.js"
 import { Task } from "../../src/scheduler/Task.js"
+import { TaskTimeoutError } from "../../src/scheduler/internal/consumer.js"
+import * as CollectorConsumer from "../../src/app/scheduling/CollectorConsumer.js"
 import * as CollectorRunner from "../../src/app/scheduling/CollectorRunner.js"
 import * as RaySchedulerAdapter from "../../src/app/scheduling/RaySchedulerAdapter.js"
 import * as RunTasks from "../../src/app/scheduling/RunTasks.js"
@@ -153,6 +156,41 @@ describe("RunTasks: task ids", () => {
     assert.notStrictEqual(id, RunTasks.scheduledRunId("feed:https://b.example/rss", 10 * MIN))
   })
 
+  it("a job's schedule id is its instance id when the library accepts it, else a hash that no instance id can be", () => {
+    assert.strictEqual(RunTasks.scheduleIdOf("feed:https://a.example/rss"), "feed:https://a.example/rss")
+    const long = `feed:https://a.example/${"x".repeat(200)}`
+    const tab = "search:a\tb"
+    for (const id of [long, tab]) {
+      assert.match(RunTasks.scheduleIdOf(id), /^:job:[0-9a-f]{40}$/)
+      assert.strictEqual(RunTasks.scheduleIdOf(id), RunTasks.scheduleIdOf(id), "the same in every process")
+      assert.isTrue(Option.isNone(Scheduler.validateSchedule({ id: RunTasks.scheduleIdOf(id), source: id, every: "1 hour" })))
+    }
+    assert.notStrictEqual(RunTasks.scheduleIdOf(long), RunTasks.scheduleIdOf(`${long}y`))
+    assert.isTrue(Option.isSome(Scheduler.validateSchedule({ id: long, source: long, every: "1 hour" })), "too long as is")
+    assert.isTrue(RunTasks.isOccurrenceOf("c", "c@2026-01-01T00:00:00.000Z"))
+    assert.isTrue(RunTasks.isOccurrenceOf(long, `${RunTasks.scheduleIdOf(long)}@2026-01-01T00:00:00.000Z`))
+    assert.isFalse(RunTasks.isOccurrenceOf("c", RunTasks.scheduledRunId("c", 0)), "a run stored by a version before 0.3")
+    assert.isFalse(RunTasks.isOccurrenceOf("c", "c:d@2026-01-01T00:00:00.000Z"))
+  })
+
+  it.effect("the consumers' retry schedule: RetryRun after its delay at every failure (stepped or replayed), RunCancelled at once, a timeout never", () =>
+    Effect.gen(function*() {
+      const retry = CollectorConsumer.retrySchedule as Schedule.Schedule<unknown, never>
+      const retryRun = new CollectorConsumer.RetryRun({ instance: "c", error: "429", retryAfter: Duration.minutes(5) })
+      let memo: RetryMemo | undefined
+      for (let attempt = 1; attempt <= 50; attempt++) {
+        const now = attempt * 7 * MIN
+        const stepped = yield* nextRetry(retry, retryRun, attempt, now, 7 * MIN, memo)
+        const replayed = yield* nextRetry(retry, retryRun, attempt, now, 7 * MIN)
+        assert.deepStrictEqual([stepped.due, replayed.due], [now + 5 * MIN, now + 5 * MIN], `attempt ${attempt}`)
+        memo = stepped.memo
+      }
+      const cancelled = new CollectorConsumer.RunCancelled({ instance: "c", reason: "shutting down" })
+      assert.strictEqual((yield* nextRetry(retry, cancelled, 1, 1000, 1000)).due, 1000)
+      const timeout = new TaskTimeoutError({ taskId: "c@x", source: "c", timeout: Duration.seconds(1) })
+      assert.isUndefined((yield* nextRetry(retry, timeout, 1, 1000, 1000)).due, "done: a dead letter")
+    }))
+
   it("a manual run's source is never an instance id (collector names are not empty)", () => {
     assert.strictEqual(RunTasks.manualSource("search:q"), ":manual:search:q")
     assert.deepStrictEqual(RunTasks.instanceOfSource(":manual:search:q"), { instance: "search:q", manual: true })
@@ -256,7 +294,7 @@ describe("The durable RayScheduler adapter", () => {
         yield* TestClock.setTime(35 * MIN) // 10, 20 and 30 were missed
         const second = yield* incarnation(database, [job()], { misfire })
         yield* TestClock.adjust("6 minutes")
-        assert.deepStrictEqual(minutes(runs), expected, JSON.stringify(misfire))
+        assert.deepStrictEqual(minutes(runs), [...expected], JSON.stringify(misfire))
         yield* second.stop
       }
     }))

@@ -354,3 +354,77 @@ for (const [name, adapter] of adapters) {
       }))
   })
 }
+
+for (const [name, adapter] of adapters.filter(([, a]) => a.type === "RayScheduler")) {
+  describe(`SchedulerAdapter: ${name} — library schedules (issue 10)`, () => {
+    const { started, startedJob } = harness(adapter)
+    const at = (iso: string) => DateTime.toEpochMillis(DateTime.unsafeMake(iso))
+
+    it.scoped("a cron job in Europe/Berlin (`30 2 * * *`) does not run at start; it first runs at the end of the DST gap", () =>
+      Effect.gen(function*() {
+        // (10 minutes before: the durable store renews its lease every 10 s of virtual time, each a statement)
+        yield* TestClock.setTime(at("2026-03-29T00:50:00Z"))
+        const runs: Array<RunRecord> = []
+        const { adapter: scheduler } = yield* started([
+          scriptedCollector({ name: "c", intervalMinutes: 10, cron: "30 2 * * *", timeZone: "Europe/Berlin", runs })
+        ])
+        yield* settle
+        assert.deepStrictEqual(runs, [], "a cron job runs at its times only")
+        const status = yield* scheduler.status
+        assert.deepStrictEqual(status.planned.get("c"), DateTime.unsafeMake("2026-03-29T01:00:00Z"))
+        const info = status.schedules.get("c")!
+        assert.deepStrictEqual([info.cron, info.timeZone, info.every], ["30 2 * * *", "Europe/Berlin", undefined])
+        yield* TestClock.adjust("15 minutes")
+        assert.deepStrictEqual(
+          runs.map((r) => DateTime.formatIso(DateTime.unsafeMake(r.start))),
+          ["2026-03-29T01:00:00.000Z"], // 02:30 does not exist that night: the first instant after the gap
+          "at 03:00 CEST"
+        )
+        assert.deepStrictEqual(
+          (yield* scheduler.status).planned.get("c"),
+          DateTime.unsafeMake("2026-03-30T00:30:00Z"),
+          "then 02:30 CEST"
+        )
+      }))
+
+    it.scoped("a retry due at (or after) the next run is not made: that run is the retry, once", () =>
+      captureLogs((logs) =>
+        Effect.gen(function*() {
+          const { adapter: scheduler, runs } = yield* startedJob({
+            name: "quota",
+            intervalMinutes: 10,
+            // asks for an hour: capped at the interval (the retry policy's default cap), so due with the next run
+            script: (_, n): Step => n === 0 ? { outcome: "retry", retryAfter: Duration.hours(1) } : {}
+          })
+          yield* settle
+          assert.include(
+            logs.map((log) => log.message),
+            `quota: retrying at its next scheduled run (${DateTime.formatIso(DateTime.unsafeMake(10 * MIN))})`
+          )
+          yield* TestClock.adjust("15 minutes")
+          assert.deepStrictEqual(minutes(runs), [0, 10], "one run at 10")
+          const stats = Option.getOrThrow((yield* scheduler.status).scheduler)
+          assert.deepStrictEqual([stats.retried, stats.failed], [0, 0], "the task succeeded: no retry of it")
+        })
+      ))
+
+    it.scoped("a retry before the next run re-runs the same occurrence; the grid is kept", () =>
+      Effect.gen(function*() {
+        const { adapter: scheduler, runs } = yield* startedJob({
+          name: "quota",
+          intervalMinutes: 60,
+          script: (_, n): Step => n < 2 ? { outcome: "retry", retryAfter: Duration.minutes(5) } : {}
+        })
+        yield* settle
+        const waiting = yield* scheduler.status
+        assert.deepStrictEqual(waiting.retries.get("quota"), DateTime.unsafeMake(5 * MIN))
+        assert.deepStrictEqual(waiting.planned.get("quota"), DateTime.unsafeMake(5 * MIN), "the retry comes first")
+        assert.strictEqual(waiting.pendingTasks, 1, "the occurrence, pending again")
+        yield* TestClock.adjust("61 minutes")
+        assert.deepStrictEqual(minutes(runs), [0, 5, 10, 60], "retries at 5 and 10, then the grid (not 70)")
+        const stats = Option.getOrThrow((yield* scheduler.status).scheduler)
+        assert.deepStrictEqual([stats.retried, stats.deadLetters], [2, 0])
+        assert.strictEqual((yield* scheduler.status).schedules.get("quota")!.runs, 2, "occurrences at 0 and 60")
+      }))
+  })
+}

@@ -181,15 +181,18 @@ export const decodeDeclaration = (id: string, json: string): Declaration | strin
 
 /**
  * A new schedule's first occurrence, declared at `t`: `every` — `startAt` if
- * it is not in the past, else the first instant of its grid (startAt + k ×
- * every) at or after `t`; without `startAt`, `t` + every. `cron` — the first
- * occurrence at or after `startAt`, or after `t` if that is later.
+ * it is not in the past, else the last instant of its grid (startAt + k ×
+ * every) at or before `t`, due at once (the schedule has been running since
+ * `startAt`, and its current period has had no run: a `startAt` computed a
+ * moment before the declaration with a real clock is "now", not "one period
+ * from now"); without `startAt`, `t` + every. `cron` — the first occurrence
+ * at or after `startAt`, or after `t` if that is later.
  */
 const firstOccurrence = (d: Declaration, t: number): number => {
   const start = d.startMillis
   if (d.everyMillis !== undefined) {
     if (start === undefined) return t + d.everyMillis
-    return start >= t ? start : start + Math.ceil((t - start) / d.everyMillis) * d.everyMillis
+    return start >= t ? start : start + Math.floor((t - start) / d.everyMillis) * d.everyMillis
   }
   return start !== undefined && start > t ? nextCron(d.cron!, start - 1)! : nextCron(d.cron!, t)!
 }
@@ -536,10 +539,12 @@ export const makeSchedules = (host: ScheduleHost): Effect.Effect<Schedules> =>
           const old = lives.get(decl.id)
           const t = now()
           const keep = old !== undefined && sameTiming(old.decl, decl)
+          const next = firstOccurrence(decl, t)
           const live: Live = keep ? old! : {
             decl,
-            next: firstOccurrence(decl, t),
-            armed: t,
+            next,
+            // the first occurrence is on time even when due at once (a past `startAt`)
+            armed: Math.min(t, next),
             current: old?.current,
             freedAt: old?.freedAt ?? -Infinity,
             version: old?.version ?? 0,
