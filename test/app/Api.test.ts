@@ -108,7 +108,13 @@ const StartedServer = HttpApiBuilder.serve().pipe(
         runs: [],
         script: () => ({ outcome: "retry", retryAfter: Duration.minutes(5) })
       }),
-      scriptedCollector({ name: "daily", intervalMinutes: 60, cron: "0 7 * * *", timeZone: "America/New_York", runs: [] })
+      scriptedCollector({
+        name: "daily",
+        intervalMinutes: 60,
+        cron: "0 7 * * *",
+        timeZone: "America/New_York",
+        runs: []
+      })
     ])
   ),
   Layer.provideMerge(ItemsStub)
@@ -116,12 +122,17 @@ const StartedServer = HttpApiBuilder.serve().pipe(
 
 /** `effect` again every 20 ms until `done` holds, for at most 20 seconds (real time). */
 const waitFor = <A, E, R>(effect: Effect.Effect<A, E, R>, done: (a: A) => boolean): Effect.Effect<A, E | Error, R> =>
-  Effect.flatMap(effect, (a) => done(a) ? Effect.succeed(a) : Effect.zipRight(Effect.sleep("20 millis"), waitFor(effect, done))).pipe(
+  Effect.flatMap(
+    effect,
+    (a) => done(a) ? Effect.succeed(a) : Effect.zipRight(Effect.sleep("20 millis"), waitFor(effect, done))
+  ).pipe(
     Effect.timeoutFail({ duration: "20 seconds", onTimeout: () => new Error("waited 20 seconds in vain") })
   )
 
 describe("HTTP API: schedules (issue 10)", () => {
-  it.live("GET /collectors shows each job's schedule, its next run and a waiting retry; /status the scheduler's counters", () =>
+  it.live(
+    "GET /collectors shows each job's schedule, its next run and a waiting retry; /status the scheduler's counters",
+    () =>
       Effect.gen(function*() {
         // the interval job runs at start (real time): wait for its outcome, with a generous bound
         const groups = yield* waitFor(
@@ -171,5 +182,7 @@ describe("HTTP API: schedules (issue 10)", () => {
           [1, 0, 0]
         )
         assert.strictEqual(status.pending_tasks, 1, "the waiting retry")
-      }).pipe(Effect.provide(StartedServer)), 30_000)
+      }).pipe(Effect.provide(StartedServer)),
+    30_000
+  )
 })

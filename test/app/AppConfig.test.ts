@@ -339,7 +339,11 @@ describe("AppConfig: cron, timeZone and misfire (issue 10)", () => {
       assert.strictEqual(feeds!.timeZone, "Europe/Berlin")
       assert.deepStrictEqual(feeds!.misfire, { policy: "all", grace: Duration.hours(6) })
       assert.strictEqual(feeds!.type === "feed" ? feeds!.feeds[1]!.timeZone : undefined, "America/New_York")
-      assert.deepStrictEqual(command!.misfire, { policy: "coalesce" }, "an empty misfire map: policy coalesce, no grace")
+      assert.deepStrictEqual(
+        command!.misfire,
+        { policy: "coalesce" },
+        "an empty misfire map: policy coalesce, no grace"
+      )
       assert.deepStrictEqual(AppConfig.legacySchedulerProblems(config), [
         "  collectors[0].cron: needs the RayScheduler (USE_RAY_SCHEDULER=true)",
         "  collectors[0].misfire: needs the RayScheduler (USE_RAY_SCHEDULER=true)",
@@ -353,16 +357,19 @@ describe("AppConfig: cron, timeZone and misfire (issue 10)", () => {
   it("a job's timing: its cron, its interval, the collector's cron, the collector's interval; zones from the job, the collector, else UTC", () => {
     const hourly: CollectorRunner.JobTiming = { _tag: "Every", interval: Duration.hours(1) }
     assert.deepStrictEqual(
-      timings(collector({
-        cron: "0 7 * * *",
-        timeZone: "Europe/Berlin",
-        jobs: [
-          { param: "a" },
-          { param: "b", interval: Duration.hours(1) },
-          { param: "c", cron: "0 8 * * *" },
-          { param: "d", cron: "0 9 * * *", timeZone: "Asia/Tokyo" }
-        ]
-      }), { policy: "skip" }),
+      timings(
+        collector({
+          cron: "0 7 * * *",
+          timeZone: "Europe/Berlin",
+          jobs: [
+            { param: "a" },
+            { param: "b", interval: Duration.hours(1) },
+            { param: "c", cron: "0 8 * * *" },
+            { param: "d", cron: "0 9 * * *", timeZone: "Asia/Tokyo" }
+          ]
+        }),
+        { policy: "skip" }
+      ),
       [
         ["c:a", { _tag: "Cron", cron: "0 7 * * *", timeZone: "Europe/Berlin" }, { policy: "skip" }],
         ["c:b", hourly, { policy: "skip" }],

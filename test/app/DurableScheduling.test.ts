@@ -20,14 +20,22 @@
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import { assert, describe, it } from "@effect/vitest"
-import { Context, DateTime, Duration, Effect, Either, Exit, Fiber, Layer, Option, Schedule, Scope, TestClock } from "effect"
+import {
+  Context,
+  DateTime,
+  Duration,
+  Effect,
+  Either,
+  Exit,
+  Fiber,
+  Layer,
+  Option,
+  Schedule,
+  Scope,
+  TestClock
+} from "effect"
 import type { Collector } from "../../src/app/collectors/Collector.js"
 import * as Pipeline from "../../src/app/pipeline/Pipeline.js"
-import * as ConsumerRegistry from "../../src/scheduler/ConsumerRegistry.js"
-import * as Scheduler from "../../src/scheduler/Scheduler.js"
-import { nextRetry, type RetryMemo } from "../../src/scheduler/internal/retry.js"
-import { Task } from "../../src/scheduler/Task.js"
-import { TaskTimeoutError } from "../../src/scheduler/internal/consumer.js"
 import * as CollectorConsumer from "../../src/app/scheduling/CollectorConsumer.js"
 import * as CollectorRunner from "../../src/app/scheduling/CollectorRunner.js"
 import * as RaySchedulerAdapter from "../../src/app/scheduling/RaySchedulerAdapter.js"
@@ -38,6 +46,11 @@ import * as JobStateStore from "../../src/app/storage/JobStateStore.js"
 import * as Leases from "../../src/app/storage/Leases.js"
 import * as SqlJobStateStore from "../../src/app/storage/SqlJobStateStore.js"
 import type { StorageError } from "../../src/app/storage/StorageError.js"
+import * as ConsumerRegistry from "../../src/scheduler/ConsumerRegistry.js"
+import { TaskTimeoutError } from "../../src/scheduler/internal/consumer.js"
+import { nextRetry, type RetryMemo } from "../../src/scheduler/internal/retry.js"
+import * as Scheduler from "../../src/scheduler/Scheduler.js"
+import { Task } from "../../src/scheduler/Task.js"
 import { lockingConnection, tempDbFile } from "../storage/tempDb.js"
 import { captureLogs, settle } from "../support.js"
 import { memoryDatabase, type RunRecord, scriptedCollector, type Step } from "./support.js"
@@ -163,13 +176,21 @@ describe("RunTasks: task ids", () => {
     for (const id of [long, tab]) {
       assert.match(RunTasks.scheduleIdOf(id), /^:job:[0-9a-f]{40}$/)
       assert.strictEqual(RunTasks.scheduleIdOf(id), RunTasks.scheduleIdOf(id), "the same in every process")
-      assert.isTrue(Option.isNone(Scheduler.validateSchedule({ id: RunTasks.scheduleIdOf(id), source: id, every: "1 hour" })))
+      assert.isTrue(
+        Option.isNone(Scheduler.validateSchedule({ id: RunTasks.scheduleIdOf(id), source: id, every: "1 hour" }))
+      )
     }
     assert.notStrictEqual(RunTasks.scheduleIdOf(long), RunTasks.scheduleIdOf(`${long}y`))
-    assert.isTrue(Option.isSome(Scheduler.validateSchedule({ id: long, source: long, every: "1 hour" })), "too long as is")
+    assert.isTrue(
+      Option.isSome(Scheduler.validateSchedule({ id: long, source: long, every: "1 hour" })),
+      "too long as is"
+    )
     assert.isTrue(RunTasks.isOccurrenceOf("c", "c@2026-01-01T00:00:00.000Z"))
     assert.isTrue(RunTasks.isOccurrenceOf(long, `${RunTasks.scheduleIdOf(long)}@2026-01-01T00:00:00.000Z`))
-    assert.isFalse(RunTasks.isOccurrenceOf("c", RunTasks.scheduledRunId("c", 0)), "a run stored by a version before 0.3")
+    assert.isFalse(
+      RunTasks.isOccurrenceOf("c", RunTasks.scheduledRunId("c", 0)),
+      "a run stored by a version before 0.3"
+    )
     assert.isFalse(RunTasks.isOccurrenceOf("c", "c:d@2026-01-01T00:00:00.000Z"))
   })
 
@@ -341,7 +362,11 @@ describe("The durable RayScheduler adapter", () => {
       ])
       yield* settle
       const info = (yield* second.adapter.status).schedules.get("c")!
-      assert.deepStrictEqual([info.cron, info.every, info.nextRun], ["45 * * * *", undefined, DateTime.unsafeMake(45 * MIN)])
+      assert.deepStrictEqual([info.cron, info.every, info.nextRun], [
+        "45 * * * *",
+        undefined,
+        DateTime.unsafeMake(45 * MIN)
+      ])
       yield* TestClock.adjust("2 hours") // to 2:03
       assert.deepStrictEqual(minutes(runs), [0, 45, 105], "at :45 only; the old next run at 10 did not run")
     }))
@@ -667,9 +692,9 @@ describe("The durable RayScheduler adapter", () => {
         const other = lockingConnection(filename)
         other.exec("BEGIN IMMEDIATE")
         for (let i = 0; i < 65; i++) yield* TestClock.adjust("1 second") // to 60:05
-        assert.isTrue(logs.some((log) =>
-          log.message === "Scheduler: submitting schedule occurrences failed (retrying in 1 second)"
-        ))
+        assert.isTrue(
+          logs.some((log) => log.message === "Scheduler: submitting schedule occurrences failed (retrying in 1 second)")
+        )
         assert.deepStrictEqual(minutes(runs), [0], "not while the store is locked")
         other.exec("ROLLBACK")
         other.close()

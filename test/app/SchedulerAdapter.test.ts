@@ -44,7 +44,11 @@ for (const [name, adapter] of adapters) {
         assert.strictEqual(status.registeredJobs, 1)
         // the legacy scheduler plans the next run as a pending run; the RayScheduler's schedule knows its next
         // occurrence and makes it a task when it is due: never more than one pending run per job
-        assert.strictEqual(status.pendingTasks, adapter.plansWhileRunning ? 0 : 1, "one planned run per job, never more")
+        assert.strictEqual(
+          status.pendingTasks,
+          adapter.plansWhileRunning ? 0 : 1,
+          "one planned run per job, never more"
+        )
         assert.deepStrictEqual(status.planned, new Map([["c", DateTime.unsafeMake(40 * MIN)]]))
         assert.deepStrictEqual(status.nextRunAt, Option.some(DateTime.unsafeMake(40 * MIN)))
         assert.strictEqual((yield* runner.counters).succeeded, 4)

@@ -205,7 +205,9 @@ export const CronExpression = NonEmpty.pipe(
 export const TimeZone = NonEmpty.pipe(
   Schema.filter(
     (zone) =>
-      Option.isNone(Scheduler.validateSchedule({ id: "config", source: "config", cron: "0 0 * * *", timeZone: zone })) ||
+      Option.isNone(
+        Scheduler.validateSchedule({ id: "config", source: "config", cron: "0 0 * * *", timeZone: zone })
+      ) ||
       `Expected an IANA time zone name such as "Europe/Berlin" or "UTC", got ${describeActual(zone)}`,
     { description: "an IANA time zone name" }
   )

@@ -123,7 +123,9 @@ export interface Instance {
  * loader rejects them): it dies with an `IllegalArgumentException`.
  */
 export const instancesOf = (collectors: ReadonlyArray<ConfiguredCollector>): ReadonlyArray<Instance> => {
-  const instances = collectors.flatMap(({ collector, concurrency, misfire = defaultMisfire }): ReadonlyArray<Instance> =>
+  const instances = collectors.flatMap((
+    { collector, concurrency, misfire = defaultMisfire }
+  ): ReadonlyArray<Instance> =>
     collector.jobs === undefined || collector.jobs.length === 0
       ? [{
         id: instanceId(collector.name, undefined),

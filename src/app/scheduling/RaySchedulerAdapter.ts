@@ -1,19 +1,18 @@
 /**
  * The RayScheduler adapter: every collector instance is a `TaskConsumer`
- * named `collector` or `collector:param` on one core `Scheduler`. Each job
- * has at most one planned task: a run's consumer submits the job's next
- * task when it finishes (fixed rate, missed slots coalesced, retries clamped;
- * see `Timing.ts`), so tasks never pile up. Planning is supervised: see
- * docs/architecture.md, "Supervision".
+ * named `collector` or `collector:param` (`CollectorConsumer`) on one core
+ * `Scheduler`, and a library schedule (`Scheduler.schedule`: every
+ * interval, or cron times in a zone; the collector's misfire rule) whose
+ * occurrences it consumes. A run's outcome becomes the task's result: a
+ * `Retry` re-runs the same occurrence through the consumer's `retry`
+ * schedule. See docs/architecture.md, "Durable scheduling" (the start
+ * order, migration, removed jobs, manual triggers) and "Supervision".
  *
  * Two variants, one code path:
  *
  * - {@link makeSql} (`layerSql`, what the service runs): the durable
- *   scheduler (`Scheduler.makeSql`) on the application's database. A job's
- *   next run is a stored task whose id is derived from (job, instant)
- *   (`RunTasks.ts`), manual triggers are stored tasks too, and runs stored by
- *   an earlier process are reconciled with the resume rule at start. See
- *   docs/architecture.md, "Durable scheduling".
+ *   scheduler (`Scheduler.makeSql`) on the application's database: the
+ *   schedules, their waiting retries and manual triggers are stored.
  * - {@link make} (`layer`): the in-memory scheduler; manual triggers go to
  *   the runner at once. For tests and embeddings without a database.
  */
@@ -130,7 +129,10 @@ const build = <E, R>(
       )
 
       const nextRunOf = (instance: Instance): Effect.Effect<Option.Option<DateTime.Utc>> =>
-        Effect.map(schedulesByInstance, (found) => Option.map(Option.fromNullable(found.get(instance.id)), (i) => i.nextRun))
+        Effect.map(
+          schedulesByInstance,
+          (found) => Option.map(Option.fromNullable(found.get(instance.id)), (i) => i.nextRun)
+        )
 
       /** The library schedule of a job; `startAt` seeds a new (or retimed) interval schedule. */
       const scheduleOptions = (instance: Instance, startAt: DateTime.Utc | undefined): Scheduler.ScheduleOptions => ({
@@ -312,9 +314,11 @@ const build = <E, R>(
             instance.id === info.source && RunTasks.scheduleIdOf(instance.id) === info.id
           )
           return configured ? Effect.void : Effect.zipRight(
-            Effect.ignore(withBusyRetry(`removing the schedule ${info.id}`)(
-              Effect.catchAllDefect(scheduler.unschedule(info.id), Effect.fail)
-            )),
+            Effect.ignore(
+              withBusyRetry(`removing the schedule ${info.id}`)(
+                Effect.catchAllDefect(scheduler.unschedule(info.id), Effect.fail)
+              )
+            ),
             Effect.logInfo(`${info.source} is no longer configured: its schedule ${JSON.stringify(info.id)} is removed`)
           )
         }, { discard: true })

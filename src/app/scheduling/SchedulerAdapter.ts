@@ -160,7 +160,7 @@ export const make = <E, R>(
       })).pipe(Effect.withSpan("SchedulerAdapter.stop", attributes))
     )
 
-    const status = Effect.suspend(() => 
+    const status = Effect.suspend(() =>
       Effect.map(parts.status(state === "started"), (status) => ({ ...status, type: parts.type }))
     )
 
