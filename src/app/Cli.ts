@@ -61,18 +61,27 @@ const withCore = <A, E>(
 /** Fails with a message already printed on stderr. */
 const explain = (message: string) => Effect.zipRight(Console.error(message), Effect.fail(new CliFailure({ message })))
 
+/**
+ * With `USE_RAY_SCHEDULER=false`, fails (explained) when the configuration
+ * needs the RayScheduler (`cron`, `misfire`: `AppConfig.legacySchedulerProblems`).
+ */
+const suitsScheduler = (
+  env: AppConfig.Environment,
+  loaded: { readonly path: string; readonly config: AppConfig.AppConfig }
+) => {
+  const problems = env.useRayScheduler ? [] : AppConfig.legacySchedulerProblems(loaded.config)
+  return problems.length === 0 ? Effect.void : explain(
+    `Invalid configuration ${loaded.path} for USE_RAY_SCHEDULER=false (the legacy scheduler runs jobs every interval only):\n${
+      problems.join("\n")
+    }`
+  )
+}
+
 const run = Command.make("run", { config: configOption }, ({ config }) =>
   Effect.gen(function*() {
     const env = yield* AppConfig.Env
     const loaded = yield* loadConfig(config)
-    const legacyProblems = env.useRayScheduler ? [] : AppConfig.legacySchedulerProblems(loaded.config)
-    if (legacyProblems.length > 0) {
-      return yield* explain(
-        `Invalid configuration ${loaded.path} for USE_RAY_SCHEDULER=false (the legacy scheduler runs jobs every interval only):\n${
-          legacyProblems.join("\n")
-        }`
-      )
-    }
+    yield* suitsScheduler(env, loaded)
     yield* Effect.logInfo(`configuration ${loaded.path}: ${loaded.config.collectors.length} collector(s)`)
     yield* Effect.gen(function*() {
       // the service layer is built: the lease is held, the API answers, the scheduling runs
@@ -154,7 +163,9 @@ const trigger = Command.make(
 
 const checkConfig = Command.make("check-config", { config: configOption }, ({ config }) =>
   Effect.gen(function*() {
-    const { config: app, path } = yield* loadConfig(config)
+    const loaded = yield* loadConfig(config)
+    const { config: app, path } = loaded
+    yield* suitsScheduler(yield* AppConfig.Env, loaded)
     yield* ConfigCheck.offline(path, app) // feed files, commands, working directories
     const jobs = app.collectors.reduce(
       (n, c) => n + (c.type === "feed" ? c.feeds.length : Math.max(1, c.jobs.length)),

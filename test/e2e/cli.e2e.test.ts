@@ -120,25 +120,32 @@ describe("LIVE: the rayinfo CLI", () => {
     expect(level.stderr).toContain("Expected a log level")
   }, 60_000)
 
-  it("a cron job: collectors prints its timing; the legacy scheduler refuses it at run, naming the key", async () => {
-    const { dir, feedPath } = fixture()
-    const file = path.join(dir, "cron.yaml")
-    fs.writeFileSync(
-      file,
-      `storage: { path: ${JSON.stringify(path.join(dir, "cron", "rayinfo.db"))} }\n` +
-        `collectors:\n  - type: feed\n    name: news\n    cron: "0 7 * * *"\n    timeZone: Europe/Berlin\n` +
-        `    feeds: [{ url: ${JSON.stringify(feedPath)} }]\n`
-    )
-    const list = await rayinfo("collectors", "--config", file)
-    expect(list.code, list.stderr).toBe(0)
-    expect(list.stdout).toContain(`news:${feedPath}\n  cron "0 7 * * *" (Europe/Berlin), last run never`)
-    const legacy = await runRayinfo(["run", "--config", file], { USE_RAY_SCHEDULER: "false" })
-    expect(legacy.code).toBe(1)
-    expect(legacy.stderr).toContain(
-      `Invalid configuration ${file} for USE_RAY_SCHEDULER=false (the legacy scheduler runs jobs every interval only):\n` +
-        "  collectors[0].cron: needs the RayScheduler (USE_RAY_SCHEDULER=true)"
-    )
-  }, 60_000)
+  it(
+    "a cron job: collectors prints its timing; with the legacy scheduler run and check-config refuse it, naming the key",
+    async () => {
+      const { dir, feedPath } = fixture()
+      const file = path.join(dir, "cron.yaml")
+      fs.writeFileSync(
+        file,
+        `storage: { path: ${JSON.stringify(path.join(dir, "cron", "rayinfo.db"))} }\n` +
+          `collectors:\n  - type: feed\n    name: news\n    cron: "0 7 * * *"\n    timeZone: Europe/Berlin\n` +
+          `    feeds: [{ url: ${JSON.stringify(feedPath)} }]\n`
+      )
+      const list = await rayinfo("collectors", "--config", file)
+      expect(list.code, list.stderr).toBe(0)
+      expect(list.stdout).toContain(`news:${feedPath}\n  cron "0 7 * * *" (Europe/Berlin), last run never`)
+      for (const command of ["run", "check-config"]) {
+        const legacy = await runRayinfo([command, "--config", file], { USE_RAY_SCHEDULER: "false" })
+        expect(legacy.code, command).toBe(1)
+        expect(legacy.stderr, command).toContain(
+          `Invalid configuration ${file} for USE_RAY_SCHEDULER=false (the legacy scheduler runs jobs every interval only):\n` +
+            "  collectors[0].cron: needs the RayScheduler (USE_RAY_SCHEDULER=true)"
+        )
+      }
+      expect((await rayinfo("check-config", "--config", file)).code, "fine for the RayScheduler").toBe(0)
+    },
+    60_000
+  )
 
   it("trigger runs one job and prints what it stored; collectors shows its state; unknown ids exit 1", async () => {
     const { feedPath, good } = fixture()
