@@ -219,20 +219,30 @@ describe("RunTasks: task ids", () => {
   })
 })
 
+/**
+ * A database where the job `c` (every 10 minutes) ran at 0, and the service
+ * stopped `stopAfter` later; `job()` builds the job again for the next
+ * incarnation (its runs are recorded in `runs`).
+ */
+const ranOnceAndStopped = (stopAfter: Duration.DurationInput) =>
+  Effect.gen(function*() {
+    const database = yield* sharedDatabase()
+    const runs: Array<RunRecord> = []
+    const job = () => scriptedCollector({ name: "c", intervalMinutes: 10, runs })
+    const first = yield* incarnation(database, [job()])
+    yield* settle
+    yield* TestClock.adjust(stopAfter)
+    yield* first.stop
+    return { database, runs, job, sql: first.sql }
+  })
+
 describe("The durable RayScheduler adapter", () => {
   it.scoped("a job's schedule is stored; after a restart it keeps its next run and runs once at it", () =>
     Effect.gen(function*() {
-      const database = yield* sharedDatabase()
-      const runs: Array<RunRecord> = []
-      const job = () => scriptedCollector({ name: "c", intervalMinutes: 10, runs })
-      const first = yield* incarnation(database, [job()])
-      yield* settle
+      const { database, job, runs, sql } = yield* ranOnceAndStopped("3 minutes")
       assert.deepStrictEqual(minutes(runs), [0])
-      assert.deepStrictEqual(yield* storedSchedules(first.sql), [scheduleRow("c", 10 * MIN)], "the next run, stored")
-      assert.deepStrictEqual(yield* storedTasks(first.sql), [], "an occurrence becomes a task when it is due")
-      yield* TestClock.adjust("3 minutes")
-      yield* first.stop
-      assert.deepStrictEqual(yield* storedSchedules(first.sql), [scheduleRow("c", 10 * MIN)], "kept once stopped")
+      assert.deepStrictEqual(yield* storedSchedules(sql), [scheduleRow("c", 10 * MIN)], "the next run, stored")
+      assert.deepStrictEqual(yield* storedTasks(sql), [], "an occurrence becomes a task when it is due")
 
       const second = yield* incarnation(database, [job()])
       yield* settle
@@ -249,13 +259,7 @@ describe("The durable RayScheduler adapter", () => {
 
   it.scoped("restarted again and again before its next run: the schedule keeps it each time; it runs once", () =>
     Effect.gen(function*() {
-      const database = yield* sharedDatabase()
-      const runs: Array<RunRecord> = []
-      const job = () => scriptedCollector({ name: "c", intervalMinutes: 10, runs })
-      const first = yield* incarnation(database, [job()])
-      yield* settle
-      yield* TestClock.adjust("1 minute")
-      yield* first.stop
+      const { database, job, runs } = yield* ranOnceAndStopped("1 minute")
       // restarts at 2, 4 and 6 minutes: the run at 10 stays the next one, nothing runs at a restart
       for (const _ of [1, 2, 3]) {
         yield* TestClock.adjust("2 minutes")
@@ -274,14 +278,7 @@ describe("The durable RayScheduler adapter", () => {
 
   it.scoped("down while runs were due: one catch-up run at the restart (coalesce), then the stored grid goes on", () =>
     Effect.gen(function*() {
-      const database = yield* sharedDatabase()
-      const runs: Array<RunRecord> = []
-      const job = () => scriptedCollector({ name: "c", intervalMinutes: 10, runs })
-      const first = yield* incarnation(database, [job()])
-      yield* settle
-      yield* TestClock.adjust("3 minutes")
-      yield* first.stop
-
+      const { database, job, runs } = yield* ranOnceAndStopped("3 minutes")
       yield* TestClock.setTime(25 * MIN) // the runs at 10 and 20 were missed
       const second = yield* incarnation(database, [job()])
       yield* settle
