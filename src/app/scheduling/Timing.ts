@@ -1,11 +1,14 @@
 /**
- * When collector jobs run: the start-up (resume) rule, the periodic
- * fixed-rate rule with coalescing, and the floor and cap of retry delays.
- * Pure functions over epoch milliseconds, shared by both scheduler adapters
- * so that they differ only in how they wait, never in when a job runs.
+ * When collector jobs run, as pure functions over epoch milliseconds:
+ * the floor and cap of retry delays (`retryDelay`, both schedulers: the
+ * runner clamps every `Retry` with it), the resume rule (`firstRunAt`: the
+ * legacy scheduler's first run; the RayScheduler's `startAt` of a new or
+ * retimed interval schedule) and the legacy scheduler's fixed-rate rule
+ * with coalescing (`nextAfter`, `retryAt`; the RayScheduler's library
+ * schedules do that themselves).
  *
- * Every planned instant is finite and at most `interval` (or the retry cap)
- * after now, whatever the inputs: a job can always be planned (see
+ * Every instant returned is finite and at most `interval` (or the retry
+ * cap) after now, whatever the inputs: a job can always be planned (see
  * docs/architecture.md, "Supervision").
  */
 import * as DateTime from "effect/DateTime"
