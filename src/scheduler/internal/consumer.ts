@@ -10,7 +10,7 @@
 import type * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
-import type * as Effect from "effect/Effect"
+import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
 import type { Task } from "../Task.js"
 import type { TaskConsumer } from "../TaskConsumer.js"
@@ -149,3 +149,27 @@ export interface Unprovided {
 /** The unprovided form of a consumer built by `TaskConsumer.make`; undefined for one built by hand. @internal */
 export const unprovided = (consumer: TaskConsumer): Unprovided | undefined =>
   (consumer as { readonly [UnprovidedTypeId]?: Unprovided })[UnprovidedTypeId]
+
+/**
+ * `consume(task)` bounded by `timeout` (a `TaskTimeoutError` beyond it); a
+ * `consume` that throws instead of returning an Effect is a defect of that
+ * task only. What every layer runs for one task (the local workers, the
+ * cluster's entity handler).
+ *
+ * @internal
+ */
+export const consumeWithin = (
+  consume: (task: Task) => Effect.Effect<void, unknown>,
+  timeout: Duration.Duration | undefined,
+  task: Task
+): Effect.Effect<void, unknown> => {
+  try {
+    const effect = consume(task)
+    return timeout === undefined ? effect : Effect.timeoutFail(effect, {
+      duration: timeout,
+      onTimeout: () => new TaskTimeoutError({ taskId: task.id, source: task.source, timeout })
+    })
+  } catch (defect) {
+    return Effect.die(defect)
+  }
+}

@@ -23,7 +23,7 @@ import * as Option from "effect/Option"
 import type { Task } from "../Task.js"
 import type { TaskConsumer } from "../TaskConsumer.js"
 import { currentSlot, RunSlot } from "../TaskRun.js"
-import { TaskTimeoutError, unprovided } from "./consumer.js"
+import { consumeWithin, unprovided } from "./consumer.js"
 import type { TaskEntry } from "./ids.js"
 import type { Lane } from "./lane.js"
 import { nextRetry } from "./retry.js"
@@ -207,18 +207,7 @@ export const worker = (
     }
     return Effect.matchCauseEffect(effect, handlers)
   })
-  const run = (task: Task): Effect.Effect<void, unknown> => {
-    try {
-      const effect = consume(task)
-      return timeout === undefined ? effect : Effect.timeoutFail(effect, {
-        duration: timeout,
-        onTimeout: () => new TaskTimeoutError({ taskId: task.id, source: task.source, timeout })
-      })
-    } catch (defect) {
-      // a consumer that throws instead of returning an Effect: a defect of that task only
-      return Effect.die(defect)
-    }
-  }
+  const run = (task: Task): Effect.Effect<void, unknown> => consumeWithin(consume, timeout, task)
   const provided = raw === undefined ? loop : Effect.mapInputContext(loop, (_: Context.Context<never>) => raw.context)
   const body = Effect.locally(provided, currentSlot, slot)
   return lane.semaphore!.withPermits(1)(body).pipe(
