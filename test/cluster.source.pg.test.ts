@@ -16,6 +16,7 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import { assert, describe, it } from "@effect/vitest"
 import { DateTime, Duration, Effect, Layer, Option } from "effect"
 import * as ConsumerRegistry from "../src/scheduler/ConsumerRegistry.js"
+import * as DueTimer from "../src/scheduler/internal/cluster/dueTimer.js"
 import * as Source from "../src/scheduler/internal/cluster/source.js"
 import { Task } from "../src/scheduler/Task.js"
 import * as TaskConsumer from "../src/scheduler/TaskConsumer.js"
@@ -34,6 +35,19 @@ const maxOverlap = (runs: ReadonlyArray<Source.RunReport>): number => {
   for (const [, d] of edges) most = Math.max(most, open += d)
   return most
 }
+
+/** Drops the cluster tables `<prefix>*` when the test's scope closes. */
+const dropTablesAtEnd = (prefix: string) =>
+  Effect.gen(function*() {
+    const sql = yield* Effect.provide(SqlClient.SqlClient, Layer.orDie(pgLayer()))
+    yield* Effect.addFinalizer(() =>
+      Effect.ignore(Effect.gen(function*() {
+        const tables = yield* sql<{ tablename: string }>`
+          SELECT tablename FROM pg_tables WHERE tablename LIKE ${`${prefix}%`}`
+        for (const { tablename } of tables) yield* sql.unsafe(`DROP TABLE IF EXISTS ${tablename}`)
+      }))
+    )
+  })
 
 describe.skipIf(!available)("LIVE: the cluster source entity on PostgreSQL (one runner)", () => {
   it.live("tasks run once each, not before their instant, within their source's limit", () =>
@@ -68,14 +82,7 @@ describe.skipIf(!available)("LIVE: the cluster source entity on PostgreSQL (one 
         Layer.provideMerge(Layer.mergeAll(consumer("one", 1), consumer("two", 2))),
         Layer.provideMerge(ConsumerRegistry.ConsumerRegistry.layer)
       )
-      const sql = yield* Effect.provide(SqlClient.SqlClient, Layer.orDie(Pg))
-      yield* Effect.addFinalizer(() =>
-        Effect.ignore(Effect.gen(function*() {
-          const tables = yield* sql<{ tablename: string }>`
-            SELECT tablename FROM pg_tables WHERE tablename LIKE ${`${prefix}%`}`
-          for (const { tablename } of tables) yield* sql.unsafe(`DROP TABLE IF EXISTS ${tablename}`)
-        }))
-      )
+      yield* dropTablesAtEnd(prefix)
 
       yield* Effect.gen(function*() {
         const client = yield* Source.SourceEntity.client
@@ -111,4 +118,63 @@ describe.skipIf(!available)("LIVE: the cluster source entity on PostgreSQL (one 
         console.log(`cluster source entity, poll 200 ms: lateness max ${Math.max(...lateness)} ms`)
       }).pipe(Effect.provide(Runner), Effect.scoped)
     }).pipe(Effect.scoped), 60_000)
+
+  it.live(
+    "with the due timer, a task is read at its instant, not at the next poll (10 s)",
+    () =>
+      Effect.gen(function*() {
+        const prefix = `ray_cluster_d${Date.now().toString(36)}`
+        const port = yield* Effect.promise(freePort)
+        const config = {
+          runnerAddress: Option.some(RunnerAddress.make("127.0.0.1", port)),
+          shardLockDisableAdvisory: true // the default poll interval: 10 s
+        }
+        const reports: Array<Source.RunReport> = []
+        const Pg = pgLayer()
+        const Runner = Source.layer({ onRun: (report) => Effect.sync(() => void reports.push(report)) }).pipe(
+          Layer.provideMerge(DueTimer.loopLayer),
+          Layer.provideMerge(NodeClusterSocket.layer({ storage: "byo", shardingConfig: config })),
+          Layer.provideMerge(
+            Layer.merge(DueTimer.storageLayer({ prefix }), Layer.orDie(SqlRunnerStorage.layerWith({ prefix }))).pipe(
+              Layer.provide(ShardingConfig.layer(config)),
+              Layer.provide(Pg)
+            )
+          ),
+          Layer.provideMerge(
+            TaskConsumer.layer({ name: "s", concurrency: 10, consume: () => Effect.void })
+          ),
+          Layer.provideMerge(ConsumerRegistry.ConsumerRegistry.layer)
+        )
+        yield* dropTablesAtEnd(prefix)
+        yield* Effect.gen(function*() {
+          const client = yield* Source.SourceEntity.client
+          const timer = yield* DueTimer.DueTimer
+          yield* Effect.sleep("1 second") // the runner holds its shards
+          const now = yield* DateTime.now
+          const tasks = yield* Effect.forEach(
+            [1000, 1500, 2000, 2500, 3000],
+            (millis) => Task.create({ source: "s", scheduleAt: DateTime.add(now, { millis }) })
+          )
+          // sent in reverse order: each later send arms an earlier wake-up
+          for (const task of [...tasks].reverse()) {
+            yield* client("s").Run(new Source.RunMessage({ task, attempt: 1 }), { discard: true })
+          }
+          const deadline = Date.now() + 30_000
+          while (reports.length < tasks.length && Date.now() < deadline) yield* Effect.sleep("20 millis")
+          assert.strictEqual(reports.length, tasks.length)
+          const lateness = reports.map((r) => r.startedMillis - DateTime.toEpochMillis(r.task.scheduleAt)).sort((
+            a,
+            b
+          ) => a - b)
+          console.log(`cluster due timer, poll 10 s: lateness ${lateness.join(", ")} ms; ${timer.fired()} wake-ups`)
+          for (const late of lateness) {
+            assert.isAtLeast(late, 0, "never early")
+            // without the timer every one of them waits for the poll 10 s after the runner started: 6 s late or more
+            assert.isBelow(late, 5000, "read at its instant, not at the next poll")
+          }
+          assert.isAtLeast(timer.fired(), 1)
+        }).pipe(Effect.provide(Runner), Effect.scoped)
+      }).pipe(Effect.scoped),
+    60_000
+  )
 })

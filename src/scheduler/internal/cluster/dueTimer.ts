@@ -1,0 +1,134 @@
+/**
+ * Exact delivery on @effect/cluster: a runner reads the messages that are
+ * due (`deliver_at <= now`) of the shards it holds when its read latch
+ * opens — every `entityMessagePollInterval` (10 s by default), at a notify,
+ * or at `Sharding.pollStorage`. A message due between two reads waits for
+ * the next one. Here the runner's `MessageStorage` (the SQL one, wrapped)
+ * notes, after each read of its shards, the earliest instant at which one of
+ * their unprocessed messages falls due, and one fiber per runner sleeps until
+ * then and calls `Sharding.pollStorage`: each read arms the next wake-up, so
+ * a message is read at its instant, not up to a poll interval later. A
+ * message sent later with an earlier instant notifies the owner, whose read
+ * arms the earlier wake-up. See docs/plans/issue-11-cluster.md.
+ *
+ * @internal
+ */
+import * as MessageStorage from "@effect/cluster/MessageStorage"
+import * as Sharding from "@effect/cluster/Sharding"
+import * as Snowflake from "@effect/cluster/Snowflake"
+import * as SqlMessageStorage from "@effect/cluster/SqlMessageStorage"
+import * as SqlClient from "@effect/sql/SqlClient"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as FiberId from "effect/FiberId"
+import * as Layer from "effect/Layer"
+
+/**
+ * The earliest instant a read must happen at, and the loop's wake-up.
+ *
+ * @internal
+ */
+export class DueTimer extends Context.Tag("ray-scheduler/cluster/DueTimer")<DueTimer, {
+  /** Asks for a read at `atMillis` (the earliest request wins). */
+  readonly arm: (atMillis: number) => Effect.Effect<void>
+  /** Wake-ups that triggered a read (for tests and stats). */
+  readonly fired: () => number
+}>() {}
+
+/** The timer's loop side (internal to this module's layers). */
+class LoopTimer extends Context.Tag("ray-scheduler/cluster/DueTimer/loop")<LoopTimer, {
+  readonly await: Effect.Effect<boolean>
+}>() {}
+
+/** The longest single sleep: a wake-up armed before a clock jump is checked again at least this often. */
+const maxSleepMillis = 60_000
+
+/**
+ * The SQL `MessageStorage` (tables `<prefix>_*`) whose reads arm the
+ * runner's {@link DueTimer}, and the timer: what a runner of the cluster
+ * layer provides to its `Sharding` instead of `SqlMessageStorage.layerWith`.
+ *
+ * @internal
+ */
+export const storageLayer = (options: { readonly prefix: string }) =>
+  Layer.scopedContext(Effect.gen(function*() {
+    const sql = (yield* SqlClient.SqlClient).withoutTransforms()
+    const storage = yield* SqlMessageStorage.make({ prefix: options.prefix })
+    const messages = sql(`${options.prefix}_messages`)
+    let next: number | undefined
+    let wake = Deferred.unsafeMake<void>(FiberId.none)
+    let fired = 0
+    const timer = {
+      arm: (atMillis: number) =>
+        Effect.sync(() => {
+          if (next !== undefined && next <= atMillis) return
+          next = atMillis
+          Deferred.unsafeDone(wake, Effect.void)
+        }),
+      fired: () => fired,
+      /** Sleeps until the armed instant (or an earlier one armed meanwhile); whether a read is due now. */
+      await: Effect.gen(function*() {
+        const signal = wake
+        const now = yield* Clock.currentTimeMillis
+        if (next !== undefined && next <= now) {
+          next = undefined
+          fired++
+          return true
+        }
+        yield* next === undefined
+          ? Deferred.await(signal)
+          : Effect.raceFirst(
+            Deferred.await(signal),
+            Effect.sleep(Duration.millis(Math.min(next - now, maxSleepMillis)))
+          )
+        if (wake === signal && (yield* Deferred.isDone(signal))) wake = Deferred.unsafeMake<void>(FiberId.none)
+        return false
+      })
+    }
+    /** The earliest instant an unprocessed message of these shards falls due after `now`, if any. */
+    const earliestDue = (shardIds: ReadonlyArray<string>, now: number) =>
+      Effect.map(
+        sql<{ readonly next: string | number | null }>`
+          SELECT MIN(deliver_at) AS next FROM ${messages}
+          WHERE shard_id IN ${sql.in(shardIds)} AND processed = ${false} AND deliver_at > ${now}`,
+        (rows) => rows[0]?.next === null || rows[0]?.next === undefined ? undefined : Number(rows[0].next)
+      )
+    const wrapped: typeof storage = {
+      ...storage,
+      unprocessedMessages: (shardIds) =>
+        Effect.tap(storage.unprocessedMessages(shardIds), () =>
+          Effect.gen(function*() {
+            const ids = Array.from(shardIds, String)
+            if (ids.length === 0) return
+            const due = yield* earliestDue(ids, yield* Clock.currentTimeMillis)
+            if (due !== undefined) yield* timer.arm(due)
+          }).pipe(
+            Effect.catchAllCause((cause) =>
+              Effect.logWarning("Scheduler: reading the next due instant failed; the poll interval applies", cause)
+            )
+          ))
+    }
+    return Context.make(MessageStorage.MessageStorage, wrapped).pipe(
+      Context.add(DueTimer, timer),
+      Context.add(LoopTimer, timer)
+    )
+  })).pipe(Layer.provide(Snowflake.layerGenerator))
+
+/**
+ * The runner's wake-up loop: at each armed instant, `Sharding.pollStorage`.
+ * Needs the `Sharding` built on {@link storageLayer}.
+ *
+ * @internal
+ */
+export const loopLayer: Layer.Layer<never, never, Sharding.Sharding | LoopTimer> = Layer.scopedDiscard(
+  Effect.gen(function*() {
+    const sharding = yield* Sharding.Sharding
+    const timer = yield* LoopTimer
+    yield* Effect.forkScoped(
+      Effect.forever(Effect.flatMap(timer.await, (due) => due ? sharding.pollStorage : Effect.void))
+    )
+  })
+)
