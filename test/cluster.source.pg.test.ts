@@ -14,7 +14,7 @@ import * as SqlRunnerStorage from "@effect/cluster/SqlRunnerStorage"
 import * as NodeClusterSocket from "@effect/platform-node/NodeClusterSocket"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { assert, describe, it } from "@effect/vitest"
-import { DateTime, Duration, Effect, Layer, Option } from "effect"
+import { DateTime, Duration, Effect, Layer, Option, Schedule } from "effect"
 import * as ConsumerRegistry from "../src/scheduler/ConsumerRegistry.js"
 import * as DueTimer from "../src/scheduler/internal/cluster/dueTimer.js"
 import * as Source from "../src/scheduler/internal/cluster/source.js"
@@ -36,6 +36,56 @@ const maxOverlap = (runs: ReadonlyArray<Source.RunReport>): number => {
   return most
 }
 
+/**
+ * A runner in this process on the local PostgreSQL (tables `<prefix>*`,
+ * dropped when the scope closes) with `consumers`, reporting each run to
+ * `reports`: with the due timer (the default poll, 10 s), or without it
+ * and a poll every `pollMillis`.
+ */
+const runner = (
+  consumers: Layer.Layer<never, unknown, ConsumerRegistry.ConsumerRegistry>,
+  reports: Array<Source.RunReport>,
+  options: { readonly pollMillis?: number } = {}
+) =>
+  Effect.gen(function*() {
+    const prefix = `ray_cluster_${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`
+    const port = yield* Effect.promise(freePort)
+    const config = {
+      runnerAddress: Option.some(RunnerAddress.make("127.0.0.1", port)),
+      shardLockDisableAdvisory: true, // advisory lock ids ignore the table prefix
+      ...(options.pollMillis === undefined ? {} : { entityMessagePollInterval: Duration.millis(options.pollMillis) })
+    }
+    const onRun = (report: Source.RunReport) => Effect.sync(() => void reports.push(report))
+    const backing = <A>(storage: Layer.Layer<A, never, SqlClient.SqlClient | ShardingConfig.ShardingConfig>) =>
+      Layer.merge(storage, Layer.orDie(SqlRunnerStorage.layerWith({ prefix }))).pipe(
+        Layer.provide(ShardingConfig.layer(config)),
+        Layer.provide(pgLayer())
+      )
+    const cluster = NodeClusterSocket.layer({ storage: "byo", shardingConfig: config })
+    yield* dropTablesAtEnd(prefix)
+    const entity = options.pollMillis === undefined
+      ? Source.layer({ onRun }).pipe(
+        Layer.provideMerge(DueTimer.loopLayer),
+        Layer.provideMerge(cluster),
+        Layer.provideMerge(backing(DueTimer.storageLayer({ prefix })))
+      )
+      : Source.layer({ onRun }).pipe(
+        Layer.provideMerge(cluster),
+        Layer.provideMerge(backing(SqlMessageStorage.layerWith({ prefix })))
+      )
+    return entity.pipe(
+      Layer.provideMerge(consumers),
+      Layer.provideMerge(ConsumerRegistry.ConsumerRegistry.layer)
+    )
+  })
+
+/** Waits (real time, at most 30 s) until `reports` has `count` runs. */
+const waitForRuns = (reports: ReadonlyArray<Source.RunReport>, count: number) =>
+  Effect.gen(function*() {
+    const deadline = Date.now() + 30_000
+    while (reports.length < count && Date.now() < deadline) yield* Effect.sleep("20 millis")
+  })
+
 /** Drops the cluster tables `<prefix>*` when the test's scope closes. */
 const dropTablesAtEnd = (prefix: string) =>
   Effect.gen(function*() {
@@ -52,13 +102,6 @@ const dropTablesAtEnd = (prefix: string) =>
 describe.skipIf(!available)("LIVE: the cluster source entity on PostgreSQL (one runner)", () => {
   it.live("tasks run once each, not before their instant, within their source's limit", () =>
     Effect.gen(function*() {
-      const prefix = `ray_cluster_t${Date.now().toString(36)}`
-      const port = yield* Effect.promise(freePort)
-      const config = {
-        runnerAddress: Option.some(RunnerAddress.make("127.0.0.1", port)),
-        entityMessagePollInterval: Duration.millis(200),
-        shardLockDisableAdvisory: true // advisory lock ids ignore the table prefix
-      }
       const reports: Array<Source.RunReport> = []
       const attempts: Array<number> = []
       const consumer = (name: string, concurrency: number) =>
@@ -71,19 +114,7 @@ describe.skipIf(!available)("LIVE: the cluster source entity on PostgreSQL (one 
               Effect.sleep("150 millis")
             )
         })
-      const Pg = pgLayer()
-      const Storage = Layer.mergeAll(
-        SqlMessageStorage.layerWith({ prefix }),
-        Layer.orDie(SqlRunnerStorage.layerWith({ prefix }))
-      ).pipe(Layer.provide(ShardingConfig.layer(config)), Layer.provide(Pg))
-      const Runner = Source.layer({ onRun: (report) => Effect.sync(() => void reports.push(report)) }).pipe(
-        Layer.provideMerge(NodeClusterSocket.layer({ storage: "byo", shardingConfig: config })),
-        Layer.provide(Storage),
-        Layer.provideMerge(Layer.mergeAll(consumer("one", 1), consumer("two", 2))),
-        Layer.provideMerge(ConsumerRegistry.ConsumerRegistry.layer)
-      )
-      yield* dropTablesAtEnd(prefix)
-
+      const Runner = yield* runner(Layer.mergeAll(consumer("one", 1), consumer("two", 2)), reports, { pollMillis: 200 })
       yield* Effect.gen(function*() {
         const client = yield* Source.SourceEntity.client
         const now = yield* DateTime.now
@@ -100,8 +131,7 @@ describe.skipIf(!available)("LIVE: the cluster source entity on PostgreSQL (one 
         for (const task of [...tasks, ...tasks.slice(0, 3)]) { // three submitted twice
           yield* client(task.source).Run(new Source.RunMessage({ task, attempt: 1 }), { discard: true })
         }
-        const deadline = Date.now() + 30_000
-        while (reports.length < tasks.length && Date.now() < deadline) yield* Effect.sleep("50 millis")
+        yield* waitForRuns(reports, tasks.length)
         yield* Effect.sleep("500 millis") // a duplicate run would show now
         assert.strictEqual(reports.length, tasks.length, "each task ran, once")
         assert.deepStrictEqual(new Set(reports.map((r) => r.task.id)).size, tasks.length)
@@ -123,32 +153,13 @@ describe.skipIf(!available)("LIVE: the cluster source entity on PostgreSQL (one 
     "with the due timer, a task is read at its instant, not at the next poll (10 s)",
     () =>
       Effect.gen(function*() {
-        const prefix = `ray_cluster_d${Date.now().toString(36)}`
-        const port = yield* Effect.promise(freePort)
-        const config = {
-          runnerAddress: Option.some(RunnerAddress.make("127.0.0.1", port)),
-          shardLockDisableAdvisory: true // the default poll interval: 10 s
-        }
         const reports: Array<Source.RunReport> = []
-        const Pg = pgLayer()
-        const Runner = Source.layer({ onRun: (report) => Effect.sync(() => void reports.push(report)) }).pipe(
-          Layer.provideMerge(DueTimer.loopLayer),
-          Layer.provideMerge(NodeClusterSocket.layer({ storage: "byo", shardingConfig: config })),
-          Layer.provideMerge(
-            Layer.merge(DueTimer.storageLayer({ prefix }), Layer.orDie(SqlRunnerStorage.layerWith({ prefix }))).pipe(
-              Layer.provide(ShardingConfig.layer(config)),
-              Layer.provide(Pg)
-            )
-          ),
-          Layer.provideMerge(
-            TaskConsumer.layer({ name: "s", concurrency: 10, consume: () => Effect.void })
-          ),
-          Layer.provideMerge(ConsumerRegistry.ConsumerRegistry.layer)
+        const Runner = yield* runner(
+          TaskConsumer.layer({ name: "s", concurrency: 10, consume: () => Effect.void }),
+          reports
         )
-        yield* dropTablesAtEnd(prefix)
         yield* Effect.gen(function*() {
           const client = yield* Source.SourceEntity.client
-          const timer = yield* DueTimer.DueTimer
           yield* Effect.sleep("1 second") // the runner holds its shards
           const now = yield* DateTime.now
           const tasks = yield* Effect.forEach(
@@ -159,20 +170,74 @@ describe.skipIf(!available)("LIVE: the cluster source entity on PostgreSQL (one 
           for (const task of [...tasks].reverse()) {
             yield* client("s").Run(new Source.RunMessage({ task, attempt: 1 }), { discard: true })
           }
-          const deadline = Date.now() + 30_000
-          while (reports.length < tasks.length && Date.now() < deadline) yield* Effect.sleep("20 millis")
+          yield* waitForRuns(reports, tasks.length)
           assert.strictEqual(reports.length, tasks.length)
           const lateness = reports.map((r) => r.startedMillis - DateTime.toEpochMillis(r.task.scheduleAt)).sort((
             a,
             b
           ) => a - b)
-          console.log(`cluster due timer, poll 10 s: lateness ${lateness.join(", ")} ms; ${timer.fired()} wake-ups`)
+          console.log(`cluster due timer, poll 10 s: lateness ${lateness.join(", ")} ms`)
           for (const late of lateness) {
             assert.isAtLeast(late, 0, "never early")
             // without the timer every one of them waits for the poll 10 s after the runner started: 6 s late or more
             assert.isBelow(late, 5000, "read at its instant, not at the next poll")
           }
-          assert.isAtLeast(timer.fired(), 1)
+        }).pipe(Effect.provide(Runner), Effect.scoped)
+      }).pipe(Effect.scoped),
+    60_000
+  )
+
+  it.live(
+    "a failed run is retried by its consumer's retry schedule as a new message, then ends for good; a defect is not retried",
+    () =>
+      Effect.gen(function*() {
+        const reports: Array<Source.RunReport> = []
+        const attempts = new Map<string, Array<number>>()
+        const flaky = TaskConsumer.layer({
+          name: "flaky",
+          concurrency: 4,
+          retry: Schedule.spaced("300 millis").pipe(Schedule.compose(Schedule.recurs(2))),
+          consume: (task) =>
+            Effect.gen(function*() {
+              const run = Option.getOrThrow(yield* TaskRun.currentOption)
+              attempts.set(task.id, [...(attempts.get(task.id) ?? []), run.attempt])
+              if (task.args.kind === "defect") return yield* Effect.dieMessage("boom")
+              if (task.args.kind === "recovers" && run.attempt === 2) return
+              return yield* Effect.fail("not yet")
+            })
+        })
+        const Runner = yield* runner(flaky, reports)
+        yield* Effect.gen(function*() {
+          const client = yield* Source.SourceEntity.client
+          const now = yield* DateTime.now
+          const tasks = yield* Effect.forEach(["always", "recovers", "defect"], (kind) =>
+            Task.create({ id: kind, source: "flaky", args: { kind }, scheduleAt: DateTime.add(now, { millis: 500 }) }))
+          for (const task of tasks) {
+            yield* client("flaky").Run(new Source.RunMessage({ task, attempt: 1 }), { discard: true })
+          }
+          yield* waitForRuns(reports, 6)
+          yield* Effect.sleep("1 second") // nothing more runs
+          const of = (id: string) =>
+            reports.filter((r) =>
+              r.task.id === id
+            )
+          assert.deepStrictEqual(of("always").map((r) => [r.attempt, r.result]), [[1, "retried"], [2, "retried"], [
+            3,
+            "failed"
+          ]])
+          assert.deepStrictEqual(of("recovers").map((r) => [r.attempt, r.result]), [[1, "retried"], [2, "succeeded"]])
+          assert.deepStrictEqual(
+            of("defect").map((r) => [r.attempt, r.result]),
+            [[1, "failed"]],
+            "a defect: not retried"
+          )
+          assert.deepStrictEqual(attempts.get("always"), [1, 2, 3], "TaskRun.attempt")
+          const starts = of("always").map((r) => r.startedMillis)
+          for (let i = 1; i < starts.length; i++) {
+            const gap = starts[i]! - starts[i - 1]!
+            assert.isAtLeast(gap, 300, "the schedule's delay after the failure (the run itself takes no time)")
+            assert.isBelow(gap, 5000, "and at its instant (the due timer), not at the next poll")
+          }
         }).pipe(Effect.provide(Runner), Effect.scoped)
       }).pipe(Effect.scoped),
     60_000

@@ -7,10 +7,12 @@
  *
  * @internal
  */
+import * as Cause from "effect/Cause"
 import type * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import type { Task } from "../Task.js"
 import type { TaskConsumer } from "../TaskConsumer.js"
@@ -173,3 +175,13 @@ export const consumeWithin = (
     return Effect.die(defect)
   }
 }
+
+/**
+ * What a consumer's `retry` schedule is stepped with after a failed run:
+ * the typed failure (or `TaskTimeoutError`); none for a defect or an
+ * interruption, which are not retried (docs/scheduler.md, "Retries").
+ *
+ * @internal
+ */
+export const retryable = (cause: Cause.Cause<unknown>): Option.Option<unknown> =>
+  Cause.isDie(cause) || Cause.isInterrupted(cause) ? Option.none() : Cause.failureOption(cause)

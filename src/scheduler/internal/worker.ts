@@ -23,7 +23,7 @@ import * as Option from "effect/Option"
 import type { Task } from "../Task.js"
 import type { TaskConsumer } from "../TaskConsumer.js"
 import { currentSlot, RunSlot } from "../TaskRun.js"
-import { consumeWithin, unprovided } from "./consumer.js"
+import { consumeWithin, retryable, unprovided } from "./consumer.js"
 import type { TaskEntry } from "./ids.js"
 import type { Lane } from "./lane.js"
 import { nextRetry } from "./retry.js"
@@ -83,9 +83,6 @@ export interface RunHooks {
  * unless the run also died or was interrupted (defects and interruptions
  * are not retried: see `TaskConsumerOptions.retry`).
  */
-const retryable = (cause: Cause.Cause<unknown>): Option.Option<unknown> =>
-  Cause.isDie(cause) || Cause.isInterrupted(cause) ? Option.none() : Cause.failureOption(cause)
-
 const logRetry = (lane: Lane, task: Task, cause: Cause.Cause<unknown>, attempt: number, due: number) =>
   Effect.annotateLogs(
     Effect.logWarning(

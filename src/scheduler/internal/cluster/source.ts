@@ -12,41 +12,56 @@ import * as ClusterSchema from "@effect/cluster/ClusterSchema"
 import * as DeliverAt from "@effect/cluster/DeliverAt"
 import * as Entity from "@effect/cluster/Entity"
 import * as Rpc from "@effect/rpc/Rpc"
+import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import type * as Context from "effect/Context"
-import type * as DateTime from "effect/DateTime"
+import * as DateTime from "effect/DateTime"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as FiberId from "effect/FiberId"
+import * as Option from "effect/Option"
 import * as PrimaryKey from "effect/PrimaryKey"
+import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import { ConsumerRegistry } from "../../ConsumerRegistry.js"
 import { Task } from "../../Task.js"
+import type { TaskConsumer } from "../../TaskConsumer.js"
 import { currentSlot, RunSlot } from "../../TaskRun.js"
-import { consumeWithin, unprovided } from "../consumer.js"
+import { consumeWithin, retryable, unprovided } from "../consumer.js"
+import { nextRetry, type RetryMemo } from "../retry.js"
 
 /**
  * A task as a cluster message: the task and its run number (1 for the
  * first run). Its primary key is the task id for the first run and
- * `<id>#<attempt>` for a retry (a primary key is spent once stored).
+ * `<id>#<attempt>` for a retry (a primary key is spent once stored). A
+ * retry is delivered at `retryAt` and carries the first failure's instant
+ * (`since`), from which its `retry` schedule is replayed on another runner.
  *
  * @internal
  */
 export class RunMessage extends Schema.Class<RunMessage>("ray-scheduler/cluster/RunMessage")({
   task: Task,
-  attempt: Schema.Int.pipe(Schema.greaterThanOrEqualTo(1))
+  attempt: Schema.Int.pipe(Schema.greaterThanOrEqualTo(1)),
+  retryAt: Schema.optional(Schema.Number),
+  since: Schema.optional(Schema.Number)
 }) {
   [PrimaryKey.symbol](): string {
     return this.attempt === 1 ? this.task.id : `${this.task.id}#${this.attempt}`
   }
   [DeliverAt.symbol](): DateTime.DateTime {
-    return this.task.scheduleAt
+    return this.retryAt === undefined ? this.task.scheduleAt : DateTime.unsafeMake(this.retryAt)
   }
 }
 
-/** How a run ended, as the handler reports it. @internal */
-export const RunResult = Schema.Literal("succeeded", "failed", "no-consumer")
+/**
+ * How a run ended, as the handler reports it: `failed` — for good (a dead
+ * letter); `retried` — its consumer's `retry` schedule sent it again.
+ *
+ * @internal
+ */
+export const RunResult = Schema.Literal("succeeded", "retried", "failed", "no-consumer")
 
 /** @internal */
 export const Run = Rpc.make("Run", { payload: RunMessage, success: RunResult }).annotate(
@@ -134,11 +149,57 @@ export const layer = (options: { readonly onRun?: ((report: RunReport) => Effect
       const address = yield* Entity.CurrentAddress
       const source: string = address.entityId
       const registry = yield* ConsumerRegistry
+      const client = yield* SourceEntity.client
       let permits: Permits | undefined
+      /** The retry schedules' states of this source's failed tasks (one step per failure, as in the local layers). */
+      const memos = new Map<string, RetryMemo>()
+
+      /**
+       * After a failed run: the consumer's `retry` schedule decides; a retry
+       * is a new message (the next attempt, due at the schedule's instant).
+       */
+      const retryOrFail = (consumer: TaskConsumer, message: RunMessage, cause: Cause.Cause<unknown>) =>
+        Effect.gen(function*() {
+          const { attempt, task } = message
+          const failure = consumer.retry === undefined ? Option.none() : retryable(cause)
+          if (Option.isNone(failure)) return "failed" as const
+          const now = yield* Clock.currentTimeMillis
+          const since = message.since ?? now
+          const decided = yield* Effect.exit(
+            nextRetry(consumer.retry!, failure.value, attempt, now, since, memos.get(task.id))
+          )
+          if (Exit.isFailure(decided) || decided.value.due === undefined) {
+            memos.delete(task.id)
+            return "failed" as const
+          }
+          memos.set(task.id, decided.value.memo!)
+          if (memos.size > 10_000) memos.clear() // a cache: a miss replays the schedule
+          const sent = yield* client(source).Run(
+            new RunMessage({ task, attempt: attempt + 1, retryAt: decided.value.due, since }),
+            { discard: true }
+          ).pipe(
+            Effect.retry(Schedule.exponential("100 millis").pipe(Schedule.upTo("1 minute"))),
+            Effect.either
+          )
+          if (Either.isLeft(sent)) {
+            memos.delete(task.id)
+            yield* Effect.logError("Scheduler: the retry could not be stored; the task is not retried", sent.left)
+              .pipe(Effect.annotateLogs({ module: "Scheduler", source, taskId: task.id }))
+            return "failed" as const
+          }
+          yield* Effect.logWarning(
+            `Task failed (run ${attempt}); it runs again at ${
+              DateTime.formatIso(DateTime.unsafeMake(decided.value.due))
+            }`,
+            cause
+          ).pipe(Effect.annotateLogs({ module: "Scheduler", source, taskId: task.id }))
+          return "retried" as const
+        })
       return SourceEntity.of({
         Run: (request) =>
           Effect.gen(function*() {
-            const { attempt, task } = request.payload
+            const message = request.payload
+            const { attempt, task } = message
             const consumer = registry.unsafeGet(source)
             if (consumer === undefined) {
               yield* Effect.logWarning(`Scheduler: no consumer for source ${JSON.stringify(source)} on this runner`)
@@ -157,11 +218,15 @@ export const layer = (options: { readonly onRun?: ((report: RunReport) => Effect
                 ? run
                 : Effect.mapInputContext(run, (_: Context.Context<never>) => raw.context)
               const exit = yield* Effect.exit(Effect.locally(provided, currentSlot, slot))
-              const result = Exit.isSuccess(exit) ? "succeeded" as const : "failed" as const
-              if (Exit.isFailure(exit)) {
-                yield* Effect.logWarning("Task failed", exit.cause).pipe(
-                  Effect.annotateLogs({ module: "Scheduler", source, taskId: task.id })
+              let result: typeof RunResult.Type = "succeeded"
+              if (Exit.isSuccess(exit)) memos.delete(task.id)
+              else result = yield* retryOrFail(consumer, message, exit.cause)
+              if (result === "failed") {
+                yield* Effect.logWarning(
+                  `Task failed for good (run ${attempt})`,
+                  Exit.isFailure(exit) ? exit.cause : undefined
                 )
+                  .pipe(Effect.annotateLogs({ module: "Scheduler", source, taskId: task.id }))
               }
               if (options.onRun !== undefined) {
                 yield* options.onRun({
