@@ -7,22 +7,16 @@
  * when PostgreSQL is absent; a failure under `CI=true`
  * (test/services/postgres.ts).
  */
-import * as RunnerAddress from "@effect/cluster/RunnerAddress"
-import * as ShardingConfig from "@effect/cluster/ShardingConfig"
-import * as SqlMessageStorage from "@effect/cluster/SqlMessageStorage"
-import * as SqlRunnerStorage from "@effect/cluster/SqlRunnerStorage"
-import * as NodeClusterSocket from "@effect/platform-node/NodeClusterSocket"
-import * as SqlClient from "@effect/sql/SqlClient"
 import { assert, describe, it } from "@effect/vitest"
-import { DateTime, Duration, Effect, Layer, Option, Schedule } from "effect"
+import { DateTime, Effect, Layer, Option, Schedule } from "effect"
 import * as ConsumerRegistry from "../src/scheduler/ConsumerRegistry.js"
-import * as DueTimer from "../src/scheduler/internal/cluster/dueTimer.js"
 import * as Source from "../src/scheduler/internal/cluster/source.js"
 import { Task } from "../src/scheduler/Task.js"
 import * as TaskConsumer from "../src/scheduler/TaskConsumer.js"
 import * as TaskRun from "../src/scheduler/TaskRun.js"
+import { dropTablesAtEnd, freshPrefix, runnerLayer } from "./clusterSupport.js"
 import { freePort } from "./e2e/support.js"
-import { checkPostgres, pgLayer } from "./services/postgres.js"
+import { checkPostgres } from "./services/postgres.js"
 
 const available = await checkPostgres()
 
@@ -37,10 +31,10 @@ const maxOverlap = (runs: ReadonlyArray<Source.RunReport>): number => {
 }
 
 /**
- * A runner in this process on the local PostgreSQL (tables `<prefix>*`,
- * dropped when the scope closes) with `consumers`, reporting each run to
- * `reports`: with the due timer (the default poll, 10 s), or without it
- * and a poll every `pollMillis`.
+ * A runner in this process on the local PostgreSQL (tables dropped when the
+ * scope closes) with `consumers`, reporting each run to `reports`: with the
+ * due timer (the default poll, 10 s), or without it and a poll every
+ * `pollMillis`.
  */
 const runner = (
   consumers: Layer.Layer<never, unknown, ConsumerRegistry.ConsumerRegistry>,
@@ -48,32 +42,14 @@ const runner = (
   options: { readonly pollMillis?: number } = {}
 ) =>
   Effect.gen(function*() {
-    const prefix = `ray_cluster_${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`
-    const port = yield* Effect.promise(freePort)
-    const config = {
-      runnerAddress: Option.some(RunnerAddress.make("127.0.0.1", port)),
-      shardLockDisableAdvisory: true, // advisory lock ids ignore the table prefix
-      ...(options.pollMillis === undefined ? {} : { entityMessagePollInterval: Duration.millis(options.pollMillis) })
-    }
-    const onRun = (report: Source.RunReport) => Effect.sync(() => void reports.push(report))
-    const backing = <A>(storage: Layer.Layer<A, never, SqlClient.SqlClient | ShardingConfig.ShardingConfig>) =>
-      Layer.merge(storage, Layer.orDie(SqlRunnerStorage.layerWith({ prefix }))).pipe(
-        Layer.provide(ShardingConfig.layer(config)),
-        Layer.provide(pgLayer())
-      )
-    const cluster = NodeClusterSocket.layer({ storage: "byo", shardingConfig: config })
+    const prefix = freshPrefix("t")
     yield* dropTablesAtEnd(prefix)
-    const entity = options.pollMillis === undefined
-      ? Source.layer({ onRun }).pipe(
-        Layer.provideMerge(DueTimer.loopLayer),
-        Layer.provideMerge(cluster),
-        Layer.provideMerge(backing(DueTimer.storageLayer({ prefix })))
-      )
-      : Source.layer({ onRun }).pipe(
-        Layer.provideMerge(cluster),
-        Layer.provideMerge(backing(SqlMessageStorage.layerWith({ prefix })))
-      )
-    return entity.pipe(
+    return runnerLayer({
+      prefix,
+      port: yield* Effect.promise(freePort),
+      pollMillis: options.pollMillis,
+      onRun: (report) => Effect.sync(() => void reports.push(report))
+    }).pipe(
       Layer.provideMerge(consumers),
       Layer.provideMerge(ConsumerRegistry.ConsumerRegistry.layer)
     )
@@ -84,19 +60,6 @@ const waitForRuns = (reports: ReadonlyArray<Source.RunReport>, count: number) =>
   Effect.gen(function*() {
     const deadline = Date.now() + 30_000
     while (reports.length < count && Date.now() < deadline) yield* Effect.sleep("20 millis")
-  })
-
-/** Drops the cluster tables `<prefix>*` when the test's scope closes. */
-const dropTablesAtEnd = (prefix: string) =>
-  Effect.gen(function*() {
-    const sql = yield* Effect.provide(SqlClient.SqlClient, Layer.orDie(pgLayer()))
-    yield* Effect.addFinalizer(() =>
-      Effect.ignore(Effect.gen(function*() {
-        const tables = yield* sql<{ tablename: string }>`
-          SELECT tablename FROM pg_tables WHERE tablename LIKE ${`${prefix}%`}`
-        for (const { tablename } of tables) yield* sql.unsafe(`DROP TABLE IF EXISTS ${tablename}`)
-      }))
-    )
   })
 
 describe.skipIf(!available)("LIVE: the cluster source entity on PostgreSQL (one runner)", () => {
