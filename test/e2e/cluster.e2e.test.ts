@@ -1,0 +1,183 @@
+/**
+ * LIVE (real processes, real time, the local PostgreSQL): the cluster
+ * layer's source entity (issue 11, work in progress) on 3 runner processes
+ * (test/e2e/fixtures/clusterRunner.ts), one killed with SIGKILL once half of
+ * the tasks have run. 3,000 tasks over 60 sources (limits 1 to 4) fall due
+ * over 30 s (the issue asks for 10,000: submitting is still slow, 150-300 a
+ * second, see docs/plans/issue-11-cluster.md);
+ * every run records (task, source, runner, start, end) in a table. Then:
+ * every task ran; a task ran twice only if a run of it was cut by the kill
+ * (on the killed runner, started before the kill); no source ever ran more
+ * tasks at once than its limit, across the runners; the killed runner's
+ * sources were taken over within the lease expiry plus the cluster's own
+ * intervals (measured and printed). Skipped with a reason when PostgreSQL
+ * is absent; a failure under `CI=true` (test/services/postgres.ts).
+ */
+import * as SqlClient from "@effect/sql/SqlClient"
+import { DateTime, Effect, Layer } from "effect"
+import * as path from "node:path"
+import { afterAll, describe, expect, it } from "vitest"
+import * as ConsumerRegistry from "../../src/scheduler/ConsumerRegistry.js"
+import * as Source from "../../src/scheduler/internal/cluster/source.js"
+import { Task } from "../../src/scheduler/Task.js"
+import { dropTablesAtEnd, freshPrefix, runnerLayer } from "../clusterSupport.js"
+import { checkPostgres, pgLayer } from "../services/postgres.js"
+import { freePort, killQuietly, orHung, type Running, spawnProcess, waitForOutput } from "./support.js"
+
+const available = await checkPostgres()
+
+const CHILD = path.join(import.meta.dirname, "fixtures", "clusterRunner.ts")
+const RUNNERS = 3
+const SOURCES = 60
+const TASKS = 3_000
+const SPREAD_MS = 30_000
+const LEASE_MS = 5_000
+const limitOf = (source: string) => 1 + (Number(source.slice(1)) % 4)
+
+interface RunRow {
+  readonly task_id: string
+  readonly source: string
+  readonly runner: string
+  readonly started_ms: number
+  readonly ended_ms: number | null
+}
+
+const children: Array<Running> = []
+afterAll(() => {
+  for (const child of children) killQuietly(child.child.pid)
+})
+
+describe.skipIf(!available)("LIVE: the cluster layer on 3 runner processes", () => {
+  it(
+    "3,000 tasks over 60 sources, a runner killed with SIGKILL: every task runs, limits hold across runners, duplicates only from the kill",
+    async () => {
+      const prefix = freshPrefix("e2e")
+      const program = Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        yield* dropTablesAtEnd(prefix)
+        yield* sql.unsafe(`CREATE TABLE ${prefix}runs (
+        id SERIAL PRIMARY KEY, task_id TEXT NOT NULL, source TEXT NOT NULL, runner TEXT NOT NULL,
+        started_ms BIGINT NOT NULL, ended_ms BIGINT)`)
+        for (let r = 0; r < RUNNERS; r++) {
+          const port = yield* Effect.promise(freePort)
+          children.push(spawnProcess(process.execPath, ["--import", "tsx", CHILD], {
+            CLUSTER_PREFIX: prefix,
+            CLUSTER_RUNNER: `r${r}`,
+            CLUSTER_PORT: String(port),
+            CLUSTER_LEASE_MS: String(LEASE_MS),
+            CLUSTER_SOURCES: String(SOURCES)
+          }))
+        }
+        yield* Effect.promise(() => Promise.all(children.map((child) => waitForOutput(child, /"ready"/, 60_000))))
+
+        // submit from a client-only instance: persisted messages, due from 20 s on, over 30 s
+        const t0 = Date.now() + 20_000
+        const ids = new Set<string>()
+        const submitted = Date.now()
+        yield* Effect.gen(function*() {
+          const client = yield* Source.SourceEntity.client
+          yield* Effect.forEach(
+            Array.from({ length: TASKS }, (_, i) => i),
+            (i) =>
+              Effect.flatMap(
+                Task.create({
+                  source: `s${(i * 7) % SOURCES}`,
+                  args: { ms: 20 + (i % 5) * 10 },
+                  scheduleAt: DateTime.unsafeMake(t0 + Math.floor((i / TASKS) * SPREAD_MS))
+                }),
+                (task) => {
+                  ids.add(task.id)
+                  return client(task.source).Run(new Source.RunMessage({ task, attempt: 1 }), { discard: true })
+                }
+              ),
+            { concurrency: 32, discard: true }
+          )
+        }).pipe(
+          Effect.provide(runnerLayer({ prefix }).pipe(Layer.provide(ConsumerRegistry.ConsumerRegistry.layer))),
+          Effect.scoped
+        )
+        console.log(`cluster e2e: ${TASKS} tasks submitted in ${Date.now() - submitted} ms`)
+
+        const done = () =>
+          Effect.map(
+            sql<{ n: string }>`SELECT COUNT(DISTINCT task_id) AS n FROM ${
+              sql(`${prefix}runs`)
+            } WHERE ended_ms IS NOT NULL`,
+            (rows) => Number(rows[0]!.n)
+          )
+        // kill runner r1 once half of the tasks have run
+        const half = Date.now() + 120_000
+        while ((yield* done()) < TASKS / 2 && Date.now() < half) yield* Effect.sleep("100 millis")
+        const killedAt = Date.now()
+        children[1]!.child.kill("SIGKILL")
+        const deadline = Date.now() + 180_000
+        while ((yield* done()) < TASKS && Date.now() < deadline) yield* Effect.sleep("500 millis")
+        const rows =
+          (yield* sql<RunRow>`SELECT task_id, source, runner, started_ms, ended_ms FROM ${
+            sql(`${prefix}runs`)
+          } ORDER BY started_ms`).map((row) => ({
+            ...row,
+            started_ms: Number(row.started_ms),
+            ended_ms: row.ended_ms === null ? null : Number(row.ended_ms)
+          }))
+        for (const child of [children[0]!, children[2]!]) child.child.kill("SIGTERM")
+        yield* Effect.promise(() =>
+          Promise.all([children[0]!, children[2]!].map((child) => orHung(child.exited, 30_000)))
+        )
+        return { rows, ids, killedAt }
+      })
+      const { ids, killedAt, rows } = await Effect.runPromise(
+        program.pipe(Effect.provide(Layer.orDie(pgLayer())), Effect.scoped)
+      )
+
+      // every task ran (to its end), and nothing ran that was not sent
+      const completed = new Set(rows.filter((r) => r.ended_ms !== null).map((r) => r.task_id))
+      expect(completed.size).toBe(TASKS)
+      for (const row of rows) expect(ids.has(row.task_id)).toBe(true)
+      // a task ran twice only when a run of it was cut by the kill: on r1, started before the kill
+      const byTask = new Map<string, Array<RunRow>>()
+      for (const row of rows) byTask.set(row.task_id, [...(byTask.get(row.task_id) ?? []), row])
+      let duplicates = 0
+      for (const runs of byTask.values()) {
+        if (runs.length === 1) continue
+        duplicates += runs.length - 1
+        for (const run of runs.slice(0, -1)) {
+          expect(run.runner).toBe("r1")
+          expect(run.started_ms).toBeLessThanOrEqual(killedAt)
+        }
+      }
+      // no source ran more tasks at once than its limit, across the runners (a cut run ends at the kill)
+      const bySource = new Map<string, Array<readonly [number, number]>>()
+      for (const row of rows) {
+        bySource.set(row.source, [...(bySource.get(row.source) ?? []), [row.started_ms, row.ended_ms ?? killedAt]])
+      }
+      let fullest = 0
+      for (const [source, intervals] of bySource) {
+        const edges = intervals.flatMap(([start, end]) => [[start, 1], [end, -1]] as const)
+        edges.sort((a, b) => a[0] - b[0] || a[1] - b[1])
+        let open = 0
+        let most = 0
+        for (const [, d] of edges) most = Math.max(most, open += d)
+        expect(most, source).toBeLessThanOrEqual(limitOf(source))
+        fullest = Math.max(fullest, most / limitOf(source))
+      }
+      // takeover: the sources r1 served before the kill run again on another runner
+      const served = new Set(rows.filter((r) => r.runner === "r1" && r.started_ms <= killedAt).map((r) => r.source))
+      expect(served.size).toBeGreaterThan(0)
+      const takeovers = [...served].map((source) => {
+        const next = rows.find((r) => r.source === source && r.runner !== "r1" && r.started_ms > killedAt)
+        return next === undefined ? Infinity : next.started_ms - killedAt
+      })
+      const takeover = Math.max(...takeovers)
+      console.log(
+        `cluster e2e: ${rows.length} runs, ${duplicates} duplicate(s) from the kill, ${served.size} sources taken ` +
+          `over in at most ${takeover} ms (lease ${LEASE_MS} ms), fullest source at ${
+            Math.round(fullest * 100)
+          } % of its limit`
+      )
+      // the lease expiry, the cluster's assignment refresh (3 s) and shard acquisition (1 s steps), with slack
+      expect(takeover).toBeLessThan(LEASE_MS + 20_000)
+    },
+    360_000
+  )
+})
