@@ -82,5 +82,5 @@ describe("benchmark harness", () => {
     // the targets section is computed from the data: each row says met, not met or no data
     const targetRows = markdown.split("\n").filter((line) => /\| \*\*(met|not met)\*\* \|$|\| no data \|$/.test(line))
     expect(targetRows.length).toBeGreaterThanOrEqual(9)
-  }, 120_000)
+  }, 600_000) // a generous bound: on the 2-core CI box, next to the LIVE tests' processes, it took 100 s to more than 120 s
 })
