@@ -12,7 +12,7 @@ import * as SqlMessageStorage from "@effect/cluster/SqlMessageStorage"
 import * as SqlRunnerStorage from "@effect/cluster/SqlRunnerStorage"
 import * as NodeClusterSocket from "@effect/platform-node/NodeClusterSocket"
 import * as SqlClient from "@effect/sql/SqlClient"
-import { Duration, Effect, Layer, Option } from "effect"
+import { Context, Duration, Effect, Layer, Option } from "effect"
 import * as ConsumerRegistry from "../src/scheduler/ConsumerRegistry.js"
 import * as DueTimer from "../src/scheduler/internal/cluster/dueTimer.js"
 import * as Source from "../src/scheduler/internal/cluster/source.js"
@@ -67,7 +67,8 @@ export const runnerLayer = (options: RunnerOptions) => {
 /** Drops the tables `<prefix>*` when the current scope closes. */
 export const dropTablesAtEnd = (prefix: string) =>
   Effect.gen(function*() {
-    const sql = yield* Effect.provide(SqlClient.SqlClient, Layer.orDie(pgLayer()))
+    // a client of its own, open until the scope closes (after the drop: finalizers run in reverse order)
+    const sql = Context.get(yield* Layer.build(Layer.orDie(pgLayer())), SqlClient.SqlClient)
     yield* Effect.addFinalizer(() =>
       Effect.ignore(Effect.gen(function*() {
         const tables = yield* sql<{ tablename: string }>`
