@@ -26,12 +26,32 @@ import { firstPlanned, intervalOf, plannedAfter } from "./Plan.js"
 import * as SchedulerAdapter from "./SchedulerAdapter.js"
 import { type Planned, retryAt, retryDelay } from "./Timing.js"
 
+/**
+ * The adapter's planned runs: the next run of each instance, from
+ * when it is planned until the run starts. Reading it is cheap.
+ */
+export class PlannedRuns {
+  private readonly runs = new Map<string, DateTime.Utc>()
+
+  /** Records the next run of `id`. */
+  readonly plan = (id: string, at: DateTime.Utc): Effect.Effect<void> => Effect.sync(() => void this.runs.set(id, at))
+
+  /** The run of `id` starts: it is no longer planned. */
+  readonly starting = (id: string): Effect.Effect<void> => Effect.sync(() => void this.runs.delete(id))
+
+  /** Nothing is planned any more (the adapter stopped). */
+  readonly clear: Effect.Effect<void> = Effect.sync(() => this.runs.clear())
+
+  /** A copy of the planned runs. */
+  readonly snapshot: Effect.Effect<ReadonlyMap<string, DateTime.Utc>> = Effect.sync(() => new Map(this.runs))
+}
+
 /** Builds the adapter, not started; its job fibers are stopped when the current scope closes. */
 export const make: Effect.Effect<
   SchedulerAdapter.SchedulerAdapterService,
   never,
   CollectorRunner | JobStateStore | Scope.Scope
-> = SchedulerAdapter.make((planned) =>
+> = SchedulerAdapter.make(
   Effect.gen(function*() {
     const runner = yield* CollectorRunner
     const store = yield* JobStateStore
@@ -43,6 +63,7 @@ export const make: Effect.Effect<
       )
     }
     const jobs = yield* FiberMap.make<string>()
+    const planned = new PlannedRuns()
 
     /** Waits for the planned run, runs it; the run after it, or none when the service stops. */
     const step = (instance: Instance, next: Planned): Effect.Effect<Option.Option<Planned>> =>
@@ -86,7 +107,7 @@ export const make: Effect.Effect<
       ),
       // Interrupting a job fiber stops its timer at once; a run in flight has
       // its own fiber (see CollectorRunner) and gets the shutdown timeout.
-      stop: Effect.zipRight(FiberMap.clear(jobs), runner.drain),
+      stop: Effect.zipRight(FiberMap.clear(jobs), runner.drain).pipe(Effect.zipRight(planned.clear)),
       // a manual run is not persisted: the runner runs it now
       trigger: runner.runInstance,
       status: (running) =>

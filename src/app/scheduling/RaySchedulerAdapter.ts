@@ -88,7 +88,7 @@ const build = <E, R>(
   E,
   Exclude<R, ConsumerRegistry.ConsumerRegistry> | CollectorRunner | JobStateStore | Scope.Scope
 > =>
-  SchedulerAdapter.make(() =>
+  SchedulerAdapter.make(
     Effect.gen(function*() {
       const runner = yield* CollectorRunner
       const store = yield* JobStateStore
@@ -114,29 +114,32 @@ const build = <E, R>(
           Effect.catchAllDefect(scheduler.submit(task), Effect.fail)
         )
 
+      /** Each configured job's schedule id, by instance id (a hash for a long id: computed once). */
+      const scheduleIds = new Map(runner.instances.map((instance) => [instance.id, RunTasks.scheduleIdOf(instance.id)]))
+
       /** Each configured job's schedule, by instance id. */
       const schedulesByInstance: Effect.Effect<ReadonlyMap<string, Scheduler.ScheduleInfo>> = Effect.map(
         scheduler.schedules,
         (list) => {
           const byId = new Map(list.map((info) => [info.id, info]))
           const found = new Map<string, Scheduler.ScheduleInfo>()
-          for (const instance of runner.instances) {
-            const info = byId.get(RunTasks.scheduleIdOf(instance.id))
-            if (info !== undefined) found.set(instance.id, info)
+          for (const [instance, id] of scheduleIds) {
+            const info = byId.get(id)
+            if (info !== undefined) found.set(instance, info)
           }
           return found
         }
       )
 
-      const nextRunOf = (instance: Instance): Effect.Effect<Option.Option<DateTime.Utc>> =>
-        Effect.map(
-          schedulesByInstance,
-          (found) => Option.map(Option.fromNullable(found.get(instance.id)), (i) => i.nextRun)
-        )
+      const nextRunOf = (instance: Instance): Effect.Effect<Option.Option<DateTime.Utc>> => {
+        const id = scheduleIds.get(instance.id)
+        return Effect.map(scheduler.schedules, (list) =>
+          Option.fromNullable(list.find((info) => info.id === id)?.nextRun))
+      }
 
       /** The library schedule of a job; `startAt` seeds a new (or retimed) interval schedule. */
       const scheduleOptions = (instance: Instance, startAt: DateTime.Utc | undefined): Scheduler.ScheduleOptions => ({
-        id: RunTasks.scheduleIdOf(instance.id),
+        id: scheduleIds.get(instance.id)!,
         source: instance.id,
         ...(instance.timing._tag === "Every"
           ? { every: instance.timing.interval, startAt }
@@ -157,7 +160,8 @@ const build = <E, R>(
        */
       const startAtOf = (instance: Instance): Effect.Effect<DateTime.Utc | undefined> =>
         instance.timing._tag === "Every"
-          ? Effect.map(firstPlanned(store, instance), (first) => DateTime.unsafeMake(first.at))
+          ? Effect.map(firstPlanned(store, instance), (first) =>
+            DateTime.unsafeMake(first.at))
           : Effect.succeed(undefined)
 
       /** Jobs whose declaration failed, declared again after the retry floor until it commits or the adapter stops. */
@@ -310,9 +314,7 @@ const build = <E, R>(
        */
       const unscheduleRemoved = (stored: ReadonlyArray<Scheduler.ScheduleInfo>) =>
         Effect.forEach(stored, (info) => {
-          const configured = runner.instances.some((instance) =>
-            instance.id === info.source && RunTasks.scheduleIdOf(instance.id) === info.id
-          )
+          const configured = scheduleIds.get(info.source) === info.id
           return configured ? Effect.void : Effect.zipRight(
             Effect.ignore(
               withBusyRetry(`removing the schedule ${info.id}`)(
@@ -334,7 +336,7 @@ const build = <E, R>(
           yield* retireRemoved
           const storedById = new Map(stored.map((info) => [info.id, info]))
           const kept = runner.instances.filter((instance) => {
-            const info = storedById.get(RunTasks.scheduleIdOf(instance.id))
+            const info = storedById.get(scheduleIds.get(instance.id)!)
             return info !== undefined && info.source === instance.id && sameTiming(info, instance)
           })
           yield* Effect.forEach(kept, (instance) => declare(instance, false), { discard: true })

@@ -70,6 +70,9 @@ export const scheduleIdOf = (instance: string): string =>
     ? instance
     : `${jobPrefix}${createHash("sha256").update(instance, "utf8").digest("hex").slice(0, 40)}`
 
+/** What the ids of the occurrences of `instance`'s schedule start with: `<schedule id>@`. */
+export const occurrencePrefix = (instance: string): string => `${scheduleIdOf(instance)}@`
+
 /** Whether `taskId` is an occurrence of the schedule of `instance` (`<schedule id>@<ISO instant>`). */
 export const isOccurrenceOf = (instance: string, taskId: string): boolean =>
-  taskId.startsWith(`${scheduleIdOf(instance)}@`)
+  taskId.startsWith(occurrencePrefix(instance))

@@ -91,26 +91,6 @@ export class SchedulerAdapter extends Context.Tag("rayinfo/SchedulerAdapter")<
   SchedulerAdapterService
 >() {}
 
-/**
- * An adapter's planned runs: the next run of each instance, from when it is
- * planned until the run starts. One per adapter; reading it is cheap.
- */
-export class PlannedRuns {
-  private readonly runs = new Map<string, DateTime.Utc>()
-
-  /** Records the next run of `id`. */
-  readonly plan = (id: string, at: DateTime.Utc): Effect.Effect<void> => Effect.sync(() => void this.runs.set(id, at))
-
-  /** The run of `id` starts: it is no longer planned. */
-  readonly starting = (id: string): Effect.Effect<void> => Effect.sync(() => void this.runs.delete(id))
-
-  /** Nothing is planned any more (the adapter stopped). */
-  readonly clear: Effect.Effect<void> = Effect.sync(() => this.runs.clear())
-
-  /** A copy of the planned runs. */
-  readonly snapshot: Effect.Effect<ReadonlyMap<string, DateTime.Utc>> = Effect.sync(() => new Map(this.runs))
-}
-
 /** The earliest of `planned`. */
 export const earliest = (planned: ReadonlyMap<string, DateTime.Utc>): Option.Option<DateTime.Utc> =>
   Option.fromNullable([...planned.values()].reduce<DateTime.Utc | undefined>(
@@ -132,17 +112,15 @@ export interface AdapterParts {
 }
 
 /**
- * Builds an adapter from its parts (not started), with a
- * {@link PlannedRuns} it may keep its planned runs in (cleared at stop):
- * `start` and `stop` follow the life cycle of the module doc, one at a
- * time; the adapter is stopped when the scope closes.
+ * Builds an adapter from its parts (not started): `start` and `stop` follow
+ * the life cycle of the module doc, one at a time; the adapter is stopped
+ * when the scope closes.
  */
 export const make = <E, R>(
-  build: (planned: PlannedRuns) => Effect.Effect<AdapterParts, E, R>
+  build: Effect.Effect<AdapterParts, E, R>
 ): Effect.Effect<SchedulerAdapterService, E, R | Scope.Scope> =>
   Effect.gen(function*() {
-    const planned = new PlannedRuns()
-    const parts = yield* build(planned)
+    const parts = yield* build
     const transitions = yield* Effect.makeSemaphore(1)
     let state: "not started" | "started" | "stopped" = "not started"
     const attributes = { attributes: { type: parts.type } }
@@ -156,7 +134,7 @@ export const make = <E, R>(
     const stop = yield* Effect.cached(
       transitions.withPermits(1)(Effect.suspend(() => {
         state = "stopped"
-        return Effect.zipRight(parts.stop, planned.clear)
+        return parts.stop
       })).pipe(Effect.withSpan("SchedulerAdapter.stop", attributes))
     )
 

@@ -27,19 +27,13 @@ import * as FiberId from "effect/FiberId"
 import * as Layer from "effect/Layer"
 
 /**
- * The earliest instant a read must happen at, and the loop's wake-up.
+ * The runner's wake-up, armed by its storage's reads ({@link storageLayer})
+ * and awaited by its loop ({@link loopLayer}).
  *
  * @internal
  */
 export class DueTimer extends Context.Tag("ray-scheduler/cluster/DueTimer")<DueTimer, {
-  /** Asks for a read at `atMillis` (the earliest request wins). */
-  readonly arm: (atMillis: number) => Effect.Effect<void>
-  /** Wake-ups that triggered a read (for tests and stats). */
-  readonly fired: () => number
-}>() {}
-
-/** The timer's loop side (internal to this module's layers). */
-class LoopTimer extends Context.Tag("ray-scheduler/cluster/DueTimer/loop")<LoopTimer, {
+  /** Sleeps until the armed instant (or an earlier one armed meanwhile); whether a read is due now. */
   readonly await: Effect.Effect<boolean>
 }>() {}
 
@@ -60,22 +54,19 @@ export const storageLayer = (options: { readonly prefix: string }) =>
     const messages = sql(`${options.prefix}_messages`)
     let next: number | undefined
     let wake = Deferred.unsafeMake<void>(FiberId.none)
-    let fired = 0
+    /** Asks for a read at `atMillis` (the earliest request wins). */
+    const arm = (atMillis: number) =>
+      Effect.sync(() => {
+        if (next !== undefined && next <= atMillis) return
+        next = atMillis
+        Deferred.unsafeDone(wake, Effect.void)
+      })
     const timer = {
-      arm: (atMillis: number) =>
-        Effect.sync(() => {
-          if (next !== undefined && next <= atMillis) return
-          next = atMillis
-          Deferred.unsafeDone(wake, Effect.void)
-        }),
-      fired: () => fired,
-      /** Sleeps until the armed instant (or an earlier one armed meanwhile); whether a read is due now. */
       await: Effect.gen(function*() {
         const signal = wake
         const now = yield* Clock.currentTimeMillis
         if (next !== undefined && next <= now) {
           next = undefined
-          fired++
           return true
         }
         yield* next === undefined
@@ -104,17 +95,14 @@ export const storageLayer = (options: { readonly prefix: string }) =>
             const ids = Array.from(shardIds, String)
             if (ids.length === 0) return
             const due = yield* earliestDue(ids, yield* Clock.currentTimeMillis)
-            if (due !== undefined) yield* timer.arm(due)
+            if (due !== undefined) yield* arm(due)
           }).pipe(
             Effect.catchAllCause((cause) =>
               Effect.logWarning("Scheduler: reading the next due instant failed; the poll interval applies", cause)
             )
           ))
     }
-    return Context.make(MessageStorage.MessageStorage, wrapped).pipe(
-      Context.add(DueTimer, timer),
-      Context.add(LoopTimer, timer)
-    )
+    return Context.make(MessageStorage.MessageStorage, wrapped).pipe(Context.add(DueTimer, timer))
   })).pipe(Layer.provide(Snowflake.layerGenerator))
 
 /**
@@ -123,10 +111,10 @@ export const storageLayer = (options: { readonly prefix: string }) =>
  *
  * @internal
  */
-export const loopLayer: Layer.Layer<never, never, Sharding.Sharding | LoopTimer> = Layer.scopedDiscard(
+export const loopLayer: Layer.Layer<never, never, Sharding.Sharding | DueTimer> = Layer.scopedDiscard(
   Effect.gen(function*() {
     const sharding = yield* Sharding.Sharding
-    const timer = yield* LoopTimer
+    const timer = yield* DueTimer
     yield* Effect.forkScoped(
       Effect.forever(Effect.flatMap(timer.await, (due) => due ? sharding.pollStorage : Effect.void))
     )
