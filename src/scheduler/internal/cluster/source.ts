@@ -208,37 +208,33 @@ export const layer = (options: { readonly onRun?: ((report: RunReport) => Effect
             }
             permits ??= new Permits(consumer.concurrency)
             const raw = unprovided(consumer)
-            return yield* permits.withPermit(Effect.gen(function*() {
-              const slot = new RunSlot()
-              slot.task = task
-              slot.attempt = attempt
+            const slot = new RunSlot()
+            slot.task = task
+            slot.attempt = attempt
+            // the permit is held for the run only: deciding and storing a retry happen after it
+            const [exit, endedMillis] = yield* permits.withPermit(Effect.gen(function*() {
               slot.startedMillis = yield* Clock.currentTimeMillis
               const run = consumeWithin(raw === undefined ? consumer.consume : raw.consume, consumer.timeout, task)
               const provided = raw === undefined
                 ? run
                 : Effect.mapInputContext(run, (_: Context.Context<never>) => raw.context)
               const exit = yield* Effect.exit(Effect.locally(provided, currentSlot, slot))
-              let result: typeof RunResult.Type = "succeeded"
-              if (Exit.isSuccess(exit)) memos.delete(task.id)
-              else result = yield* retryOrFail(consumer, message, exit.cause)
-              if (result === "failed") {
-                yield* Effect.logWarning(
-                  `Task failed for good (run ${attempt})`,
-                  Exit.isFailure(exit) ? exit.cause : undefined
-                )
-                  .pipe(Effect.annotateLogs({ module: "Scheduler", source, taskId: task.id }))
-              }
-              if (options.onRun !== undefined) {
-                yield* options.onRun({
-                  task,
-                  attempt,
-                  result,
-                  startedMillis: slot.startedMillis,
-                  endedMillis: yield* Clock.currentTimeMillis
-                })
-              }
-              return result
+              return [exit, yield* Clock.currentTimeMillis] as const
             }))
+            let result: typeof RunResult.Type = "succeeded"
+            if (Exit.isSuccess(exit)) memos.delete(task.id)
+            else result = yield* retryOrFail(consumer, message, exit.cause)
+            if (result === "failed") {
+              yield* Effect.logWarning(
+                `Task failed for good (run ${attempt})`,
+                Exit.isFailure(exit) ? exit.cause : undefined
+              )
+                .pipe(Effect.annotateLogs({ module: "Scheduler", source, taskId: task.id }))
+            }
+            if (options.onRun !== undefined) {
+              yield* options.onRun({ task, attempt, result, startedMillis: slot.startedMillis, endedMillis })
+            }
+            return result
           })
       })
     }),
