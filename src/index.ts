@@ -18,3 +18,5 @@ export * as Task from "./scheduler/Task.js"
 export * as TaskConsumer from "./scheduler/TaskConsumer.js"
 /** @since 0.2.0 */
 export * as TaskRun from "./scheduler/TaskRun.js"
+/** @since 0.4.0 */
+export * as ClusterScheduler from "./scheduler/ClusterScheduler.js"

@@ -1,37 +1,35 @@
 /**
- * A runner of the cluster layer (issue 11, work in progress) for tests, on
- * the local PostgreSQL: the socket transport, the cluster's SQL storage
- * with its tables `<prefix>_*` (the message storage wrapped by the due
- * timer, unless a poll interval is given), the source entity, over a
- * `ConsumerRegistry`. Used in process (test/cluster.source.pg.test.ts) and
- * by the runner processes of test/e2e/cluster.e2e.test.ts.
+ * A runner of the cluster layer for tests, on the local PostgreSQL: the
+ * socket transport, `ClusterScheduler.layerStorage` (tables `<prefix>_*`)
+ * and the scheduler, over the `ConsumerRegistry` it is given. Used in
+ * process (test/cluster.scheduler.pg.test.ts) and by the runner processes
+ * of test/e2e/cluster.e2e.test.ts.
  */
 import * as RunnerAddress from "@effect/cluster/RunnerAddress"
 import * as ShardingConfig from "@effect/cluster/ShardingConfig"
-import * as SqlMessageStorage from "@effect/cluster/SqlMessageStorage"
-import * as SqlRunnerStorage from "@effect/cluster/SqlRunnerStorage"
 import * as NodeClusterSocket from "@effect/platform-node/NodeClusterSocket"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { Context, Duration, Effect, Layer, Option } from "effect"
-import * as ConsumerRegistry from "../src/scheduler/ConsumerRegistry.js"
-import * as DueTimer from "../src/scheduler/internal/cluster/dueTimer.js"
-import * as Source from "../src/scheduler/internal/cluster/source.js"
+import * as ClusterScheduler from "../src/scheduler/ClusterScheduler.js"
+import type * as ConsumerRegistry from "../src/scheduler/ConsumerRegistry.js"
+import * as Internal from "../src/scheduler/internal/cluster/scheduler.js"
+import type * as Source from "../src/scheduler/internal/cluster/source.js"
 import { pgLayer } from "./services/postgres.js"
 
 /** Options of {@link runnerLayer}. */
-export interface RunnerOptions {
+export interface RunnerOptions extends Internal.ClusterSchedulerOptions {
   /** Table prefix of the cluster's storage. */
   readonly prefix: string
-  /** The runner's port on 127.0.0.1; undefined: a client-only instance (no shards, no entities). */
+  /** The runner's port on 127.0.0.1; undefined: a client-only instance (no shards, runs nothing). */
   readonly port?: number | undefined
-  /** Poll the storage every this many ms instead of the due timer's wake-ups. */
+  /** `entityMessagePollInterval` in ms. Default: the cluster's (10 s). */
   readonly pollMillis?: number | undefined
   /** `shardLockExpiration` (how soon a dead runner's shards are taken over). Default: the cluster's (35 s). */
   readonly leaseMillis?: number | undefined
   readonly onRun?: ((report: Source.RunReport) => Effect.Effect<void>) | undefined
 }
 
-/** A runner (or a client-only instance) over the `ConsumerRegistry` it is given. */
+/** A runner (or a client-only instance) with the scheduler, over the `ConsumerRegistry` it is given. */
 export const runnerLayer = (options: RunnerOptions) => {
   const config = {
     runnerAddress: options.port === undefined
@@ -41,27 +39,19 @@ export const runnerLayer = (options: RunnerOptions) => {
     ...(options.pollMillis === undefined ? {} : { entityMessagePollInterval: Duration.millis(options.pollMillis) }),
     ...(options.leaseMillis === undefined ? {} : { shardLockExpiration: Duration.millis(options.leaseMillis) })
   }
-  const backing = <A>(storage: Layer.Layer<A, never, SqlClient.SqlClient | ShardingConfig.ShardingConfig>) =>
-    Layer.merge(storage, Layer.orDie(SqlRunnerStorage.layerWith({ prefix: options.prefix }))).pipe(
-      Layer.provide(ShardingConfig.layer(config)),
-      Layer.provide(pgLayer())
-    )
+  const storage = ClusterScheduler.layerStorage({ prefix: options.prefix }).pipe(
+    Layer.provide(ShardingConfig.layer(config))
+  )
   const cluster = NodeClusterSocket.layer({
     storage: "byo",
     clientOnly: options.port === undefined,
     shardingConfig: config
   })
-  if (options.port === undefined) return cluster.pipe(Layer.provide(backing(SqlMessageStorage.layerWith(options))))
-  return options.pollMillis === undefined
-    ? Source.layer({ onRun: options.onRun }).pipe(
-      Layer.provideMerge(DueTimer.loopLayer),
-      Layer.provideMerge(cluster),
-      Layer.provideMerge(backing(DueTimer.storageLayer(options)))
-    )
-    : Source.layer({ onRun: options.onRun }).pipe(
-      Layer.provideMerge(cluster),
-      Layer.provideMerge(backing(SqlMessageStorage.layerWith(options)))
-    )
+  return Internal.layer(options).pipe(
+    Layer.provideMerge(cluster),
+    Layer.provideMerge(storage),
+    Layer.provideMerge(pgLayer())
+  )
 }
 
 /** Drops the tables `<prefix>*` when the current scope closes. */

@@ -114,7 +114,8 @@ const logDropped = (task: Task): Effect.Effect<void> =>
     "Error"
   ))
 
-const notATask = (operation: string, value: unknown, index?: number) =>
+/** A defect: the argument of `operation` is not a `Task`. @internal */
+export const notATask = (operation: string, value: unknown, index?: number) =>
   Effect.die(
     new Cause.IllegalArgumentException(
       `Scheduler.${operation}: ${index === undefined ? "the task" : `element ${index}`} is not a Task (got ${

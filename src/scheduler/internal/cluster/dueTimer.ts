@@ -13,29 +13,20 @@
  *
  * @internal
  */
-import * as MessageStorage from "@effect/cluster/MessageStorage"
-import * as Sharding from "@effect/cluster/Sharding"
-import * as Snowflake from "@effect/cluster/Snowflake"
+import type * as Sharding from "@effect/cluster/Sharding"
 import * as SqlMessageStorage from "@effect/cluster/SqlMessageStorage"
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as Clock from "effect/Clock"
-import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as FiberId from "effect/FiberId"
-import * as Layer from "effect/Layer"
 
-/**
- * The runner's wake-up, armed by its storage's reads ({@link storageLayer})
- * and awaited by its loop ({@link loopLayer}).
- *
- * @internal
- */
-export class DueTimer extends Context.Tag("ray-scheduler/cluster/DueTimer")<DueTimer, {
+/** The runner's wake-up, armed by its storage's reads ({@link make}). @internal */
+export interface DueTimer {
   /** Sleeps until the armed instant (or an earlier one armed meanwhile); whether a read is due now. */
   readonly await: Effect.Effect<boolean>
-}>() {}
+}
 
 /** The longest single sleep: a wake-up armed before a clock jump is checked again at least this often. */
 const maxSleepMillis = 60_000
@@ -47,8 +38,8 @@ const maxSleepMillis = 60_000
  *
  * @internal
  */
-export const storageLayer = (options: { readonly prefix: string }) =>
-  Layer.scopedContext(Effect.gen(function*() {
+export const make = (options: { readonly prefix: string }) =>
+  Effect.gen(function*() {
     const sql = (yield* SqlClient.SqlClient).withoutTransforms()
     const storage = yield* SqlMessageStorage.make({ prefix: options.prefix })
     const messages = sql(`${options.prefix}_messages`)
@@ -61,7 +52,7 @@ export const storageLayer = (options: { readonly prefix: string }) =>
         next = atMillis
         Deferred.unsafeDone(wake, Effect.void)
       })
-    const timer = {
+    const timer: DueTimer = {
       await: Effect.gen(function*() {
         const signal = wake
         const now = yield* Clock.currentTimeMillis
@@ -79,44 +70,40 @@ export const storageLayer = (options: { readonly prefix: string }) =>
         return false
       })
     }
-    /** The earliest instant an unprocessed message of these shards falls due after `now`, if any. */
-    const earliestDue = (shardIds: ReadonlyArray<string>, now: number) =>
+    /** The earliest instant after `after` at which an unprocessed message of these shards falls due, if any. */
+    const earliestDue = (shardIds: ReadonlyArray<string>, after: number) =>
       Effect.map(
         sql<{ readonly next: string | number | null }>`
           SELECT MIN(deliver_at) AS next FROM ${messages}
-          WHERE shard_id IN ${sql.in(shardIds)} AND processed = ${false} AND deliver_at > ${now}`,
+          WHERE shard_id IN ${sql.in(shardIds)} AND processed = ${false} AND deliver_at > ${after}`,
         (rows) => rows[0]?.next === null || rows[0]?.next === undefined ? undefined : Number(rows[0].next)
       )
     const wrapped: typeof storage = {
       ...storage,
       unprocessedMessages: (shardIds) =>
-        Effect.tap(storage.unprocessedMessages(shardIds), () =>
-          Effect.gen(function*() {
-            const ids = Array.from(shardIds, String)
-            if (ids.length === 0) return
-            const due = yield* earliestDue(ids, yield* Clock.currentTimeMillis)
-            if (due !== undefined) yield* arm(due)
-          }).pipe(
-            Effect.catchAllCause((cause) =>
-              Effect.logWarning("Scheduler: reading the next due instant failed; the poll interval applies", cause)
-            )
-          ))
+        Effect.flatMap(Clock.currentTimeMillis, (before) =>
+          // the read takes its own "now", at or after `before`: every message due after `before` may not have
+          // been read, so the next wake-up is the earliest of them (one due by now means another read at once)
+          Effect.tap(storage.unprocessedMessages(shardIds), () =>
+            Effect.gen(function*() {
+              const ids = Array.from(shardIds, String)
+              if (ids.length === 0) return
+              const due = yield* earliestDue(ids, before)
+              if (due !== undefined) yield* arm(due)
+            }).pipe(
+              Effect.catchAllCause((cause) =>
+                Effect.logWarning("Scheduler: reading the next due instant failed; the poll interval applies", cause)
+              )
+            )))
     }
-    return Context.make(MessageStorage.MessageStorage, wrapped).pipe(Context.add(DueTimer, timer))
-  })).pipe(Layer.provide(Snowflake.layerGenerator))
+    return { storage: wrapped, timer }
+  })
 
 /**
- * The runner's wake-up loop: at each armed instant, `Sharding.pollStorage`.
- * Needs the `Sharding` built on {@link storageLayer}.
+ * The runner's wake-up loop: at each armed instant, `Sharding.pollStorage`
+ * (forked in the caller's scope).
  *
  * @internal
  */
-export const loopLayer: Layer.Layer<never, never, Sharding.Sharding | DueTimer> = Layer.scopedDiscard(
-  Effect.gen(function*() {
-    const sharding = yield* Sharding.Sharding
-    const timer = yield* DueTimer
-    yield* Effect.forkScoped(
-      Effect.forever(Effect.flatMap(timer.await, (due) => due ? sharding.pollStorage : Effect.void))
-    )
-  })
-)
+export const loop = (sharding: Sharding.Sharding["Type"], timer: DueTimer) =>
+  Effect.forkScoped(Effect.forever(Effect.flatMap(timer.await, (due) => due ? sharding.pollStorage : Effect.void)))

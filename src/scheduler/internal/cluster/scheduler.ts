@@ -1,0 +1,343 @@
+/**
+ * The cluster layer's `Scheduler` service on a runner (or a client-only
+ * instance) of @effect/cluster: submits are a task row and a `Run` message
+ * committed together, runs happen in the source entity (`source.ts`) on the
+ * runner that holds the source's shard. See docs/architecture.md, "The
+ * cluster layer", and docs/cluster.md.
+ *
+ * @internal
+ */
+import * as Sharding from "@effect/cluster/Sharding"
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as DateTime from "effect/DateTime"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+import type { ConsumerRegistry } from "../../ConsumerRegistry.js"
+import { Scheduler, type SchedulerService, type SchedulerStats, type SourceStats } from "../../Scheduler.js"
+import { Task } from "../../Task.js"
+import { olderThanMillis } from "../backend.js"
+import { Counters } from "../counters.js"
+import { invalidOption, notATask } from "../scheduler.js"
+import * as DueTimer from "./dueTimer.js"
+import * as Source from "./source.js"
+import { ClusterStorage } from "./storage.js"
+
+/** Options of `ClusterScheduler.layer`. @internal */
+export interface ClusterSchedulerOptions {
+  readonly autoStart?: boolean | undefined
+  readonly shutdownTimeout?: Duration.DurationInput | undefined
+  readonly noConsumerGrace?: Duration.DurationInput | undefined
+  readonly runnerName?: string | undefined
+  readonly onRun?: ((report: Source.RunReport) => Effect.Effect<void>) | undefined
+}
+
+const where = "ClusterScheduler.layer"
+
+const resolve = (options: ClusterSchedulerOptions) => {
+  const shutdownTimeout = Duration.decodeUnknown(options.shutdownTimeout ?? Duration.infinity)
+  if (Option.isNone(shutdownTimeout)) invalidOption("shutdownTimeout", "a duration", options.shutdownTimeout, where)
+  const grace = Duration.decodeUnknown(options.noConsumerGrace ?? Duration.seconds(30))
+  if (Option.isNone(grace) || !Duration.isFinite(grace.value)) {
+    invalidOption("noConsumerGrace", "a finite duration", options.noConsumerGrace, where)
+  }
+  const runnerName = options.runnerName ??
+    (typeof process === "object" ? `${process.env.HOSTNAME ?? "runner"}:${process.pid}` : "runner")
+  if (typeof runnerName !== "string" || runnerName.length === 0) {
+    invalidOption("runnerName", "a non-empty string", runnerName, where)
+  }
+  return {
+    autoStart: options.autoStart !== false,
+    shutdownTimeout: Option.getOrThrow(shutdownTimeout),
+    noConsumerGraceMillis: Duration.toMillis(Option.getOrThrow(grace)),
+    runnerName
+  }
+}
+
+const missingStorage = () =>
+  Effect.dieMessage(
+    `${where}: no cluster storage in the context. Provide ClusterScheduler.layerStorage (on a PostgreSQL SqlClient) ` +
+      "with Layer.provideMerge below both the cluster's Sharding and this layer (see docs/cluster.md)"
+  )
+
+/** The per-runner state shared by the service and the source entity's handlers. */
+const makeLocal = (options: ReturnType<typeof resolve>, onRun: ClusterSchedulerOptions["onRun"]) =>
+  Effect.gen(function*() {
+    const storage = yield* Effect.serviceOption(ClusterStorage)
+    if (Option.isNone(storage)) return yield* missingStorage()
+    const sharding = yield* Sharding.Sharding
+    const client = yield* Source.SourceEntity.client
+    const bySource = new Map<string, Counters>()
+    const gates = new Map<string, Source.Gate>()
+    const local: Source.Local = {
+      store: storage.value.store,
+      runner: options.runnerName,
+      total: new Counters(),
+      counters: (source) => {
+        let c = bySource.get(source)
+        if (c === undefined) bySource.set(source, c = new Counters())
+        return c
+      },
+      running: new Map(),
+      started: new Source.Gate(false),
+      gate: (source) => {
+        let g = gates.get(source)
+        if (g === undefined) gates.set(source, g = new Source.Gate(true))
+        return g
+      },
+      noConsumerGraceMillis: options.noConsumerGraceMillis,
+      send: (message) => client(message.task.source).Run(message, { discard: true }),
+      waiting: 0,
+      onRun
+    }
+    return { local, bySource, sharding, client, timer: storage.value.timer }
+  })
+
+const isTask = Schema.is(Task)
+
+/** Fails a transaction (a rollback) without an error of the store. */
+class Conflict {
+  readonly _tag = "Conflict"
+}
+
+/** The service (see `ClusterScheduler.layer`). @internal */
+export const layer = (
+  options: ClusterSchedulerOptions = {}
+): Layer.Layer<Scheduler, never, ConsumerRegistry | Sharding.Sharding> =>
+  Layer.scoped(
+    Scheduler,
+    Effect.gen(function*() {
+      const settings = resolve(options)
+      const { bySource, client, local, sharding, timer } = yield* makeLocal(settings, options.onRun)
+      const { store } = local
+      const scope = yield* Effect.scope
+      yield* DueTimer.loop(sharding, timer)
+      // the source entity, registered on this runner (nothing for a client-only instance: no shards)
+      const entities = yield* Layer.buildWithScope(
+        Source.layer.pipe(Layer.provide(Layer.succeed(Source.LocalState, local))),
+        scope
+      )
+      void entities
+
+      /** Tells the runners holding `sources` to read their due messages (after a commit; best effort). */
+      const wake = (sources: Iterable<string>) =>
+        Effect.forEach(
+          new Set(sources),
+          (source) =>
+            client(source).Wake().pipe(
+              Effect.timeout("10 seconds"),
+              Effect.catchAllCause((cause) =>
+                Effect.logDebug("Scheduler: waking a source's runner failed; its poll reads the task", cause)
+              )
+            ),
+          { concurrency: 8, discard: true }
+        ).pipe(Effect.forkIn(scope), Effect.asVoid)
+
+      const orDieSql = <A, E>(operation: string, effect: Effect.Effect<A, E>) =>
+        Effect.catchAllCause(effect, (cause) =>
+          Effect.die(
+            new Cause.RuntimeException(`Scheduler.${operation}: the cluster's database failed: ${Cause.pretty(cause)}`)
+          ))
+
+      const newToken = Effect.map(sharding.getSnowflake, String)
+
+      const submitAll = (operation: string, input: Iterable<Task>) =>
+        Effect.gen(function*() {
+          let tasks: Array<Task>
+          try {
+            tasks = Array.from(input)
+          } catch (error) {
+            return yield* Effect.die(error)
+          }
+          for (let i = 0; i < tasks.length; i++) {
+            if (!isTask(tasks[i])) {
+              return yield* notATask(operation, tasks[i], operation === "submit" ? undefined : i)
+            }
+          }
+          if (tasks.length === 0) return
+          const tokens = new Map<Task, string>()
+          for (const task of tasks) tokens.set(task, yield* newToken)
+          const added = yield* orDieSql(
+            operation,
+            store.sql.withTransaction(Effect.gen(function*() {
+              const ids = yield* store.insert(tasks, (task) => tokens.get(task)!)
+              const seen = new Set<string>()
+              const sends: Array<Task> = []
+              for (const task of tasks) {
+                if (ids.has(task.id) && !seen.has(task.id)) {
+                  seen.add(task.id)
+                  sends.push(task)
+                }
+              }
+              yield* Effect.forEach(
+                sends,
+                (task) => local.send(new Source.RunMessage({ task, token: tokens.get(task)!, attempt: 1 })),
+                { discard: true } // one at a time: the transaction has one connection
+              )
+              return sends
+            }))
+          )
+          for (const task of added) {
+            local.total.submitted++
+            local.counters(task.source).submitted++
+          }
+          const duplicates = tasks.length - added.length
+          local.total.duplicates += duplicates
+          if (duplicates > 0) {
+            const addedSet = new Set(added)
+            for (const task of tasks) if (!addedSet.has(task)) local.counters(task.source).duplicates++
+          }
+          yield* wake(added.map((task) => task.source))
+        })
+
+      const start = Effect.sync(() => local.started.open())
+
+      const stop = Effect.gen(function*() {
+        local.started.close()
+        const runs = Array.from(local.running.values())
+        if (runs.length === 0) return
+        const ended = Fiber.awaitAll(runs.map((r) => r.fiber))
+        const timedOut = Option.isNone(yield* Effect.timeoutOption(ended, settings.shutdownTimeout))
+        if (timedOut) {
+          for (const run of runs) run.stopped = true
+          yield* Fiber.interruptAll(runs.map((r) => r.fiber))
+        }
+      })
+
+      const stats = Effect.gen(function*() {
+        const counts = yield* orDieSql("stats", store.countsBySource)
+        const deadLetters = yield* orDieSql("stats", store.deadLetterCount)
+        const next = yield* orDieSql("stats", store.nextDue)
+        const view = (c: Counters, pending: number, running: number): SourceStats => ({
+          ...c.toStats(),
+          pending,
+          inFlight: running
+        })
+        const out: Record<string, SourceStats> = {}
+        let pending = 0
+        let running = 0
+        for (const [source, n] of counts) {
+          pending += n.pending
+          running += n.running
+          out[source] = view(local.counters(source), n.pending, n.running)
+        }
+        for (const [source, c] of bySource) {
+          if (out[source] === undefined) out[source] = view(c, 0, 0)
+        }
+        return {
+          ...view(local.total, pending, running),
+          running: local.started.isOpen,
+          waiting: local.waiting,
+          clockJumps: 0,
+          deadLetters,
+          nextAt: next === undefined ? Option.none() : Option.some(DateTime.unsafeMake(next)),
+          bySource: out
+        } satisfies SchedulerStats
+      })
+
+      /**
+       * A transaction that stores a task's new message; `false` when `body`
+       * finds nothing to send (or fails with `Conflict`: a rollback).
+       */
+      const resend = <E>(operation: string, body: (token: string) => Effect.Effect<Task | undefined, E>) =>
+        Effect.gen(function*() {
+          const token = yield* newToken
+          const task = yield* orDieSql(
+            operation,
+            store.sql.withTransaction(Effect.gen(function*() {
+              const task = yield* body(token)
+              if (task !== undefined) yield* local.send(new Source.RunMessage({ task, token, attempt: 1 }))
+              return task
+            })).pipe(Effect.catchIf((e) => e instanceof Conflict, () => Effect.succeed(undefined)))
+          )
+          if (task === undefined) return false
+          yield* wake([task.source])
+          return true
+        })
+
+      const service: SchedulerService = {
+        submit: (task) => submitAll("submit", [task]),
+        submitAll: (tasks) => submitAll("submitAll", tasks),
+        start,
+        stop,
+        isRunning: Effect.sync(() => local.started.isOpen),
+        pending: orDieSql("pending", store.pendingCount),
+        nextAt: Effect.map(
+          orDieSql("nextAt", store.nextDue),
+          (next) => next === undefined ? Option.none() : Option.some(DateTime.unsafeMake(next))
+        ),
+        stats,
+        deadLetters: orDieSql("deadLetters", store.deadLetters),
+        replay: (taskId) =>
+          resend("replay", (token) =>
+            Effect.gen(function*() {
+              const task = yield* store.takeDeadLetter(taskId)
+              if (task === undefined) return undefined
+              const now = yield* Clock.currentTimeMillis
+              const again = new Task({
+                id: task.id,
+                source: task.source,
+                args: task.args,
+                scheduleAt: DateTime.unsafeMake(now)
+              }, true)
+              const added = yield* store.insert([again], () => token)
+              if (added.size === 0) return yield* Effect.fail(new Conflict()) // pending or running: keep the dead letter
+              return again
+            })),
+        purgeDeadLetters: (olderThan) =>
+          Effect.gen(function*() {
+            const age = olderThanMillis(olderThan)
+            const bound = age === undefined ? undefined : (yield* Clock.currentTimeMillis) - age
+            return yield* orDieSql("purgeDeadLetters", store.purgeDeadLetters(bound))
+          }),
+        pause: (source) => setPaused(source, true),
+        resume: (source) => setPaused(source, false),
+        paused: orDieSql("paused", store.paused),
+        cancel: (taskId) =>
+          Effect.gen(function*() {
+            const removed = yield* orDieSql("cancel", store.remove(taskId))
+            if (removed === undefined) return false
+            if (removed.running) {
+              // its runner interrupts the run and answers once it ended
+              yield* client(removed.source).Cancel({ taskId }).pipe(
+                Effect.catchAllCause((cause) =>
+                  Effect.logWarning("Scheduler: the cancelled task's runner did not answer; its row is gone", cause)
+                )
+              )
+            } else {
+              local.total.cancelled++
+              local.counters(removed.source).cancelled++
+            }
+            return true
+          }),
+        reschedule: (taskId, scheduleAt) =>
+          resend("reschedule", (token) => store.move(taskId, DateTime.toEpochMillis(scheduleAt), token)),
+        schedule: () => Effect.dieMessage("ClusterScheduler: schedules are not supported yet"),
+        unschedule: () => Effect.dieMessage("ClusterScheduler: schedules are not supported yet"),
+        schedules: Effect.succeed([])
+      }
+
+      function setPaused(source: string, paused: boolean) {
+        return Effect.gen(function*() {
+          yield* orDieSql(paused ? "pause" : "resume", store.setPaused(source, paused))
+          yield* client(source).SetPaused({ paused }).pipe(
+            Effect.timeout("10 seconds"),
+            Effect.catchAllCause((cause) =>
+              Effect.logWarning(
+                "Scheduler: the source's runner did not answer; it reads the pause when it starts",
+                cause
+              )
+            )
+          )
+        })
+      }
+
+      yield* Effect.addFinalizer(() => stop)
+      if (settings.autoStart) yield* start
+      return service
+    })
+  )

@@ -1,0 +1,64 @@
+/**
+ * A runner's storage for the cluster layer: @effect/cluster's SQL message
+ * and runner storage (tables `<prefix>_*`), the message storage wrapped by
+ * the due timer (`dueTimer.ts`), and the scheduler's own tables
+ * (`store.ts`), all on the `SqlClient` of a PostgreSQL database. See
+ * docs/cluster.md.
+ *
+ * @internal
+ */
+import * as MessageStorage from "@effect/cluster/MessageStorage"
+import type * as RunnerStorage from "@effect/cluster/RunnerStorage"
+import type * as ShardingConfig from "@effect/cluster/ShardingConfig"
+import * as Snowflake from "@effect/cluster/Snowflake"
+import * as SqlRunnerStorage from "@effect/cluster/SqlRunnerStorage"
+import * as SqlClient from "@effect/sql/SqlClient"
+import { SqlError } from "@effect/sql/SqlError"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import { validPrefix } from "../sqlStore.js"
+import * as DueTimer from "./dueTimer.js"
+import * as Store from "./store.js"
+
+/** What the cluster layer's scheduler needs of its runner's storage. @internal */
+export class ClusterStorage extends Context.Tag("ray-scheduler/cluster/ClusterStorage")<ClusterStorage, {
+  readonly store: Store.ClusterStore
+  readonly timer: DueTimer.DueTimer
+}>() {}
+
+/** The default table prefix: @effect/cluster's own default. @internal */
+export const defaultPrefix = "cluster"
+
+/** @internal */
+export const layer = (
+  options: { readonly prefix?: string | undefined } = {}
+): Layer.Layer<
+  MessageStorage.MessageStorage | RunnerStorage.RunnerStorage | ClusterStorage,
+  SqlError,
+  SqlClient.SqlClient | ShardingConfig.ShardingConfig
+> => {
+  const prefix = options.prefix ?? defaultPrefix
+  if (!validPrefix.test(prefix)) {
+    return Layer.fail(
+      new SqlError({
+        message: `ClusterScheduler.layerStorage: prefix must be letters, digits and _ (at most 41), got ${
+          JSON.stringify(prefix)
+        }`
+      })
+    )
+  }
+  const own = Layer.scopedContext(Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const dialect = sql.onDialectOrElse({ pg: () => "pg", orElse: () => "other" })
+    if (dialect !== "pg") {
+      return yield* new SqlError({
+        message: "ClusterScheduler.layerStorage: the cluster layer runs on PostgreSQL only"
+      })
+    }
+    const store = yield* Store.make(sql, prefix)
+    const { storage, timer } = yield* DueTimer.make({ prefix })
+    return Context.make(MessageStorage.MessageStorage, storage).pipe(Context.add(ClusterStorage, { store, timer }))
+  })).pipe(Layer.provide(Snowflake.layerGenerator))
+  return Layer.merge(own, SqlRunnerStorage.layerWith({ prefix }))
+}
