@@ -65,6 +65,7 @@ const jobPrefix = ":job:"
  * or a param with a tab. Never another instance's id: those do not start with ":".
  */
 export const scheduleIdOf = (instance: string): string =>
+  // eslint-disable-next-line no-control-regex -- control characters are what the library refuses
   instance.length <= maxScheduleIdLength && !/[\u0000-\u001f\u007f]/.test(instance)
     ? instance
     : `${jobPrefix}${createHash("sha256").update(instance, "utf8").digest("hex").slice(0, 40)}`
