@@ -334,4 +334,51 @@ describe.skipIf(!available)("LIVE: ClusterScheduler on PostgreSQL (one runner)",
       }).pipe(Effect.scoped),
     60_000
   )
+
+  it.live(
+    "schedules: occurrences become tasks once, at their instants; re-declare, list, unschedule, bad input",
+    () =>
+      Effect.gen(function*() {
+        const reports: Array<Source.RunReport> = []
+        const Runner = yield* runner(
+          TaskConsumer.layer({ name: "tick", concurrency: 1, consume: () => Effect.void }),
+          reports
+        )
+        yield* Effect.gen(function*() {
+          const scheduler = yield* Scheduler
+          const bad = yield* Effect.flip(
+            scheduler.schedule({ id: "bad", source: "tick", every: "1 second", cron: "* * * * *" })
+          )
+          assert.strictEqual(bad._tag, "InvalidScheduleError")
+          assert.include(bad.message, "exactly one of cron and every")
+          const startAt = DateTime.add(yield* DateTime.now, { millis: 1000 })
+          yield* scheduler.schedule({ id: "every", source: "tick", every: "500 millis", startAt, args: { n: 1 } })
+          yield* waitForRuns(reports, 4)
+          yield* scheduler.schedule({ id: "every", source: "tick", every: "500 millis" }) // the same timing: kept
+          const [info] = yield* scheduler.schedules
+          assert.strictEqual(info?.id, "every")
+          assert.strictEqual(info?.source, "tick")
+          assert.deepStrictEqual(info?.args, {}, "the re-declaration's args")
+          assert.isAtLeast(info!.runs, 4)
+          assert.isTrue(yield* scheduler.unschedule("every"))
+          assert.isFalse(yield* scheduler.unschedule("every"))
+          assert.deepStrictEqual(yield* scheduler.schedules, [])
+          const ran = reports.length
+          yield* Effect.sleep("1500 millis")
+          assert.strictEqual(reports.length, ran, "nothing fires after unschedule")
+          const start = DateTime.toEpochMillis(startAt)
+          reports.forEach((r, i) => {
+            assert.strictEqual(
+              r.task.id,
+              `every@${new Date(start + 500 * i).toISOString()}`,
+              "each occurrence, in order"
+            )
+            assert.strictEqual(r.result, "succeeded")
+            assert.isAtLeast(lateOf(r), 0)
+            assert.isBelow(lateOf(r), 400, "at its instant (before the next one)")
+          })
+        }).pipe(Effect.provide(Runner), Effect.scoped)
+      }).pipe(Effect.scoped),
+    60_000
+  )
 })

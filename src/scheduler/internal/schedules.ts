@@ -294,6 +294,8 @@ export interface Schedules {
   readonly resumed: (source: string) => void
   /** Whether any occurrence task is tracked (`ended` has work to do). */
   readonly tracking: () => boolean
+  /** The ids of the occurrence tasks tracked (pending or running as far as the schedules know). */
+  readonly trackedIds: () => ReadonlyArray<string>
 }
 
 /** @internal */
@@ -615,6 +617,7 @@ export const makeSchedules = (host: ScheduleHost): Effect.Effect<Schedules> =>
       start,
       stop,
       tracking: () => tracked.size > 0,
+      trackedIds: () => Array.from(tracked.keys()),
       ended: (taskId) => {
         const live = tracked.get(taskId)
         if (live === undefined) return

@@ -16,6 +16,7 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import type { ConsumerRegistry } from "../../ConsumerRegistry.js"
 import { Scheduler, type SchedulerService, type SchedulerStats, type SourceStats } from "../../Scheduler.js"
@@ -23,7 +24,9 @@ import { Task } from "../../Task.js"
 import { olderThanMillis } from "../backend.js"
 import { Counters } from "../counters.js"
 import { invalidOption, notATask } from "../scheduler.js"
+import { declare, encodeDeclaration, InvalidScheduleError } from "../schedules.js"
 import * as DueTimer from "./dueTimer.js"
+import * as Schedules from "./schedules.js"
 import * as Source from "./source.js"
 import { ClusterStorage } from "./storage.js"
 
@@ -145,41 +148,24 @@ export const layer = (
 
       const newToken = Effect.map(sharding.getSnowflake, String)
 
-      const submitAll = (operation: string, input: Iterable<Task>) =>
+      /** Adds the tasks whose id is free, rows and messages, in the caller's transaction; the tasks added. */
+      const submitTx = (tasks: ReadonlyArray<Task>) =>
         Effect.gen(function*() {
-          let tasks: Array<Task>
-          try {
-            tasks = Array.from(input)
-          } catch (error) {
-            return yield* Effect.die(error)
-          }
-          for (let i = 0; i < tasks.length; i++) {
-            if (!isTask(tasks[i])) {
-              return yield* notATask(operation, tasks[i], operation === "submit" ? undefined : i)
-            }
-          }
-          if (tasks.length === 0) return
           const tokens = new Map<Task, string>()
           for (const task of tasks) tokens.set(task, yield* newToken)
-          const added = yield* orDieSql(
-            operation,
-            store.sql.withTransaction(Effect.gen(function*() {
-              const ids = yield* store.insert(tasks, (task) => tokens.get(task)!)
-              const seen = new Set<string>()
-              const sends: Array<Task> = []
-              for (const task of tasks) {
-                if (ids.has(task.id) && !seen.has(task.id)) {
-                  seen.add(task.id)
-                  sends.push(task)
-                }
-              }
-              yield* Effect.forEach(
-                sends,
-                (task) => local.send(new Source.RunMessage({ task, token: tokens.get(task)!, attempt: 1 })),
-                { discard: true } // one at a time: the transaction has one connection
-              )
-              return sends
-            }))
+          const ids = yield* store.insert(tasks, (task) => tokens.get(task)!)
+          const seen = new Set<string>()
+          const added: Array<Task> = []
+          for (const task of tasks) {
+            if (ids.has(task.id) && !seen.has(task.id)) {
+              seen.add(task.id)
+              added.push(task)
+            }
+          }
+          yield* Effect.forEach(
+            added,
+            (task) => local.send(new Source.RunMessage({ task, token: tokens.get(task)!, attempt: 1 })),
+            { discard: true } // one at a time: the transaction has one connection
           )
           for (const task of added) {
             local.total.submitted++
@@ -191,8 +177,50 @@ export const layer = (
             const addedSet = new Set(added)
             for (const task of tasks) if (!addedSet.has(task)) local.counters(task.source).duplicates++
           }
+          return added
+        })
+
+      const submitAll = (operation: string, input: Iterable<Task>) =>
+        Effect.gen(function*() {
+          let tasks: Array<Task>
+          try {
+            tasks = Array.from(input)
+          } catch (error) {
+            return yield* Effect.die(error)
+          }
+          for (let i = 0; i < tasks.length; i++) {
+            if (!isTask(tasks[i])) return yield* notATask(operation, tasks[i], operation === "submit" ? undefined : i)
+          }
+          if (tasks.length === 0) return
+          const added = yield* orDieSql(operation, store.sql.withTransaction(submitTx(tasks)))
           yield* wake(added.map((task) => task.source))
         })
+
+      // the cluster's schedules: hosted by one runner (the one holding their entity), reached by rpcs
+      yield* Layer.buildWithScope(
+        Schedules.layer.pipe(Layer.provide(Layer.succeed(Schedules.HostState, {
+          store,
+          submitTx,
+          wake,
+          endPollMillis: 1000
+        }))),
+        scope
+      )
+      const host = (yield* Schedules.SchedulesEntity.client)(Schedules.hostId)
+      // every instance activates the host (the runner holding it then keeps it alive); retried until it answers
+      yield* host.Ping().pipe(
+        Effect.tapErrorCause((cause) => Effect.logWarning("Scheduler: reaching the schedules' host failed", cause)),
+        Effect.retry(Schedule.exponential("1 second").pipe(Schedule.union(Schedule.spaced("30 seconds")))),
+        Effect.forkIn(scope)
+      )
+      /** A schedules rpc: its transport failures are defects. */
+      const viaHost = <A, E>(operation: string, effect: Effect.Effect<A, E>) =>
+        Effect.catchIf(
+          effect,
+          (e): e is Exclude<E, string> => typeof e !== "string",
+          (e) =>
+            Effect.die(new Cause.RuntimeException(`Scheduler.${operation}: the schedules' host failed: ${String(e)}`))
+        )
 
       const start = Effect.sync(() => local.started.open())
 
@@ -316,9 +344,16 @@ export const layer = (
           }),
         reschedule: (taskId, scheduleAt) =>
           resend("reschedule", (token) => store.move(taskId, DateTime.toEpochMillis(scheduleAt), token)),
-        schedule: () => Effect.dieMessage("ClusterScheduler: schedules are not supported yet"),
-        unschedule: () => Effect.dieMessage("ClusterScheduler: schedules are not supported yet"),
-        schedules: Effect.succeed([])
+        schedule: (options) =>
+          Effect.gen(function*() {
+            const decl = yield* declare(options)
+            yield* viaHost(
+              "schedule",
+              host.Declare({ id: decl.id, spec: encodeDeclaration(decl), startMillis: decl.startMillis })
+            ).pipe(Effect.mapError((reason) => new InvalidScheduleError({ id: decl.id, reason })))
+          }),
+        unschedule: (id) => viaHost("unschedule", host.Unschedule({ id })),
+        schedules: Effect.map(viaHost("schedules", host.List()), (infos) => infos.map(Schedules.fromJson))
       }
 
       function setPaused(source: string, paused: boolean) {
