@@ -17,6 +17,7 @@ import { SqlError } from "@effect/sql/SqlError"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Schedule from "effect/Schedule"
 import { validPrefix } from "../sqlStore.js"
 import * as DueTimer from "./dueTimer.js"
 import * as Store from "./store.js"
@@ -60,5 +61,22 @@ export const layer = (
     const { storage, timer } = yield* DueTimer.make({ prefix })
     return Context.make(MessageStorage.MessageStorage, storage).pipe(Context.add(ClusterStorage, { store, timer }))
   })).pipe(Layer.provide(Snowflake.layerGenerator))
-  return Layer.merge(own, SqlRunnerStorage.layerWith({ prefix }))
+  // @effect/cluster creates its tables with CREATE TABLE IF NOT EXISTS, which PostgreSQL does not make safe
+  // against a concurrent creation: runners starting together fail with a unique violation in its catalog.
+  // Creating them again once the other runner is done succeeds (everything is IF NOT EXISTS).
+  return Layer.merge(own, SqlRunnerStorage.layerWith({ prefix })).pipe(
+    Layer.retry(
+      Schedule.spaced("250 millis").pipe(
+        Schedule.jittered,
+        Schedule.intersect(Schedule.recurs(20)),
+        Schedule.whileInput(isCreationRace)
+      )
+    )
+  )
+}
+
+/** A unique violation in PostgreSQL's catalog: another session created the same table or type meanwhile. */
+const isCreationRace = (error: SqlError): boolean => {
+  const text = `${error.message} ${String((error.cause as { message?: unknown } | undefined)?.message ?? "")}`
+  return /pg_class_relname_nsp_index|pg_type_typname_nsp_index|pg_namespace_nspname_index/.test(text)
 }
