@@ -7,8 +7,8 @@
  * reschedule, pause and resume. Skipped with a reason when PostgreSQL is
  * absent; a failure under `CI=true` (test/services/postgres.ts).
  */
-import { assert, describe, it } from "@effect/vitest"
 import * as ShardingConfig from "@effect/cluster/ShardingConfig"
+import { assert, describe, it } from "@effect/vitest"
 import { DateTime, Deferred, type Duration, Effect, Exit, Layer, Option, Schedule } from "effect"
 import * as ClusterScheduler from "../src/scheduler/ClusterScheduler.js"
 import * as ConsumerRegistry from "../src/scheduler/ConsumerRegistry.js"
@@ -384,20 +384,24 @@ describe.skipIf(!available)("LIVE: ClusterScheduler on PostgreSQL (one runner)",
     60_000
   )
 
-  it.live("runners that start together create the tables once (PostgreSQL's IF NOT EXISTS is not safe against a concurrent creation)", () =>
-    Effect.gen(function*() {
-      for (let round = 0; round < 3; round++) {
-        const prefix = freshPrefix("c")
-        yield* dropTablesAtEnd(prefix)
-        const storage = ClusterScheduler.layerStorage({ prefix }).pipe(
-          Layer.provide(ShardingConfig.layer({ shardLockDisableAdvisory: true })),
-          Layer.provide(pgLayer())
-        )
-        const exits = yield* Effect.all(
-          Array.from({ length: 4 }, () => Effect.exit(Effect.scoped(Layer.build(storage)))),
-          { concurrency: "unbounded" }
-        )
-        for (const exit of exits) assert.isTrue(Exit.isSuccess(exit), String(exit))
-      }
-    }).pipe(Effect.scoped), 60_000)
+  it.live(
+    "runners that start together create the tables once (PostgreSQL's IF NOT EXISTS is not safe against a concurrent creation)",
+    () =>
+      Effect.gen(function*() {
+        for (let round = 0; round < 3; round++) {
+          const prefix = freshPrefix("c")
+          yield* dropTablesAtEnd(prefix)
+          const storage = ClusterScheduler.layerStorage({ prefix }).pipe(
+            Layer.provide(ShardingConfig.layer({ shardLockDisableAdvisory: true })),
+            Layer.provide(pgLayer())
+          )
+          const exits = yield* Effect.all(
+            Array.from({ length: 4 }, () => Effect.exit(Effect.scoped(Layer.build(storage)))),
+            { concurrency: "unbounded" }
+          )
+          for (const exit of exits) assert.isTrue(Exit.isSuccess(exit), String(exit))
+        }
+      }).pipe(Effect.scoped),
+    60_000
+  )
 })

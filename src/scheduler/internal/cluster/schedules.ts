@@ -192,7 +192,14 @@ export const layer = SchedulesEntity.toLayer(
         maxSleepMillis: 60_000,
         isPaused: () => false
       })
-      yield* Effect.addFinalizer(() => made.stop)
+      yield* Effect.addFinalizer(() =>
+        Effect.zipRight(
+          made.stop,
+          Effect.logInfo("Scheduler: this runner no longer hosts the cluster's schedules").pipe(
+            Effect.annotateLogs({ module: "Scheduler" })
+          )
+        )
+      )
       yield* made.start
       yield* Deferred.succeed(ready, made)
       yield* Effect.logInfo("Scheduler: this runner hosts the cluster's schedules").pipe(
