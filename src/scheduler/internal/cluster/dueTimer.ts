@@ -9,7 +9,7 @@
  * then and calls `Sharding.pollStorage`: each read arms the next wake-up, so
  * a message is read at its instant, not up to a poll interval later. A
  * message sent later with an earlier instant notifies the owner, whose read
- * arms the earlier wake-up. See docs/plans/issue-11-cluster.md.
+ * arms the earlier wake-up. See docs/architecture.md, "The cluster layer".
  *
  * @internal
  */
