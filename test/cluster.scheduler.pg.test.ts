@@ -404,4 +404,57 @@ describe.skipIf(!available)("LIVE: ClusterScheduler on PostgreSQL (one runner)",
       }).pipe(Effect.scoped),
     60_000
   )
+
+  it.live(
+    "processed task messages (and their replies) are pruned; pending ones are kept and still run",
+    () =>
+      Effect.gen(function*() {
+        const reports: Array<Source.RunReport> = []
+        const prefix = freshPrefix("p")
+        yield* dropTablesAtEnd(prefix)
+        const Runner = yield* runner(
+          TaskConsumer.layer({ name: "s", concurrency: 2, consume: () => Effect.void }),
+          reports,
+          {
+            prefix
+          }
+        )
+        yield* Effect.gen(function*() {
+          const scheduler = yield* Scheduler
+          const { store } = yield* ClusterScheduler.ClusterStorage
+          const sql = store.sql
+          const now = yield* DateTime.now
+          yield* scheduler.submitAll(
+            Array.from({ length: 5 }, (_, i) => new Task({ id: `done-${i}`, source: "s", args: {}, scheduleAt: now }))
+          )
+          yield* scheduler.submit(
+            new Task({ id: "later", source: "s", args: {}, scheduleAt: DateTime.add(now, { hours: 1 }) })
+          )
+          yield* waitForRuns(reports, 5)
+          yield* Effect.sleep("300 millis") // the last replies are stored
+          const rows = () =>
+            sql<{ n: string; processed: boolean }>`SELECT COUNT(*) AS n, processed FROM ${sql(`${prefix}_messages`)}
+            WHERE entity_type = 'RaySchedulerSource' GROUP BY processed`.pipe(
+              Effect.map((rs) => Object.fromEntries(rs.map((r) => [String(r.processed), Number(r.n)])))
+            )
+          const replies = () =>
+            Effect.map(
+              sql<{ n: string }>`SELECT COUNT(*) AS n FROM ${sql(`${prefix}_replies`)}`,
+              (rs) => Number(rs[0]!.n)
+            )
+          assert.deepStrictEqual(yield* rows(), { true: 5, false: 1 })
+          const repliesBefore = yield* replies()
+          assert.isAtLeast(repliesBefore, 5)
+          assert.strictEqual(yield* store.pruneMessages(DateTime.toEpochMillis(now) - 60_000, 100), 0, "none that old")
+          assert.strictEqual(yield* store.pruneMessages(Date.now() + 1000, 3), 3, "a batch")
+          assert.strictEqual(yield* store.pruneMessages(Date.now() + 1000, 100), 2)
+          assert.deepStrictEqual(yield* rows(), { false: 1 }, "the pending one is kept")
+          assert.strictEqual(yield* replies(), repliesBefore - 5, "their replies went with them")
+          assert.isTrue(yield* scheduler.reschedule("later", yield* DateTime.now))
+          yield* waitForRuns(reports, 6)
+          assert.strictEqual(reports.at(-1)?.task.id, "later")
+        }).pipe(Effect.provide(Runner), Effect.scoped)
+      }).pipe(Effect.scoped),
+    60_000
+  )
 })

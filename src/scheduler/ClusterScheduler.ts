@@ -54,6 +54,13 @@ export interface ClusterSchedulerOptions {
    * `HOSTNAME`).
    */
   readonly runnerName?: string | undefined
+  /**
+   * How long @effect/cluster's rows of a task's message (and its reply) are
+   * kept after it was sent, once processed: the runner hosting the
+   * schedules deletes older ones every 10 minutes (@effect/cluster never
+   * does). `Duration.infinity` keeps them. Default: 1 day.
+   */
+  readonly messageRetention?: Duration.DurationInput | undefined
 }
 
 /**

@@ -36,6 +36,7 @@ export interface ClusterSchedulerOptions {
   readonly shutdownTimeout?: Duration.DurationInput | undefined
   readonly noConsumerGrace?: Duration.DurationInput | undefined
   readonly runnerName?: string | undefined
+  readonly messageRetention?: Duration.DurationInput | undefined
   readonly onRun?: ((report: Source.RunReport) => Effect.Effect<void>) | undefined
 }
 
@@ -53,7 +54,10 @@ const resolve = (options: ClusterSchedulerOptions) => {
   if (typeof runnerName !== "string" || runnerName.length === 0) {
     invalidOption("runnerName", "a non-empty string", runnerName, where)
   }
+  const retention = Duration.decodeUnknown(options.messageRetention ?? Duration.days(1))
+  if (Option.isNone(retention)) invalidOption("messageRetention", "a duration", options.messageRetention, where)
   return {
+    retentionMillis: Duration.toMillis(Option.getOrThrow(retention)),
     autoStart: options.autoStart !== false,
     shutdownTimeout: Option.getOrThrow(shutdownTimeout),
     noConsumerGraceMillis: Duration.toMillis(Option.getOrThrow(grace)),
@@ -202,7 +206,8 @@ export const layer = (
           store,
           submitTx,
           wake,
-          endPollMillis: 1000
+          endPollMillis: 1000,
+          retentionMillis: settings.retentionMillis
         }))),
         scope
       )

@@ -130,6 +130,8 @@ export interface HostContext {
   readonly wake: (sources: Iterable<string>) => Effect.Effect<void>
   /** How often the host checks whether the occurrence tasks it tracks have ended. */
   readonly endPollMillis: number
+  /** How long processed task messages are kept (`Infinity`: for ever); the host prunes older ones. */
+  readonly retentionMillis: number
 }
 
 /** @internal */
@@ -140,6 +142,33 @@ class Moved {
   readonly _tag = "Moved"
   constructor(readonly id: string) {}
 }
+
+/** Rows a prune deletes per statement. */
+const pruneBatch = 5_000
+
+/**
+ * Every 10 minutes (and at the start), deletes the processed task messages
+ * older than the retention, in batches (@effect/cluster never deletes them).
+ */
+const prune = (host: HostContext) =>
+  Effect.gen(function*() {
+    const before = (yield* Clock.currentTimeMillis) - host.retentionMillis
+    let total = 0
+    for (;;) {
+      const n = yield* host.store.pruneMessages(before, pruneBatch)
+      total += n
+      if (n < pruneBatch) break
+    }
+    if (total > 0) {
+      yield* Effect.logDebug(`Scheduler: pruned ${total} processed task messages`).pipe(
+        Effect.annotateLogs({ module: "Scheduler" })
+      )
+    }
+  }).pipe(
+    Effect.catchAllCause((cause) => Effect.logWarning("Scheduler: pruning processed task messages failed", cause)),
+    Effect.zipRight(Effect.sleep("10 minutes")),
+    Effect.forever
+  )
 
 /** The schedules' store over PostgreSQL, with the compare-and-set of each firing. */
 const makeStore = (host: HostContext): ScheduleStore => {
@@ -202,6 +231,7 @@ export const layer = SchedulesEntity.toLayer(
       )
       yield* made.start
       yield* Deferred.succeed(ready, made)
+      if (Number.isFinite(host.retentionMillis)) yield* Effect.forkScoped(prune(host))
       yield* Effect.logInfo("Scheduler: this runner hosts the cluster's schedules").pipe(
         Effect.annotateLogs({ module: "Scheduler" })
       )

@@ -9,6 +9,8 @@
  *
  * @internal
  */
+import * as MachineId from "@effect/cluster/MachineId"
+import * as Snowflake from "@effect/cluster/Snowflake"
 import type * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import type * as DateTime from "effect/DateTime"
@@ -92,7 +94,16 @@ export interface ClusterStore {
    * fired it meanwhile.
    */
   readonly advanceSchedule: (row: ScheduleRow, expectedNext: number) => Effect.Effect<boolean, SqlError>
+  /**
+   * Deletes up to `limit` processed `Run` messages sent before `beforeMillis`
+   * from @effect/cluster's `<prefix>_messages`, and their replies (it never
+   * deletes a row itself); how many messages went.
+   */
+  readonly pruneMessages: (beforeMillis: number, limit: number) => Effect.Effect<number, SqlError>
 }
+
+/** The entity type of task sources (`source.ts`), whose processed messages are pruned. @internal */
+export const sourceEntityType = "RaySchedulerSource"
 
 /** The cluster layer's table names under `prefix` (the cluster storage's prefix). @internal */
 export const clusterTables = (prefix: string) => ({
@@ -110,6 +121,8 @@ export const make = (sql: SqlClient.SqlClient, prefix: string): Effect.Effect<Cl
     const dead = sql(t.deadLetters)
     const paused = sql(t.paused)
     const schedules = sql(t.schedules)
+    const messages = sql(`${prefix}_messages`)
+    const replies = sql(`${prefix}_replies`)
     // one creator at a time (runners starting together): a transaction-scoped advisory lock on the prefix
     yield* sql.withTransaction(Effect.gen(function*() {
       yield* sql`SELECT pg_advisory_xact_lock(hashtext(${`ray-scheduler:${prefix}`}))`
@@ -278,6 +291,24 @@ export const make = (sql: SqlClient.SqlClient, prefix: string): Effect.Effect<Cl
           sql`UPDATE ${schedules} SET next_ms = ${row.next}, current_id = ${row.current ?? null}
             WHERE id = ${row.id} AND next_ms = ${expectedNext} RETURNING id`,
           (rows) => rows.length > 0
+        ),
+      pruneMessages: (beforeMillis, limit) =>
+        Effect.map(
+          sql<{ readonly n: string }>`
+            WITH gone AS (
+              DELETE FROM ${messages} WHERE id IN (
+                SELECT id FROM ${messages}
+                WHERE id < ${
+            String(Snowflake.make({ timestamp: beforeMillis, machineId: MachineId.make(0), sequence: 0 }))
+          }::bigint
+                  AND entity_type = ${sourceEntityType} AND processed = ${true}
+                LIMIT ${limit}
+              ) RETURNING request_id
+            ), replies AS (
+              DELETE FROM ${replies} WHERE request_id IN (SELECT request_id FROM gone) RETURNING id
+            )
+            SELECT (SELECT COUNT(*) FROM gone) AS n, (SELECT COUNT(*) FROM replies) AS r`,
+          count
         )
     } satisfies ClusterStore
   })
