@@ -288,6 +288,68 @@ function durableScenarios(): Array<ScenarioDef> {
   ]
 }
 
+// ---- several worker processes (issue 11) ---------------------------------------------
+
+const clusterContenders: Array<ContenderDef> = [1, 2, 3].flatMap((k) => [
+  { id: `ray${k}`, label: `RayScheduler ClusterScheduler, ${k} runner${k > 1 ? "s" : ""}` },
+  { id: `bullmq${k}`, label: `BullMQ (Redis), ${k} worker process${k > 1 ? "es" : ""}` },
+  { id: `graphile${k}`, label: `graphile-worker 0.16 (PostgreSQL), ${k} worker process${k > 1 ? "es" : ""}` }
+])
+
+function clusterScenarios(): Array<ScenarioDef> {
+  return [{
+    id: "clusterRate",
+    worker: "cluster",
+    title: "12. Several processes: 10,000 tasks due at 1,000 a second",
+    description: "1, 2 or 3 worker processes (`bench/lib/clusterChild.ts`) run no-op tasks of 60 sources (source i: " +
+      "at most 1 + i mod 4 at once across the processes) that fall due at a steady rate; every task is " +
+      "submitted first, from the sample's process, 8 s after the workers are ready (not timed: the first is due once all are stored). Lateness " +
+      "is start − due on the machine's clock, measured in the workers; throughput is tasks / time from the " +
+      "first due instant until the last one ran (at most the rate). RayScheduler: `ClusterScheduler` runners " +
+      "(socket transport, storage on the local PostgreSQL, the due timer; submitted with `submitAll` in " +
+      "batches of 500 from a client-only instance). BullMQ: a queue per source with its global concurrency set " +
+      "to the source's limit, a `Worker` per queue in each process (concurrency = the limit), delayed jobs " +
+      "(`addBulk`). graphile-worker: `run()` with concurrency 10 in each process, jobs with `run_at` (its " +
+      "default 2 s poll for future jobs; no per-source limits: graphile-worker queues run one job at a time).",
+    contenders: clusterContenders,
+    params: (quick) => ({
+      tasks: quick ? 50 : 10_000,
+      ratePerSec: quick ? 100 : 1000,
+      // after the workers are ready: a runner takes its shards (and runners share them out) in its first seconds
+      settleMs: quick ? 2000 : 8000,
+      sources: 60,
+      graphileConcurrency: 10,
+      // the lead before the first task is due, per task submitted (RayScheduler; the others need 0.2 ms)
+      raySubmitMsPerTask: 3,
+      redisHost: "127.0.0.1",
+      redisPort: 6379,
+      pgUrl: "postgresql://postgres@127.0.0.1:5432/test"
+    }),
+    samples: { warmup: 0, counted: 2 },
+    metrics: [
+      { key: "tasksPerSec", label: "throughput", unit: "tasks/s", digits: 0 },
+      { key: "latenessP50", label: "lateness p50", unit: "ms", digits: 0 },
+      { key: "latenessP99", label: "lateness p99", unit: "ms", digits: 0 },
+      { key: "latenessMax", label: "lateness max", unit: "ms", digits: 0 },
+      { key: "submitMs", label: "submitting (not timed)", unit: "ms", digits: 0 },
+      { key: "duplicates", label: "runs beyond one per task", unit: "", digits: 0 }
+    ],
+    ratios: [
+      { metric: "tasksPerSec", num: "ray2", den: "ray1", label: "RayScheduler 2 runners / 1 runner (throughput)" },
+      { metric: "tasksPerSec", num: "ray3", den: "ray1", label: "RayScheduler 3 runners / 1 runner (throughput)" },
+      { metric: "tasksPerSec", num: "ray1", den: "bullmq1", label: "RayScheduler / BullMQ, 1 process (throughput)" },
+      {
+        metric: "tasksPerSec",
+        num: "ray1",
+        den: "graphile1",
+        label: "RayScheduler / graphile-worker, 1 process (throughput)"
+      }
+    ],
+    charts: [],
+    timeoutMs: 600_000
+  }]
+}
+
 export const scenarios: ReadonlyArray<ScenarioDef> = [
   {
     id: "drain",
@@ -603,5 +665,6 @@ export const scenarios: ReadonlyArray<ScenarioDef> = [
     charts: [],
     timeoutMs: 120_000
   },
-  ...durableScenarios()
+  ...durableScenarios(),
+  ...clusterScenarios()
 ]

@@ -26,6 +26,8 @@ const load = async (scenario: string): Promise<Runner> => {
       return (await import("./scenarios/virtual.js")).run
     case "durable":
       return (await import("./scenarios/durable.js")).run
+    case "cluster":
+      return (await import("./scenarios/cluster.js")).run
     default:
       throw new Error(`unknown scenario ${scenario}`)
   }

@@ -388,7 +388,7 @@ describe.skipIf(!available)("LIVE: ClusterScheduler on PostgreSQL (one runner)",
     "runners that start together create the tables once (PostgreSQL's IF NOT EXISTS is not safe against a concurrent creation)",
     () =>
       Effect.gen(function*() {
-        for (let round = 0; round < 3; round++) {
+        for (let round = 0; round < 5; round++) {
           const prefix = freshPrefix("c")
           yield* dropTablesAtEnd(prefix)
           const storage = ClusterScheduler.layerStorage({ prefix }).pipe(
@@ -396,7 +396,7 @@ describe.skipIf(!available)("LIVE: ClusterScheduler on PostgreSQL (one runner)",
             Layer.provide(pgLayer())
           )
           const exits = yield* Effect.all(
-            Array.from({ length: 4 }, () => Effect.exit(Effect.scoped(Layer.build(storage)))),
+            Array.from({ length: 6 }, () => Effect.exit(Effect.scoped(Layer.build(storage)))),
             { concurrency: "unbounded" }
           )
           for (const exit of exits) assert.isTrue(Exit.isSuccess(exit), String(exit))

@@ -328,6 +328,31 @@ export const targets = (data: RunData, defs: ReadonlyArray<ScenarioDef>): Array<
       )
     )
   }
+  if (has("clusterRate")) {
+    const rate = Number(data.scenarios.find((s) => s.id === "clusterRate")!.params.ratePerSec)
+    rows.push(
+      valueTarget(
+        data,
+        `Cluster (1 runner): lateness p99 ≤ 50 ms at ${fmt(rate, 0)} tasks/s`,
+        "clusterRate",
+        "ray1",
+        "latenessP99",
+        (v) => v <= 50,
+        (s) => `p99 ${range(s, (v) => `${v.toFixed(0)} ms`)} (worst sample counts)`,
+        true
+      ),
+      ratioTarget(
+        data,
+        "Cluster throughput rises from 1 to 2 runners",
+        "clusterRate",
+        "tasksPerSec",
+        "ray2",
+        "ray1",
+        (r) => r > 1,
+        (s) => `2 runners at ${range(s, times)} 1 runner's throughput`
+      )
+    )
+  }
   return rows
 }
 

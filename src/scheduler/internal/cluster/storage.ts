@@ -16,8 +16,11 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import { SqlError } from "@effect/sql/SqlError"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as ExecutionStrategy from "effect/ExecutionStrategy"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Schedule from "effect/Schedule"
+import * as Scope from "effect/Scope"
 import { validPrefix } from "../sqlStore.js"
 import * as DueTimer from "./dueTimer.js"
 import * as Store from "./store.js"
@@ -26,6 +29,8 @@ import * as Store from "./store.js"
 export class ClusterStorage extends Context.Tag("ray-scheduler/cluster/ClusterStorage")<ClusterStorage, {
   readonly store: Store.ClusterStore
   readonly timer: DueTimer.DueTimer
+  /** The runner's message storage (the wrapped one): submits store their messages through it directly. */
+  readonly messages: MessageStorage.MessageStorage["Type"]
 }>() {}
 
 /** The default table prefix: @effect/cluster's own default. @internal */
@@ -59,13 +64,27 @@ export const layer = (
     }
     const store = yield* Store.make(sql, prefix)
     const { storage, timer } = yield* DueTimer.make({ prefix })
-    return Context.make(MessageStorage.MessageStorage, storage).pipe(Context.add(ClusterStorage, { store, timer }))
+    return Context.make(MessageStorage.MessageStorage, storage).pipe(
+      Context.add(ClusterStorage, { store, timer, messages: storage })
+    )
   })).pipe(Layer.provide(Snowflake.layerGenerator))
   // @effect/cluster creates its tables with CREATE TABLE IF NOT EXISTS, which PostgreSQL does not make safe
-  // against a concurrent creation: runners starting together fail with a unique violation in its catalog.
-  // Creating them again once the other runner is done succeeds (everything is IF NOT EXISTS).
-  return Layer.merge(own, SqlRunnerStorage.layerWith({ prefix })).pipe(
-    Layer.retry(
+  // against a concurrent creation: runners starting together fail (or die: some of its migrations are orDie)
+  // with a unique violation in the catalog or "already exists". Creating them again once the other runner is
+  // done succeeds (everything is IF NOT EXISTS). Each attempt builds in a scope of its own, closed if it fails.
+  const merged = Layer.merge(own, SqlRunnerStorage.layerWith({ prefix }))
+  const attempt = Effect.gen(function*() {
+    const child = yield* Scope.fork(yield* Effect.scope, ExecutionStrategy.sequential)
+    return yield* Layer.buildWithScope(merged, child).pipe(
+      Effect.catchAllDefect((defect) =>
+        defect instanceof SqlError && isCreationRace(defect) ? Effect.fail(defect) : Effect.die(defect)
+      ),
+      Effect.onError((cause) => Scope.close(child, Exit.failCause(cause)))
+    )
+  })
+  return Layer.scopedContext(
+    Effect.retry(
+      attempt,
       Schedule.spaced("250 millis").pipe(
         Schedule.jittered,
         Schedule.intersect(Schedule.recurs(20)),
@@ -75,8 +94,12 @@ export const layer = (
   )
 }
 
-/** A unique violation in PostgreSQL's catalog: another session created the same table or type meanwhile. */
+/**
+ * Another session created the same table, index or type meanwhile: a unique
+ * violation in PostgreSQL's catalog (23505), or "already exists" (42P07
+ * duplicate_table, 42710 duplicate_object).
+ */
 const isCreationRace = (error: SqlError): boolean => {
-  const text = `${error.message} ${String((error.cause as { message?: unknown } | undefined)?.message ?? "")}`
-  return /pg_class_relname_nsp_index|pg_type_typname_nsp_index|pg_namespace_nspname_index/.test(text)
+  const code = (error.cause as { code?: unknown } | undefined)?.code
+  return code === "23505" || code === "42P07" || code === "42710"
 }
