@@ -19,6 +19,7 @@ import type { DeadLetter, DeadLetterReason } from "../../Scheduler.js"
 import type { Task } from "../../Task.js"
 import type { ScheduleRow } from "../schedules.js"
 import { chunkRows, chunks, deadLetterOfRow, type DeadLetterRow, taskOfRow, type TaskRow } from "../sqlStore.js"
+import { Batcher } from "./batcher.js"
 
 /** A pending or running task's row. @internal */
 export interface ClusterTaskRow extends TaskRow {
@@ -44,7 +45,10 @@ export interface ClusterStore {
   readonly prefix: string
   /** Adds rows for the tasks whose id is free (in the caller's transaction); the ids added. */
   readonly insert: (tasks: ReadonlyArray<Task>, token: (task: Task) => string) => Effect.Effect<Set<string>, SqlError>
-  /** Marks the current message's run started on `runner`; none if the message is stale (cancelled, moved). */
+  /**
+   * Marks the current message's run started on `runner`; none if the message
+   * is stale (cancelled, moved). Grouped with concurrent claims (batcher.ts).
+   */
   readonly claim: (
     id: string,
     token: string,
@@ -52,7 +56,7 @@ export interface ClusterStore {
     now: number,
     runner: string
   ) => Effect.Effect<Claimed | undefined, SqlError>
-  /** The run of this message ended for good: the row goes (if the message is still current). */
+  /** The run of this message ended for good: the row goes (if the message is still current). Grouped. */
   readonly finish: (id: string, token: string) => Effect.Effect<boolean, SqlError>
   /** The run failed and runs again at `due` as run `attempt` (in the caller's transaction). */
   readonly retry: (id: string, token: string, attempt: number, due: number) => Effect.Effect<boolean, SqlError>
@@ -157,6 +161,36 @@ export const make = (sql: SqlClient.SqlClient, prefix: string): Effect.Effect<Cl
     }))
 
     const count = (rows: ReadonlyArray<{ readonly n: number | string }>) => Number(rows[0]?.n ?? 0)
+    const keyOf = (r: { readonly id: string; readonly token: string; readonly attempt?: number | string }) =>
+      `${r.id}\u0000${r.token}\u0000${r.attempt ?? ""}`
+
+    // the per-run statements, grouped (see batcher.ts): one UPDATE / DELETE per wave of runs
+    const claims = new Batcher(
+      (items: ReadonlyArray<{ id: string; token: string; attempt: number; now: number; runner: string }>) =>
+        Effect.map(
+          sql<{ readonly id: string; readonly token: string; readonly attempt: number; readonly due_ms: string }>`
+            UPDATE ${tasks} AS t SET started_ms = x.now, runner = x.runner
+            FROM json_to_recordset(${JSON.stringify(items)}::json)
+              AS x(id TEXT, token TEXT, attempt INTEGER, now BIGINT, runner TEXT)
+            WHERE t.id = x.id AND t.token = x.token AND t.attempt = x.attempt
+            RETURNING t.id, t.token, t.attempt, t.due_ms`,
+          (rows) => {
+            const byKey = new Map(rows.map((r) => [keyOf(r), { dueMillis: Number(r.due_ms) }]))
+            return items.map((item): Claimed | undefined => byKey.get(keyOf(item)))
+          }
+        )
+    )
+    const finishes = new Batcher((items: ReadonlyArray<{ id: string; token: string }>) =>
+      Effect.map(
+        sql<{ readonly id: string; readonly token: string }>`
+          DELETE FROM ${tasks} AS t USING json_to_recordset(${JSON.stringify(items)}::json) AS x(id TEXT, token TEXT)
+          WHERE t.id = x.id AND t.token = x.token RETURNING t.id, t.token`,
+        (rows) => {
+          const gone = new Set(rows.map(keyOf))
+          return items.map((item) => gone.has(keyOf(item)))
+        }
+      )
+    )
     const millis = (at: DateTime.DateTime) => at.epochMillis
 
     return {
@@ -180,17 +214,8 @@ export const make = (sql: SqlClient.SqlClient, prefix: string): Effect.Effect<Cl
           }
           return added
         }),
-      claim: (id, token, attempt, now, runner) =>
-        Effect.map(
-          sql<{ readonly due_ms: number | string }>`UPDATE ${tasks} SET started_ms = ${now}, runner = ${runner}
-            WHERE id = ${id} AND token = ${token} AND attempt = ${attempt} RETURNING due_ms`,
-          (rows) => rows.length === 0 ? undefined : { dueMillis: Number(rows[0]!.due_ms) }
-        ),
-      finish: (id, token) =>
-        Effect.map(
-          sql<{ readonly id: string }>`DELETE FROM ${tasks} WHERE id = ${id} AND token = ${token} RETURNING id`,
-          (rows) => rows.length > 0
-        ),
+      claim: (id, token, attempt, now, runner) => claims.submit({ id, token, attempt, now, runner }),
+      finish: (id, token) => finishes.submit({ id, token }),
       retry: (id, token, attempt, due) =>
         Effect.map(
           sql<{ readonly id: string }>`UPDATE ${tasks}
