@@ -497,11 +497,17 @@ export const renderReport = (data: RunData, defs: ReadonlyArray<ScenarioDef>, ch
       (m.library === undefined ? "" : ` Library source: commit ${m.library}.`),
     ""
   )
-  const merged = data.scenarios.filter((s) => s.from !== undefined)
-  if (merged.length > 0) {
+  // the scenarios merged from other runs, grouped by the run they come from
+  const runs = new Map<string, Array<string>>()
+  for (const s of data.scenarios) {
+    if (s.from === undefined) continue
+    const key = `measured on ${s.from.date} with library commit ${s.from.library ?? "unknown"}`
+    runs.set(key, [...(runs.get(key) ?? []), s.id])
+  }
+  if (runs.size > 0) {
+    const parts = [...runs].map(([run, ids]) => `${ids.join(", ")} ${ids.length === 1 ? "was" : "were"} ${run}`)
     out.push(
-      `> **Merged from another run:** ${merged.map((s) => s.id).join(", ")} (and their rows in the targets) were ` +
-        `measured on ${merged[0]!.from!.date} with library commit ${merged[0]!.from!.library ?? "unknown"}; ` +
+      `> **Merged from other runs:** ${parts.join("; ")} (and their rows in the targets); ` +
         "the machine's speed differs between runs, so compare each scenario's contenders with each other only.",
       ""
     )

@@ -41,6 +41,25 @@ interface RunRow {
   readonly ended_ms: number | null
 }
 
+/** The table every run of the runner processes is recorded in (their consumers write it). */
+const createRunsTable = (prefix: string) =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    sql.unsafe(`CREATE TABLE ${prefix}runs (
+      id SERIAL PRIMARY KEY, task_id TEXT NOT NULL, source TEXT NOT NULL, runner TEXT NOT NULL,
+      started_ms BIGINT NOT NULL, ended_ms BIGINT)`))
+
+/** A runner process (test/e2e/fixtures/clusterRunner.ts) named `r<r>` on a free port; `env` adds to its settings. */
+const spawnRunner = (prefix: string, r: number, sources: number, env: Record<string, string> = {}) =>
+  Effect.map(Effect.promise(freePort), (port) =>
+    spawnProcess(process.execPath, ["--import", "tsx", CHILD], {
+      CLUSTER_PREFIX: prefix,
+      CLUSTER_RUNNER: `r${r}`,
+      CLUSTER_PORT: String(port),
+      CLUSTER_LEASE_MS: String(LEASE_MS),
+      CLUSTER_SOURCES: String(sources),
+      ...env
+    }))
+
 const children: Array<Running> = []
 afterAll(() => {
   for (const child of children) killQuietly(child.child.pid)
@@ -54,19 +73,8 @@ describe.skipIf(!available)("LIVE: the cluster layer on 3 runner processes", () 
       const program = Effect.gen(function*() {
         const sql = yield* SqlClient.SqlClient
         yield* dropTablesAtEnd(prefix)
-        yield* sql.unsafe(`CREATE TABLE ${prefix}runs (
-        id SERIAL PRIMARY KEY, task_id TEXT NOT NULL, source TEXT NOT NULL, runner TEXT NOT NULL,
-        started_ms BIGINT NOT NULL, ended_ms BIGINT)`)
-        for (let r = 0; r < RUNNERS; r++) {
-          const port = yield* Effect.promise(freePort)
-          children.push(spawnProcess(process.execPath, ["--import", "tsx", CHILD], {
-            CLUSTER_PREFIX: prefix,
-            CLUSTER_RUNNER: `r${r}`,
-            CLUSTER_PORT: String(port),
-            CLUSTER_LEASE_MS: String(LEASE_MS),
-            CLUSTER_SOURCES: String(SOURCES)
-          }))
-        }
+        yield* createRunsTable(prefix)
+        for (let r = 0; r < RUNNERS; r++) children.push(yield* spawnRunner(prefix, r, SOURCES))
         yield* Effect.promise(() => Promise.all(children.map((child) => waitForOutput(child, /"ready"/, 60_000))))
 
         // submit from a client-only instance, 500 a transaction: due from 20 s on, over 30 s
@@ -184,20 +192,9 @@ describe.skipIf(!available)("LIVE: the cluster layer on 3 runner processes", () 
       const program = Effect.gen(function*() {
         const sql = yield* SqlClient.SqlClient
         yield* dropTablesAtEnd(prefix)
-        yield* sql.unsafe(`CREATE TABLE ${prefix}runs (
-        id SERIAL PRIMARY KEY, task_id TEXT NOT NULL, source TEXT NOT NULL, runner TEXT NOT NULL,
-        started_ms BIGINT NOT NULL, ended_ms BIGINT)`)
+        yield* createRunsTable(prefix)
         const start = Date.now() + 15_000
-        const spawn = (r: number) =>
-          Effect.map(Effect.promise(freePort), (port) =>
-            spawnProcess(process.execPath, ["--import", "tsx", CHILD], {
-              CLUSTER_PREFIX: prefix,
-              CLUSTER_RUNNER: `r${r}`,
-              CLUSTER_PORT: String(port),
-              CLUSTER_LEASE_MS: String(LEASE_MS),
-              CLUSTER_SOURCES: "1",
-              CLUSTER_SCHEDULE_START: String(start)
-            }))
+        const spawn = (r: number) => spawnRunner(prefix, r, 1, { CLUSTER_SCHEDULE_START: String(start) })
         const runners: Array<Running> = []
         for (let r = 0; r < RUNNERS; r++) {
           const child = yield* spawn(r)
@@ -299,20 +296,10 @@ describe.skipIf(!available)("LIVE: the cluster layer on 3 runner processes", () 
       const program = Effect.gen(function*() {
         const sql = yield* SqlClient.SqlClient
         yield* dropTablesAtEnd(prefix)
-        yield* sql.unsafe(`CREATE TABLE ${prefix}runs (
-        id SERIAL PRIMARY KEY, task_id TEXT NOT NULL, source TEXT NOT NULL, runner TEXT NOT NULL,
-        started_ms BIGINT NOT NULL, ended_ms BIGINT)`)
+        yield* createRunsTable(prefix)
         const runners: Array<Running> = []
         for (let r = 0; r < 2; r++) {
-          const port = yield* Effect.promise(freePort)
-          const child = spawnProcess(process.execPath, ["--import", "tsx", CHILD], {
-            CLUSTER_PREFIX: prefix,
-            CLUSTER_RUNNER: `r${r}`,
-            CLUSTER_PORT: String(port),
-            CLUSTER_LEASE_MS: String(LEASE_MS),
-            CLUSTER_SOURCES: "30",
-            CLUSTER_CLOCK_SKEW_MS: r === 1 ? String(SKEW_MS) : "0"
-          })
+          const child = yield* spawnRunner(prefix, r, 30, { CLUSTER_CLOCK_SKEW_MS: r === 1 ? String(SKEW_MS) : "0" })
           runners.push(child)
           children.push(child)
         }

@@ -25,6 +25,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
+import type { ClusterSchedulerOptions as PublicOptions } from "../../ClusterScheduler.js"
 import type { ConsumerRegistry } from "../../ConsumerRegistry.js"
 import { Scheduler, type SchedulerService, type SchedulerStats, type SourceStats } from "../../Scheduler.js"
 import { Task } from "../../Task.js"
@@ -37,13 +38,8 @@ import * as Schedules from "./schedules.js"
 import * as Source from "./source.js"
 import { ClusterStorage } from "./storage.js"
 
-/** Options of `ClusterScheduler.layer`. @internal */
-export interface ClusterSchedulerOptions {
-  readonly autoStart?: boolean | undefined
-  readonly shutdownTimeout?: Duration.DurationInput | undefined
-  readonly noConsumerGrace?: Duration.DurationInput | undefined
-  readonly runnerName?: string | undefined
-  readonly messageRetention?: Duration.DurationInput | undefined
+/** Options of `ClusterScheduler.layer`, and a report of each run (tests). @internal */
+export interface ClusterSchedulerOptions extends PublicOptions {
   readonly onRun?: ((report: Source.RunReport) => Effect.Effect<void>) | undefined
 }
 
