@@ -457,4 +457,41 @@ describe.skipIf(!available)("LIVE: ClusterScheduler on PostgreSQL (one runner)",
       }).pipe(Effect.scoped),
     60_000
   )
+
+  it.live(
+    "a run's statements are retried while the database fails them (the tasks table away for 1.5 s)",
+    () =>
+      Effect.gen(function*() {
+        const reports: Array<Source.RunReport> = []
+        const prefix = freshPrefix("o")
+        yield* dropTablesAtEnd(prefix)
+        const Runner = yield* runner(
+          TaskConsumer.layer({ name: "s", concurrency: 3, consume: () => Effect.void }),
+          reports,
+          {
+            prefix
+          }
+        )
+        yield* Effect.gen(function*() {
+          const scheduler = yield* Scheduler
+          const { store } = yield* ClusterScheduler.ClusterStorage
+          const sql = store.sql
+          const now = yield* DateTime.now
+          yield* scheduler.submitAll(
+            [0, 1, 2].map((i) =>
+              new Task({ id: `t${i}`, source: "s", args: {}, scheduleAt: DateTime.add(now, { millis: 800 }) })
+            )
+          )
+          // the outage: every claim fails ("relation does not exist") while the tasks fall due
+          yield* sql.unsafe(`ALTER TABLE ${prefix}_tasks RENAME TO ${prefix}_tasks_away`)
+          yield* Effect.sleep("1500 millis")
+          assert.strictEqual(reports.length, 0, "nothing ran during the outage")
+          yield* sql.unsafe(`ALTER TABLE ${prefix}_tasks_away RENAME TO ${prefix}_tasks`)
+          yield* waitForRuns(reports, 3)
+          assert.deepStrictEqual(reports.map((r) => r.result), ["succeeded", "succeeded", "succeeded"])
+          assert.strictEqual(yield* scheduler.pending, 0)
+        }).pipe(Effect.provide(Runner), Effect.scoped)
+      }).pipe(Effect.scoped),
+    60_000
+  )
 })

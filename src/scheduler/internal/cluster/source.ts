@@ -25,6 +25,7 @@ import * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
 import * as Option from "effect/Option"
 import * as PrimaryKey from "effect/PrimaryKey"
+import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import { ConsumerRegistry } from "../../ConsumerRegistry.js"
 import type { DeadLetterReason } from "../../Scheduler.js"
@@ -218,6 +219,19 @@ export interface Local {
 /** @internal */
 export class LocalState extends Context.Tag("ray-scheduler/cluster/Local")<LocalState, Local>() {}
 
+/**
+ * How a run's statements (claim, finish, retry, dead letter) are retried
+ * when the database fails: quickly at first, then every 5 seconds, for up
+ * to 2 minutes. Then the handler dies, and @effect/cluster restarts the
+ * source's entity and delivers its messages again ("Defect in entity,
+ * restarting"): nothing is lost either way, but a restart drops the
+ * entity's permits and retry states, so the handler waits first.
+ */
+const storeRetry = Schedule.exponential("100 millis").pipe(
+  Schedule.union(Schedule.spaced("5 seconds")),
+  Schedule.upTo("2 minutes")
+)
+
 const annotate = (source: string, taskId: string) => Effect.annotateLogs({ module: "Scheduler", source, taskId })
 
 /** One line for a dead letter's `error`. */
@@ -285,7 +299,7 @@ export const layer = SourceEntity.toLayer(
           reason === "NoConsumer" ? 0 : message.attempt,
           now
         )
-          .pipe(Effect.retry({ times: 5 }), Effect.orDie)
+          .pipe(Effect.retry(storeRetry), Effect.orDie)
       })
 
     /** Stores the next run (row and message, one transaction); false if the task was cancelled meanwhile. */
@@ -295,7 +309,7 @@ export const layer = SourceEntity.toLayer(
         if (!(yield* store.retry(task.id, token, message.attempt + 1, retryAt))) return false
         yield* local.send(new RunMessage({ task, token, attempt: message.attempt + 1, retryAt, since }))
         return true
-      })).pipe(Effect.retry({ times: 5 }), Effect.orDie, Effect.zipLeft(sharding.pollStorage))
+      })).pipe(Effect.retry(storeRetry), Effect.orDie, Effect.zipLeft(sharding.pollStorage))
 
     /** After a failed run: the consumer's `retry` schedule decides. */
     const afterFailure = (consumer: TaskConsumer, message: RunMessage, cause: Cause.Cause<unknown>) =>
@@ -339,7 +353,7 @@ export const layer = SourceEntity.toLayer(
         const { task } = message
         const now = yield* Clock.currentTimeMillis
         const claimed = yield* store.claim(task.id, message.token, message.attempt, now, local.runner).pipe(
-          Effect.retry({ times: 5 }),
+          Effect.retry(storeRetry),
           Effect.orDie
         )
         if (claimed === undefined) return "stale" as const
@@ -390,7 +404,7 @@ export const layer = SourceEntity.toLayer(
           let result: typeof RunResult.Type
           if (Exit.isSuccess(exit)) {
             memos.delete(task.id)
-            yield* store.finish(task.id, message.token).pipe(Effect.retry({ times: 5 }), Effect.orDie)
+            yield* store.finish(task.id, message.token).pipe(Effect.retry(storeRetry), Effect.orDie)
             counters.onEnded(true)
             local.total.onEnded(true)
             result = "succeeded"
