@@ -327,6 +327,8 @@ describe.skipIf(!available)("LIVE: ClusterScheduler on PostgreSQL (one runner)",
           const scheduler = yield* Scheduler
           yield* waitForRuns(reports, 1)
           assert.deepStrictEqual(reports.map((r) => [r.task.id, r.result]), [["found", "succeeded"]])
+          // the client closed right after its submit: its wake still reached the runner (not its 10 s poll)
+          assert.isBelow(lateOf(reports[0]!), 5000)
           const deadline = Date.now() + 30_000
           while ((yield* scheduler.deadLetters).length === 0 && Date.now() < deadline) yield* Effect.sleep("50 millis")
           const dead = yield* scheduler.deadLetters

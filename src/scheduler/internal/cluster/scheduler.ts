@@ -169,19 +169,24 @@ export const layer = (
       )
       void entities
 
-      /** Tells the runners holding `sources` to read their due messages (after a commit; best effort). */
+      /**
+       * Tells the runners holding `sources` to read their due messages (after
+       * a commit; best effort). Awaited: a forked wake died with a
+       * client-only instance closed right after its submit, and the task
+       * waited for its runner's poll (10 s).
+       */
       const wake = (sources: Iterable<string>) =>
         Effect.forEach(
           new Set(sources),
           (source) =>
             client(source).Wake().pipe(
-              Effect.timeout("10 seconds"),
+              Effect.timeout("5 seconds"),
               Effect.catchAllCause((cause) =>
                 Effect.logDebug("Scheduler: waking a source's runner failed; its poll reads the task", cause)
               )
             ),
           { concurrency: 8, discard: true }
-        ).pipe(Effect.forkIn(scope), Effect.asVoid)
+        )
 
       const orDieSql = <A, E>(operation: string, effect: Effect.Effect<A, E>) =>
         Effect.catchAllCause(effect, (cause) =>
