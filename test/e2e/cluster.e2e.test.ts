@@ -48,6 +48,21 @@ const createRunsTable = (prefix: string) =>
       id SERIAL PRIMARY KEY, task_id TEXT NOT NULL, source TEXT NOT NULL, runner TEXT NOT NULL,
       started_ms BIGINT NOT NULL, ended_ms BIGINT)`))
 
+/** Every run recorded, earliest start first. */
+const readRuns = (prefix: string) =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    Effect.map(
+      sql<RunRow>`SELECT task_id, source, runner, started_ms, ended_ms FROM ${
+        sql(`${prefix}runs`)
+      } ORDER BY started_ms`,
+      (rows) =>
+        rows.map((row) => ({
+          ...row,
+          started_ms: Number(row.started_ms),
+          ended_ms: row.ended_ms === null ? null : Number(row.ended_ms)
+        }))
+    ))
+
 /** A runner process (test/e2e/fixtures/clusterRunner.ts) named `r<r>` on a free port; `env` adds to its settings. */
 const spawnRunner = (prefix: string, r: number, sources: number, env: Record<string, string> = {}) =>
   Effect.map(Effect.promise(freePort), (port) =>
@@ -114,14 +129,7 @@ describe.skipIf(!available)("LIVE: the cluster layer on 3 runner processes", () 
         children[1]!.child.kill("SIGKILL")
         const deadline = Date.now() + 300_000
         while ((yield* done()) < TASKS && Date.now() < deadline) yield* Effect.sleep("500 millis")
-        const rows =
-          (yield* sql<RunRow>`SELECT task_id, source, runner, started_ms, ended_ms FROM ${
-            sql(`${prefix}runs`)
-          } ORDER BY started_ms`).map((row) => ({
-            ...row,
-            started_ms: Number(row.started_ms),
-            ended_ms: row.ended_ms === null ? null : Number(row.ended_ms)
-          }))
+        const rows = yield* readRuns(prefix)
         // the most runs of a source open at one instant: at each run's start, the runs of its source started at or
         // before it and not ended yet (a run cut by the kill is open until the kill)
         const overlaps = (yield* sql<{ source: string; most: string }>`
@@ -190,7 +198,6 @@ describe.skipIf(!available)("LIVE: the cluster layer on 3 runner processes", () 
       const prefix = freshPrefix("sch")
       const EVERY = 2_000
       const program = Effect.gen(function*() {
-        const sql = yield* SqlClient.SqlClient
         yield* dropTablesAtEnd(prefix)
         yield* createRunsTable(prefix)
         const start = Date.now() + 15_000
@@ -222,14 +229,7 @@ describe.skipIf(!available)("LIVE: the cluster layer on 3 runner processes", () 
         yield* Effect.sleep(Duration.millis(Math.max(0, start + 60_000 - Date.now())))
         const end = Date.now()
         yield* Effect.sleep("1 second") // the last occurrence's run ends
-        const rows =
-          (yield* sql<RunRow>`SELECT task_id, source, runner, started_ms, ended_ms FROM ${
-            sql(`${prefix}runs`)
-          } ORDER BY started_ms`).map((row) => ({
-            ...row,
-            started_ms: Number(row.started_ms),
-            ended_ms: row.ended_ms === null ? null : Number(row.ended_ms)
-          }))
+        const rows = yield* readRuns(prefix)
         const alive = [...runners.filter((_, i) => i !== victim), again]
         for (const child of alive) child.child.kill("SIGTERM")
         yield* Effect.promise(() => Promise.all(alive.map((child) => orHung(child.exited, 30_000))))
@@ -322,10 +322,7 @@ describe.skipIf(!available)("LIVE: the cluster layer on 3 runner processes", () 
         const deadline = Date.now() + 120_000
         const count = sql<{ n: string }>`SELECT COUNT(*) AS n FROM ${sql(`${prefix}runs`)} WHERE ended_ms IS NOT NULL`
         while (Number((yield* count)[0]!.n) < COUNT && Date.now() < deadline) yield* Effect.sleep("500 millis")
-        const rows =
-          (yield* sql<RunRow>`SELECT task_id, source, runner, started_ms, ended_ms FROM ${sql(`${prefix}runs`)}`).map((
-            row
-          ) => ({ ...row, started_ms: Number(row.started_ms) }))
+        const rows = yield* readRuns(prefix)
         for (const child of runners) child.child.kill("SIGTERM")
         yield* Effect.promise(() => Promise.all(runners.map((child) => orHung(child.exited, 30_000))))
         return { rows, due: new Map(tasks.map((task) => [task.id, DateTime.toEpochMillis(task.scheduleAt)])) }

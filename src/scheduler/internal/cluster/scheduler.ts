@@ -163,11 +163,7 @@ export const layer = (
       const scope = yield* Effect.scope
       yield* DueTimer.loop(sharding, timer)
       // the source entity, registered on this runner (nothing for a client-only instance: no shards)
-      const entities = yield* Layer.buildWithScope(
-        Source.layer.pipe(Layer.provide(Layer.succeed(Source.LocalState, local))),
-        scope
-      )
-      void entities
+      yield* Layer.buildWithScope(Source.layer.pipe(Layer.provide(Layer.succeed(Source.LocalState, local))), scope)
 
       /**
        * Tells the runners holding `sources` to read their due messages (after
