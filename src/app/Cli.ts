@@ -19,6 +19,7 @@ import * as Console from "effect/Console"
 import * as Data from "effect/Data"
 import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
@@ -56,7 +57,11 @@ const loadConfig = (option: Option.Option<string>) =>
 const withCore = <A, E>(
   option: Option.Option<string>,
   f: (loaded: { readonly path: string; readonly config: AppConfig.AppConfig }) => Effect.Effect<A, E, CollectorRunner>
-) => Effect.flatMap(loadConfig(option), (loaded) => Effect.provide(f(loaded), Service.coreLayer(loaded.config)))
+) =>
+  Effect.flatMap(
+    loadConfig(option),
+    (loaded) => Effect.flatMap(AppConfig.Env, (env) => Effect.provide(f(loaded), Service.coreLayer(loaded.config, env)))
+  )
 
 /** Fails with a message already printed on stderr. */
 const explain = (message: string) => Effect.zipRight(Console.error(message), Effect.fail(new CliFailure({ message })))
@@ -69,6 +74,12 @@ const suitsScheduler = (
   env: AppConfig.Environment,
   loaded: { readonly path: string; readonly config: AppConfig.AppConfig }
 ) => {
+  if (Option.isSome(env.cluster) && !env.useRayScheduler) {
+    return explain(
+      "RAYINFO_DATABASE_URL (cluster mode) needs the RayScheduler: the legacy scheduler (USE_RAY_SCHEDULER=false) " +
+        "cannot share jobs between processes. Unset one of the two."
+    )
+  }
   const problems = env.useRayScheduler ? [] : AppConfig.legacySchedulerProblems(loaded.config)
   return problems.length === 0 ? Effect.void : explain(
     `Invalid configuration ${loaded.path} for USE_RAY_SCHEDULER=false (the legacy scheduler runs jobs every interval only):\n${
@@ -82,6 +93,7 @@ const run = Command.make("run", { config: configOption }, ({ config }) =>
     const env = yield* AppConfig.Env
     const loaded = yield* loadConfig(config)
     yield* suitsScheduler(env, loaded)
+    const storage = Service.storageLabel(loaded.config, env)
     yield* Effect.logInfo(`configuration ${loaded.path}: ${loaded.config.collectors.length} collector(s)`)
     yield* Effect.gen(function*() {
       // the service layer is built: the lease is held, the API answers, the scheduling runs
@@ -89,12 +101,16 @@ const run = Command.make("run", { config: configOption }, ({ config }) =>
       const lease = yield* Service.ServiceLease
       const runner = yield* CollectorRunner
       yield* Effect.logInfo(
-        `${adapter.type} started with ${runner.instances.length} job(s); API on http://${env.host}:${env.port}/status`
+        `${adapter.type} started with ${runner.instances.length} job(s); API on http://${env.host}:${env.port}/status` +
+          Option.match(env.cluster, {
+            onNone: () => "",
+            onSome: (cluster) => `; cluster runner ${Service.runnerAddressOf(cluster)} on ${storage}`
+          })
       )
       // runs until interrupted (SIGINT/SIGTERM), unless another process took the database over
       yield* lease.lost
       return yield* explain(
-        `Stopping: another process took over the database ${loaded.config.storage.path} ` +
+        `Stopping: another process took over the database ${storage} ` +
           `(this one stopped renewing its lease for too long)`
       )
     }).pipe(
@@ -106,15 +122,19 @@ const run = Command.make("run", { config: configOption }, ({ config }) =>
         },
         LeaseHeldError: (error) =>
           explain(
-            `Another RayInfo service is already running on the database ${loaded.config.storage.path}: ` +
+            `Another RayInfo service is already running on the database ${storage}: ` +
               `${error.holder.description}, since ${new Date(error.holder.acquiredAt).toISOString()}. ` +
               `Two services would both run every job, so this one does not start. Stop the other one first ` +
               `(a service that was killed releases the database at once on the same machine, ` +
               `otherwise when its lease expires at ${new Date(error.holder.expiresAt).toISOString()}).`
           ),
-        StorageError: (error) => explain(`Cannot use the database ${loaded.config.storage.path}: ${error.message}`),
+        StorageError: (error) => explain(`Cannot use the database ${storage}: ${error.message}`),
         // opening the database or migrating it (the scheduler's store fails with a StorageError)
-        SqlError: (error) => explain(`Cannot use the database ${loaded.config.storage.path}: ${error.message}`)
+        SqlError: (error) => explain(`Cannot use the database ${storage}: ${error.message}`),
+        SocketServerError: (error) =>
+          explain(
+            `Cannot listen for the cluster's other runners: ${error.message} (set RAYINFO_RUNNER_PORT / RAYINFO_RUNNER_HOST)`
+          )
       })
     )
   })).pipe(Command.withDescription("run the collector service until SIGINT/SIGTERM"))
@@ -172,7 +192,9 @@ const checkConfig = Command.make("check-config", { config: configOption }, ({ co
       0
     )
     yield* Console.log(
-      `${path}: OK — ${app.collectors.length} collector(s), ${jobs} job(s), storage ${app.storage.path}`
+      `${path}: OK — ${app.collectors.length} collector(s), ${jobs} job(s), storage ${
+        Service.storageLabel(app, yield* AppConfig.Env)
+      }`
     )
   })).pipe(Command.withDescription("validate the configuration file; check that feed files and commands exist"))
 
@@ -219,12 +241,18 @@ const items = Command.make(
         (error) => explain(`${error.message} (--${error.parameter})`)
       )
       const { config: app } = yield* loadConfig(options.config)
+      const env = yield* AppConfig.Env
+      // SQLite: the file opened read-only; PostgreSQL: the service's database, not migrated by this reader
+      const itemsLayer = Option.isNone(env.cluster)
+        ? ItemsModule.layerReadonly(app.storage.path)
+        : ItemsModule.layer.pipe(Layer.provide(Service.databaseLayer(app, env, { migrate: false })))
       const page = yield* Effect.flatMap(Items, (items) => items.page(query)).pipe(
-        Effect.provide(ItemsModule.layerReadonly(app.storage.path)),
-        Effect.catchTag(
-          "SqlError",
-          (error) => explain(`Cannot read the items in ${app.storage.path}: ${error.message}`)
-        )
+        Effect.provide(itemsLayer),
+        Effect.catchTags({
+          SqlError: (error) => explain(`Cannot read the items in ${Service.storageLabel(app, env)}: ${error.message}`),
+          MigrationError: (error) =>
+            explain(`Cannot read the items in ${Service.storageLabel(app, env)}: ${error.message}`)
+        })
       )
       for (const item of page.items) {
         yield* Console.log(options.json ? JSON.stringify(Schema.encodeSync(ItemBody)(item)) : itemLine(item))

@@ -21,10 +21,12 @@ import type * as ShardingConfig from "@effect/cluster/ShardingConfig"
 import type * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import type * as Duration from "effect/Duration"
+import type * as Effect from "effect/Effect"
 import type * as Layer from "effect/Layer"
 import type { ConsumerRegistry } from "./ConsumerRegistry.js"
 import * as internal from "./internal/cluster/scheduler.js"
 import * as storage from "./internal/cluster/storage.js"
+import * as topologyInternal from "./internal/cluster/topology.js"
 import type { Scheduler } from "./Scheduler.js"
 
 /**
@@ -132,3 +134,44 @@ export const ClusterStorage = storage.ClusterStorage
  * @category tags
  */
 export type ClusterStorage = storage.ClusterStorage
+
+/**
+ * Which runner holds what, for operators: the cluster's runners with their
+ * last heartbeat, the runner holding each of `sources` (and the schedules),
+ * the runs in flight and the earliest waiting retry of each source. Read
+ * from the cluster's tables (a heartbeat behind at most); the holders are
+ * known only with `shardLockDisableAdvisory: true` in the `ShardingConfig`
+ * (@effect/cluster then records shard locks in `<prefix>_locks`). Needs the
+ * storage of {@link layerStorage} in its context, like {@link layer}.
+ *
+ * @since 0.4.0
+ * @category getters
+ */
+export const topology: (
+  sources: Iterable<string>
+) => Effect.Effect<ClusterTopology, SqlError, Sharding.Sharding | ShardingConfig.ShardingConfig> =
+  topologyInternal.topology
+
+/**
+ * @since 0.4.0
+ * @category models
+ */
+export type ClusterTopology = topologyInternal.ClusterTopology
+
+/**
+ * @since 0.4.0
+ * @category models
+ */
+export type SourceTopology = topologyInternal.SourceTopology
+
+/**
+ * @since 0.4.0
+ * @category models
+ */
+export type RunnerInfo = topologyInternal.RunnerInfo
+
+/**
+ * @since 0.4.0
+ * @category models
+ */
+export type RunningTask = topologyInternal.RunningTask

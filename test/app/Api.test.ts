@@ -50,6 +50,7 @@ describe("HTTP API", () => {
         assert.match(status.message, /RayScheduler/)
         assert.isNotNull(status.scheduler)
         assert.strictEqual(Number.isNaN(Date.parse(status.timestamp)), false)
+        assert.isNull(status.cluster, "one process on SQLite: no cluster section")
       }))
 
     it.effect("GET /collectors groups instances by collector", () =>

@@ -1,6 +1,7 @@
 import { NodeFileSystem } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { ConfigProvider, Duration, Effect, Either, Layer, Stream } from "effect"
+import { ConfigProvider, Duration, Effect, Either, Layer, Option, Redacted, Stream } from "effect"
+import * as os from "node:os"
 import type { Collector } from "../../src/app/collectors/Collector.js"
 import * as AppConfig from "../../src/app/config/AppConfig.js"
 import * as CollectorRunner from "../../src/app/scheduling/CollectorRunner.js"
@@ -148,6 +149,55 @@ describe("AppConfig", () => {
       )
       assert.isTrue(Either.isLeft(bad))
       assert.match(String(Either.isLeft(bad) ? bad.left : ""), /PORT/)
+    }))
+
+  it.effect("environment: cluster mode only with RAYINFO_DATABASE_URL; its runner settings and their errors", () =>
+    Effect.gen(function*() {
+      const read = (entries: ReadonlyArray<[string, string]>) =>
+        Effect.either(AppConfig.environment.pipe(Effect.withConfigProvider(ConfigProvider.fromMap(new Map(entries)))))
+      const none = yield* read([])
+      assert.isTrue(Either.isRight(none) && Option.isNone(none.right.cluster), "no URL: one process on SQLite")
+      const defaults = yield* read([["RAYINFO_DATABASE_URL", " postgres://u:pw@db:5432/rayinfo "]])
+      assert.isTrue(Either.isRight(defaults) && Option.isSome(defaults.right.cluster))
+      const cluster = Either.isRight(defaults) ? Option.getOrThrow(defaults.right.cluster) : undefined
+      assert.strictEqual(Redacted.value(cluster!.databaseUrl), "postgres://u:pw@db:5432/rayinfo")
+      assert.strictEqual(String(cluster!.databaseUrl), "<redacted>")
+      assert.deepStrictEqual(
+        [cluster!.runnerHost, cluster!.runnerPort, Duration.toMillis(cluster!.runnerLease)],
+        [os.hostname(), 34431, 35_000]
+      )
+      const set = yield* read([
+        ["RAYINFO_DATABASE_URL", "postgresql://db/rayinfo"],
+        ["RAYINFO_RUNNER_HOST", "10.0.0.7"],
+        ["RAYINFO_RUNNER_PORT", "40000"],
+        ["RAYINFO_RUNNER_LEASE", "10 seconds"]
+      ])
+      const custom = Either.isRight(set) ? Option.getOrThrow(set.right.cluster) : undefined
+      assert.deepStrictEqual(
+        [custom?.runnerHost, custom?.runnerPort, custom && Duration.toMillis(custom.runnerLease)],
+        ["10.0.0.7", 40000, 10_000]
+      )
+      const seconds = yield* read([["RAYINFO_DATABASE_URL", "postgres://db/x"], ["RAYINFO_RUNNER_LEASE", "7"]])
+      assert.strictEqual(
+        Either.isRight(seconds) ? Duration.toMillis(Option.getOrThrow(seconds.right.cluster).runnerLease) : 0,
+        7000
+      )
+      const failures: Array<[ReadonlyArray<[string, string]>, RegExp]> = [
+        [
+          [["RAYINFO_DATABASE_URL", "sqlite:///x.db"]],
+          /RAYINFO_DATABASE_URL.*Expected a PostgreSQL URL.*got the scheme "sqlite:"/
+        ],
+        [[["RAYINFO_DATABASE_URL", "postgres://db/x"], ["RAYINFO_RUNNER_PORT", "70000"]], /RAYINFO_RUNNER_PORT/],
+        [[["RAYINFO_DATABASE_URL", "postgres://db/x"], ["RAYINFO_RUNNER_LEASE", "0 seconds"]], /RAYINFO_RUNNER_LEASE/],
+        [[["RAYINFO_DATABASE_URL", "postgres://db/x"], ["RAYINFO_RUNNER_LEASE", "soon"]], /positive duration/]
+      ]
+      for (const [entries, pattern] of failures) {
+        const result = yield* read(entries)
+        assert.isTrue(Either.isLeft(result), `accepted ${JSON.stringify(entries)}`)
+        assert.match(String(Either.isLeft(result) ? result.left : ""), pattern)
+      }
+      const secret = yield* read([["RAYINFO_DATABASE_URL", "mysql://u:hunter2@db/x"]])
+      assert.notInclude(String(Either.isLeft(secret) ? secret.left : ""), "hunter2", "the URL is not echoed")
     }))
 })
 

@@ -118,6 +118,20 @@ describe("LIVE: the rayinfo CLI", () => {
     const level = await runRayinfo(["check-config", "--config", good], { LOG_LEVEL: "loud" })
     expect(level.code).toBe(1)
     expect(level.stderr).toContain("Expected a log level")
+    // cluster mode: a URL that is not PostgreSQL's, and the legacy scheduler, are refused before anything starts
+    const mysql = await runRayinfo(["check-config", "--config", good], {
+      RAYINFO_DATABASE_URL: "mysql://u:secret@h/db"
+    })
+    expect(mysql.code).toBe(1)
+    expect(mysql.stderr).toContain("Invalid data at RAYINFO_DATABASE_URL")
+    expect(mysql.stderr).toContain("Expected a PostgreSQL URL")
+    expect(mysql.stderr, "the URL's password is not printed").not.toContain("secret")
+    const legacy = await runRayinfo(["run", "--config", good], {
+      RAYINFO_DATABASE_URL: "postgres://postgres@127.0.0.1:1/none",
+      USE_RAY_SCHEDULER: "false"
+    })
+    expect(legacy.code).toBe(1)
+    expect(legacy.stderr).toContain("RAYINFO_DATABASE_URL (cluster mode) needs the RayScheduler")
   }, 60_000)
 
   it(

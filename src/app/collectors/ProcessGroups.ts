@@ -7,9 +7,10 @@
  * killed with `SIGKILL` (or a crash, or a power cut of the service alone)
  * cannot do that: its commands, and their children, would run on as orphans.
  * So each group is recorded — in the `process_group` table of the shared
- * SQLite database, by {@link layerSql} — for as long as its run lasts, with
- * the identity of the process that started it (`ProcessOwner`), and
- * {@link ProcessGroupsService.reap} kills the groups whose owner is dead:
+ * database (SQLite or PostgreSQL), by {@link layerSql} — for as long as its
+ * run lasts, with the identity of the process that started it
+ * (`ProcessOwner`), and {@link ProcessGroupsService.reap} kills the groups
+ * whose owner is dead:
  *
  * - owner on this machine, same boot, dead → the group is killed
  *   (`SIGKILL` to `-pgid`) and its row deleted;
@@ -35,6 +36,7 @@ import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as ProcessOwner from "../ProcessOwner.js"
+import { IntColumn } from "../storage/Columns.js"
 import { type StorageError, withBusyRetry } from "../storage/StorageError.js"
 import { killProcessGroup } from "./internal/process.js"
 
@@ -134,21 +136,24 @@ const reapGroups = <E>(
     return { killed, forgotten }
   }).pipe(Effect.annotateLogs({ module: "ProcessGroups" }))
 
-/** A {@link TrackedGroup} as the columns of its `process_group` row. */
+/**
+ * A {@link TrackedGroup} as the columns of its `process_group` row
+ * (`started_at` is `BIGINT` on PostgreSQL, read as text: `Columns.IntColumn`).
+ */
 const Row: Schema.Schema<TrackedGroup, {
-  readonly pgid: number
+  readonly pgid: number | string
   readonly boot_id: string
   readonly owner: string
   readonly instance: string
   readonly command: string
-  readonly started_at: number
+  readonly started_at: number | string
 }> = Schema.Struct({
-  pgid: Schema.Number,
+  pgid: IntColumn,
   bootId: Schema.propertySignature(Schema.String).pipe(Schema.fromKey("boot_id")),
   owner: Schema.String,
   instance: Schema.String,
   command: Schema.String,
-  startedAt: Schema.propertySignature(Schema.Number).pipe(Schema.fromKey("started_at"))
+  startedAt: Schema.propertySignature(IntColumn).pipe(Schema.fromKey("started_at"))
 })
 
 /** What names one row: (boot id, pgid) and its owner. */

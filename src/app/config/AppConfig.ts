@@ -19,7 +19,10 @@ import * as Either from "effect/Either"
 import type * as LogLevel from "effect/LogLevel"
 import * as LogLevelModule from "effect/LogLevel"
 import type * as Option from "effect/Option"
+import * as OptionModule from "effect/Option"
+import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
+import * as os from "node:os"
 import * as YAML from "yaml"
 import * as Scheduler from "../../scheduler/Scheduler.js"
 import { instanceId } from "../collectors/Collector.js"
@@ -348,7 +351,93 @@ export interface Environment {
   readonly configPath: string
   readonly useRayScheduler: boolean
   readonly logLevel: Option.Option<LogLevel.LogLevel>
+  /** The cluster's settings when `RAYINFO_DATABASE_URL` is set; none: one process on the embedded SQLite. */
+  readonly cluster: Option.Option<ClusterEnvironment>
 }
+
+/**
+ * Cluster mode (`RAYINFO_DATABASE_URL`): all storage in PostgreSQL and the
+ * process a runner of the cluster (docs/cluster.md, "RayInfo on a cluster").
+ */
+export interface ClusterEnvironment {
+  /** `RAYINFO_DATABASE_URL`: a `postgres://` or `postgresql://` URL. */
+  readonly databaseUrl: Redacted.Redacted<string>
+  /** `RAYINFO_RUNNER_HOST`: how the other runners reach this one. Default: the machine's host name. */
+  readonly runnerHost: string
+  /** `RAYINFO_RUNNER_PORT`: the runner's port (it listens on every interface). Default: 34431. */
+  readonly runnerPort: number
+  /**
+   * `RAYINFO_RUNNER_LEASE`: how long a runner's shard locks last without
+   * renewal, i.e. how soon the jobs of a runner that died move to the
+   * others. Default: 35 seconds (@effect/cluster's default).
+   */
+  readonly runnerLease: Duration.Duration
+}
+
+/** The runner port's default: @effect/cluster's own default runner port. */
+export const defaultRunnerPort = 34431
+
+/** The shard lease's default: @effect/cluster's `shardLockExpiration` default. */
+export const defaultRunnerLease = Duration.seconds(35)
+
+/** `RAYINFO_DATABASE_URL`: a PostgreSQL URL (its password never printed). */
+const databaseUrl: Config.Config<Redacted.Redacted<string>> = Config.string("RAYINFO_DATABASE_URL").pipe(
+  Config.mapOrFail((url) => {
+    const text = url.trim()
+    return /^postgres(ql)?:\/\/[^\s]+$/.test(text)
+      ? Either.right(Redacted.make(text))
+      : Either.left(
+        ConfigError.InvalidData(
+          [],
+          "Expected a PostgreSQL URL (postgres://user@host:5432/database or postgresql://...), got " +
+            // the scheme only: the rest may hold a password
+            (/^[a-z][a-z0-9+.-]*:/i.exec(text)?.[0] === undefined
+              ? "a value without a URL scheme"
+              : `the scheme ${JSON.stringify(/^[a-z][a-z0-9+.-]*:/i.exec(text)![0])}`)
+        )
+      )
+  })
+)
+
+/** A positive duration, e.g. `10 seconds`, `500 millis` or a number of seconds. */
+const positiveDuration = (name: string): Config.Config<Duration.Duration> =>
+  Config.string(name).pipe(Config.mapOrFail((value) => {
+    const text = value.trim()
+    const decoded = /^\d+(\.\d+)?$/.test(text)
+      ? Duration.decodeUnknown(`${text} seconds`)
+      : Duration.decodeUnknown(text)
+    return decoded._tag === "Some" && Duration.greaterThan(decoded.value, Duration.zero) &&
+        Duration.isFinite(decoded.value)
+      ? Either.right(decoded.value)
+      : Either.left(
+        ConfigError.InvalidData(
+          [],
+          `Expected a positive duration (e.g. 10 seconds, 500 millis), got ${JSON.stringify(value)}`
+        )
+      )
+  }))
+
+/** The cluster's environment variables; none without `RAYINFO_DATABASE_URL`. */
+export const clusterEnvironment: Config.Config<Option.Option<ClusterEnvironment>> = Config.option(databaseUrl).pipe(
+  Config.withDescription("PostgreSQL URL: all storage there, and this process a cluster runner"),
+  Config.zipWith(
+    Config.all({
+      runnerHost: Config.string("RAYINFO_RUNNER_HOST").pipe(
+        Config.withDefault(os.hostname()),
+        Config.withDescription("how the other runners reach this one (cluster mode)")
+      ),
+      runnerPort: Config.port("RAYINFO_RUNNER_PORT").pipe(
+        Config.withDefault(defaultRunnerPort),
+        Config.withDescription("the runner's port (cluster mode)")
+      ),
+      runnerLease: positiveDuration("RAYINFO_RUNNER_LEASE").pipe(
+        Config.withDefault(defaultRunnerLease),
+        Config.withDescription("how soon a dead runner's jobs move to the others (cluster mode)")
+      )
+    }),
+    (url, runner) => OptionModule.map(url, (databaseUrl) => ({ databaseUrl, ...runner }))
+  )
+)
 
 const LOG_LEVELS: Record<string, LogLevel.LogLevel> = {
   all: LogLevelModule.All,
@@ -419,5 +508,6 @@ export const environment: Config.Config<Environment> = Config.all({
   useRayScheduler,
   logLevel: Config.option(logLevelConfig("LOG_LEVEL")).pipe(
     Config.withDescription("minimum log level: all, trace, debug, info, warning, error, fatal, none")
-  )
+  ),
+  cluster: clusterEnvironment
 })

@@ -90,6 +90,29 @@ const SchedulerCounters = Schema.transform(
   }
 )
 
+/**
+ * Which runner holds what (`ClusterStatus`), in cluster mode: this
+ * process's runner, the cluster's runners, the host of the schedules and,
+ * per job, its runner and the runners running it now.
+ */
+const ClusterBody = Schema.Struct({
+  self: wire("runner")(Schema.String),
+  runners: Schema.Array(Schema.Struct({
+    address: Schema.String,
+    healthy: Schema.Boolean,
+    lastHeartbeat: wire("last_heartbeat")(Timestamp)
+  })),
+  schedulesHost: wire("schedules_host")(Schema.OptionFromNullOr(Schema.String)),
+  jobs: Schema.ReadonlyMapFromRecord({
+    key: Schema.String,
+    value: Schema.Struct({
+      holder: wire("runner")(Schema.OptionFromNullOr(Schema.String)),
+      runningOn: wire("running_on")(Schema.Array(Schema.String))
+    })
+  }),
+  problem: Schema.OptionFromNullOr(Schema.String)
+})
+
 /** `GET /status`: the scheduling (`AdapterStatus`), the run counters and the item count. */
 export const StatusBody = Schema.Struct({
   message: Schema.String,
@@ -101,7 +124,9 @@ export const StatusBody = Schema.Struct({
   nextRunAt: wire("next_run_at")(Schema.OptionFromNullOr(Timestamp)),
   runs: RunCounters,
   scheduler: Schema.OptionFromNullOr(SchedulerCounters),
-  itemsTotal: wire("items_total")(Count)
+  itemsTotal: wire("items_total")(Count),
+  /** `null` unless the service runs on a cluster (`RAYINFO_DATABASE_URL`). */
+  cluster: Schema.OptionFromNullOr(ClusterBody)
 })
 /** The JSON of `GET /status`. */
 export const StatusJson = Schema.encodedSchema(StatusBody)
@@ -163,7 +188,12 @@ const InstanceBody = Schema.Struct({
   interval: wire("interval_seconds")(Schema.OptionFromNullOr(Seconds)),
   schedule: ScheduleBody,
   concurrency: Count,
+  /** Running now: in this process, or (cluster mode) a scheduled run on any runner. */
   running: Schema.Boolean,
+  /** Cluster mode: the runner holding the job (its runs and manual triggers run there); `null` otherwise or while it moves. */
+  runner: Schema.OptionFromNullOr(Schema.String),
+  /** Cluster mode: the runners running a scheduled run of it now; `null` otherwise. */
+  runningOn: wire("running_on")(Schema.OptionFromNullOr(Schema.Array(Schema.String))),
   /** A manual run is waiting for the running one (further `POST /instances/:id/run` join it). */
   manualRunQueued: wire("manual_run_queued")(Schema.Boolean),
   lastRunAt: wire("last_run_at")(Schema.OptionFromNullOr(Timestamp)),

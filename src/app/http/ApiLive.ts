@@ -20,9 +20,13 @@ import { InstanceNotFound, InvalidQueryParameter, RayInfoApi, ServiceUnavailable
 /** An instance as `GET /collectors` shows it (the domain side of `Api.ts`'s `InstanceBody`). */
 const instanceBody = (info: InstanceInfo, status: AdapterStatus) => {
   const schedule = Option.fromNullable(status.schedules.get(info.id))
+  const job = Option.flatMap(status.cluster, (cluster) => Option.fromNullable(cluster.jobs.get(info.id)))
   const { misfire, timing } = info
   return {
     ...info,
+    running: info.running || Option.exists(job, (j) => j.runningOn.length > 0),
+    runner: Option.flatMap(job, (j) => j.holder),
+    runningOn: Option.map(job, (j) => j.runningOn),
     interval: timing._tag === "Every" ? Option.some(timing.interval) : Option.none(),
     schedule: {
       id: Option.map(schedule, (s) => s.id),

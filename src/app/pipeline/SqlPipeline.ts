@@ -1,6 +1,7 @@
 /**
- * `SqlPipeline` — the {@link Pipeline} over SQLite: events go through an
- * in-memory {@link Dedup} (shared by all runs of the layer), then are
+ * `SqlPipeline` — the {@link Pipeline} over SQL (SQLite or PostgreSQL):
+ * events go through an in-memory {@link Dedup} (shared by all runs of the
+ * layer), then are
  * written in batches to the `items` table with
  * `INSERT ... ON CONFLICT(source, key) DO NOTHING`, one transaction per
  * batch. Storage is idempotent: running the same events again (even after a
@@ -20,8 +21,22 @@
  *
  * A database failure (e.g. locked by another process beyond the busy
  * timeout) is a typed `StorageError`; the batches committed before it stay.
+ *
+ * On PostgreSQL several processes may write at once, and `items.id` (an
+ * identity) and `stored_at` would follow the order in which transactions
+ * took them, not the order in which they commit: a reader could see a row
+ * before another one with a smaller (`stored_at`, `id`) commits, and a walk
+ * that started from the first would never see the second (see `Items.ts`).
+ * So each batch's transaction first takes a transaction-level advisory lock
+ * ({@link itemsLockKey}), which serializes the batches of every process
+ * until they commit, and only then takes `stored_at`: the `Clock`'s instant,
+ * but never earlier than the latest `stored_at` in the table (clocks of
+ * different machines differ). On SQLite, writers are serialized by the
+ * database lock and `stored_at` is the `Clock`'s instant when the batch is
+ * prepared.
  */
 import * as SqlClient from "@effect/sql/SqlClient"
+import type { SqlError } from "@effect/sql/SqlError"
 import * as Arr from "effect/Array"
 import type * as Chunk from "effect/Chunk"
 import * as DateTime from "effect/DateTime"
@@ -55,11 +70,20 @@ export interface SqlPipelineOptions {
 
 const encodeEvent = Schema.encodeUnknownEither(EventColumns)
 
-/** Rows per INSERT statement: 6 parameters each stays under SQLite's oldest variable limit (999). */
+/**
+ * Rows per INSERT statement: 6 parameters each stays under SQLite's oldest
+ * variable limit (999); PostgreSQL allows 65 535.
+ */
 const rowsPerStatement = 100
 
-/** An `items` row: an event's columns and `stored_at`. */
-type ItemRow = typeof EventColumns.Encoded & { readonly stored_at: string }
+/** An event's columns in an `items` row (all but `stored_at`). */
+type EventRow = typeof EventColumns.Encoded
+
+/**
+ * The key of the PostgreSQL advisory lock that serializes the item-insert
+ * transactions of every process (`pg_advisory_xact_lock(hashtext(key))`).
+ */
+export const itemsLockKey = "rayinfo:items"
 
 /** Best-effort description of a field of something that may not be a RawEvent, for logs. */
 const describeField = (event: unknown, field: "source" | "key"): string => {
@@ -90,10 +114,28 @@ export const make = (
     const batchSize = normaliseBatchSize(options.batchSize)
     const dedup = Dedup.make(options.dedupCapacity ?? Dedup.defaultCapacity)
 
+    /**
+     * Within the insert transaction, before the first INSERT: the batch's
+     * `stored_at`. SQLite: `prepared`, the instant the batch was prepared.
+     * PostgreSQL: takes the items lock (held until the transaction ends),
+     * then the `Clock`'s instant, or the latest stored `stored_at` if that
+     * is later (see the module doc).
+     */
+    const stamp: (prepared: string) => Effect.Effect<string, SqlError> = sql.onDialectOrElse({
+      pg: () => (_prepared: string) =>
+        Effect.gen(function*() {
+          yield* sql`SELECT pg_advisory_xact_lock(hashtext(${itemsLockKey}))`
+          const now = DateTime.formatIso(yield* DateTime.now)
+          const [latest] = yield* sql<{ readonly latest: string | null }>`SELECT MAX(stored_at) AS latest FROM items`
+          return latest?.latest != null && latest.latest > now ? latest.latest : now
+        }),
+      orElse: () => Effect.succeed
+    })
+
     /** Drops duplicates (known to the dedup, or earlier in the batch), encodes the rest, logs and drops bad events. */
-    const prepare = (events: ReadonlyArray<RawEvent>, storedAt: string) =>
+    const prepare = (events: ReadonlyArray<RawEvent>) =>
       Effect.gen(function*() {
-        const rows: Array<ItemRow> = []
+        const rows: Array<EventRow> = []
         const inBatch = new Set<string>()
         let duplicates = 0
         for (const event of events) {
@@ -117,22 +159,34 @@ export const make = (
             )
             continue
           }
-          rows.push({ ...encoded.right, stored_at: storedAt })
+          rows.push(encoded.right)
         }
         return { rows, duplicates }
       })
 
+    /** One INSERT of rows stored at `storedAt`; the number inserted (the others were already stored). */
+    const insertPart = (part: ReadonlyArray<EventRow>, storedAt: string) =>
+      Effect.map(
+        sql`INSERT INTO items ${sql.insert(part.map((row) => ({ ...row, stored_at: storedAt })))}
+            ON CONFLICT (source, key) DO NOTHING RETURNING source`,
+        (inserted) => inserted.length
+      )
+
+    /** The INSERTs of all the rows, stored at `storedAt`; the number inserted. */
+    const insertAll = (rows: ReadonlyArray<EventRow>, storedAt: string) =>
+      Effect.reduce(
+        Arr.chunksOf(rows, rowsPerStatement),
+        0,
+        (total, part) => Effect.map(insertPart(part, storedAt), (inserted) => total + inserted)
+      )
+
     /**
-     * Inserts the rows in one transaction and, once it committed, remembers
-     * them in the dedup; the number actually inserted.
+     * Inserts the rows, stored at {@link stamp}, in one transaction and, once
+     * it committed, remembers them in the dedup; the number actually inserted.
      */
-    const insert = (rows: ReadonlyArray<ItemRow>): Effect.Effect<number, StorageError> =>
+    const insert = (rows: ReadonlyArray<EventRow>, prepared: string): Effect.Effect<number, StorageError> =>
       rows.length === 0 ? Effect.succeed(0) : sql.withTransaction(
-        Effect.reduce(Arr.chunksOf(rows, rowsPerStatement), 0, (total, part) =>
-          Effect.map(
-            sql`INSERT INTO items ${sql.insert(part)} ON CONFLICT (source, key) DO NOTHING RETURNING source`,
-            (inserted) => total + inserted.length
-          ))
+        Effect.flatMap(stamp(prepared), (storedAt) => insertAll(rows, storedAt))
       ).pipe(
         withBusyRetry("storing items"),
         Effect.tap(() =>
@@ -154,9 +208,9 @@ export const make = (
           else failure = Option.some(item.left)
         }
         if (events.length === 0) return { ...state, failure }
-        const storedAt = DateTime.formatIso(yield* DateTime.now)
-        const { duplicates, rows } = yield* prepare(events, storedAt)
-        const stored = yield* insert(rows)
+        const prepared = DateTime.formatIso(yield* DateTime.now)
+        const { duplicates, rows } = yield* prepare(events)
+        const stored = yield* insert(rows, prepared)
         return {
           received: state.received + events.length,
           duplicates: state.duplicates + duplicates,

@@ -119,7 +119,8 @@ export const make: Effect.Effect<
           planned: runs,
           retries: new Map(),
           schedules: new Map(),
-          scheduler: Option.none()
+          scheduler: Option.none(),
+          cluster: Option.none()
         }))
     }
   })

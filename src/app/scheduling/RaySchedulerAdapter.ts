@@ -16,7 +16,11 @@
  * - {@link make} (`layer`): the in-memory scheduler; manual triggers go to
  *   the runner at once. For tests and embeddings without a database.
  */
+import type * as Sharding from "@effect/cluster/Sharding"
+import type * as ShardingConfig from "@effect/cluster/ShardingConfig"
 import type * as SqlClient from "@effect/sql/SqlClient"
+import * as Cause from "effect/Cause"
+import * as Context from "effect/Context"
 import * as DateTime from "effect/DateTime"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
@@ -27,15 +31,17 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
 import * as FiberSet from "effect/FiberSet"
-import type * as Layer from "effect/Layer"
+import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
+import * as ClusterScheduler from "../../scheduler/ClusterScheduler.js"
 import * as ConsumerRegistry from "../../scheduler/ConsumerRegistry.js"
 import * as Scheduler from "../../scheduler/Scheduler.js"
 import { Task } from "../../scheduler/Task.js"
 import * as TaskConsumer from "../../scheduler/TaskConsumer.js"
 import { JobStateStore } from "../storage/JobStateStore.js"
 import { type StorageError, withBusyRetry } from "../storage/StorageError.js"
+import * as ClusterJobs from "./ClusterJobs.js"
 import * as CollectorConsumer from "./CollectorConsumer.js"
 import type { Instance, UnknownInstanceError } from "./CollectorRunner.js"
 import { CollectorRunner, retryCapBase, RunOutcome } from "./CollectorRunner.js"
@@ -75,14 +81,45 @@ const earlier = (a: Option.Option<DateTime.Utc>, b: Option.Option<DateTime.Utc>)
 
 const shuttingDown = (instance: string) => RunOutcome.Cancelled({ instance, reason: "the service is shutting down" })
 
+/** Options of the cluster adapter ({@link makeCluster}). */
+export interface ClusterRayAdapterOptions {
+  /** How long stopping waits for this runner's running tasks (`ClusterScheduler`'s `shutdownTimeout`). */
+  readonly shutdownTimeout?: Duration.DurationInput | undefined
+  /** This runner's name in the tasks table: its address, so that `/status` can name who runs what. */
+  readonly runnerName: string
+}
+
+/** The cluster's view for `status`: the `ClusterStatus`, and each job's earliest waiting retry. */
+interface ClusterView {
+  readonly status: SchedulerAdapter.ClusterStatus
+  readonly retries: ReadonlyMap<string, DateTime.Utc>
+}
+
+/**
+ * How manual triggers run: handed to the runner at once (`Direct`, in
+ * memory), stored as tasks and run by a consumer (`Stored`, the durable
+ * store), or sent to the runner holding the job (`Routed`, a cluster;
+ * `view` says who holds what).
+ */
+type Manual =
+  | { readonly _tag: "Direct" }
+  | { readonly _tag: "Stored" }
+  | {
+    readonly _tag: "Routed"
+    readonly send: (id: string) => Effect.Effect<RunOutcome>
+    readonly view: (ids: ReadonlyArray<string>) => Effect.Effect<ClusterView>
+  }
+
+/** How long `status` waits for the schedules (on a cluster, an rpc to the runner hosting them). */
+const schedulesTimeout = Duration.seconds(5)
+
 /**
  * The adapter over a core scheduler that `makeScheduler` builds (not
- * started) on the registry it is given; `durable`: manual triggers are
- * stored tasks.
+ * started) on the registry it is given; `manual`: how manual triggers run.
  */
 const build = <E, R>(
   makeScheduler: Effect.Effect<Scheduler.SchedulerService, E, R>,
-  durable: boolean
+  manual: Manual
 ): Effect.Effect<
   SchedulerAdapter.SchedulerAdapterService,
   E,
@@ -249,7 +286,7 @@ const build = <E, R>(
             }).pipe(Effect.annotateLogs({ instance: instance.id }))
         })
 
-      if (durable) {
+      if (manual._tag === "Stored") {
         for (const instance of runner.instances) {
           yield* registry.register(yield* Effect.orDie(manualConsumer(instance))).pipe(Effect.orDie)
         }
@@ -368,16 +405,41 @@ const build = <E, R>(
           queued.clear()
           retrying.clear()
         }),
-        trigger: durable ? triggerStored : runner.runInstance,
+        trigger: manual._tag === "Stored"
+          ? triggerStored
+          : manual._tag === "Direct"
+          ? runner.runInstance
+          : (id: string) =>
+            Effect.gen(function*() {
+              yield* runner.find(id) // the same configuration on every runner
+              if (stopping || (yield* runner.draining)) return shuttingDown(id)
+              return yield* manual.send(id)
+            }),
         status: (running) =>
           Effect.gen(function*() {
             const stats = yield* scheduler.stats
-            const schedules = yield* schedulesByInstance
+            const schedules = yield* schedulesByInstance.pipe(
+              Effect.timeout(schedulesTimeout),
+              Effect.catchAllCause((cause) =>
+                Effect.as(
+                  Effect.logWarning("status: the schedules could not be read", cause),
+                  new Map<string, Scheduler.ScheduleInfo>()
+                )
+              )
+            )
+            const view = manual._tag === "Routed"
+              ? Option.some(yield* manual.view(runner.instances.map((instance) => instance.id)))
+              : Option.none()
+            // waiting retries: on a cluster, any runner's (stored); else this process's
+            const retries: ReadonlyMap<string, DateTime.Utc> = Option.match(view, {
+              onNone: () => retrying,
+              onSome: (v) => v.retries
+            })
             // each job's next run: its next occurrence, or its waiting retry if earlier (none once stopped)
             const planned = new Map<string, DateTime.Utc>()
             if (running) {
               for (const [id, info] of schedules) {
-                const next = earlier(Option.some(info.nextRun), Option.fromNullable(retrying.get(id)))
+                const next = earlier(Option.some(info.nextRun), Option.fromNullable(retries.get(id)))
                 if (Option.isSome(next)) planned.set(id, next.value)
               }
             }
@@ -387,9 +449,10 @@ const build = <E, R>(
               pendingTasks: stats.pending,
               nextRunAt: earlier(stats.nextAt, SchedulerAdapter.earliest(planned)),
               planned,
-              retries: running ? new Map(retrying) : new Map(),
+              retries: running ? new Map(retries) : new Map(),
               schedules,
-              scheduler: Option.some(stats)
+              scheduler: Option.some(stats),
+              cluster: Option.map(view, (v) => v.status)
             }
           })
       }
@@ -404,7 +467,7 @@ const build = <E, R>(
 export const make = (
   options: RayAdapterOptions = {}
 ): Effect.Effect<SchedulerAdapter.SchedulerAdapterService, never, CollectorRunner | JobStateStore | Scope.Scope> =>
-  build(Scheduler.make({ autoStart: false, maxSleep: options.maxSleep }), false)
+  build(Scheduler.make({ autoStart: false, maxSleep: options.maxSleep }), { _tag: "Direct" })
 
 /**
  * Builds the adapter on the durable scheduler (`Scheduler.makeSql`, tables
@@ -422,8 +485,76 @@ export const makeSql = (
 > =>
   build(
     openStore({ autoStart: false, maxSleep: options.maxSleep, tablePrefix: options.tablePrefix ?? defaultTablePrefix }),
-    true
+    { _tag: "Stored" }
   )
+
+/** What the cluster adapter needs: a runner of the cluster with the cluster scheduler's storage. */
+export type ClusterRequirements =
+  | Sharding.Sharding
+  | ShardingConfig.ShardingConfig
+  | ClusterScheduler.ClusterStorage
+
+/**
+ * Builds the adapter on the cluster (`ClusterScheduler.layer` on this
+ * runner), not started: the jobs' schedules fire once per occurrence in the
+ * cluster, each job runs on the runner holding its source, and a manual
+ * trigger is sent to that runner (`ClusterJobs`).
+ */
+export const makeCluster = (
+  options: ClusterRayAdapterOptions
+): Effect.Effect<
+  SchedulerAdapter.SchedulerAdapterService,
+  never,
+  CollectorRunner | JobStateStore | ClusterRequirements | Scope.Scope
+> =>
+  Effect.gen(function*() {
+    const context = yield* Effect.context<ClusterRequirements>()
+    yield* Layer.buildWithScope(ClusterJobs.layer, yield* Effect.scope)
+    const send = yield* ClusterJobs.trigger()
+    const view = (ids: ReadonlyArray<string>): Effect.Effect<ClusterView> =>
+      ClusterScheduler.topology(ids).pipe(
+        Effect.provide(context),
+        Effect.map((topology): ClusterView => {
+          const jobs = new Map<string, { holder: Option.Option<string>; runningOn: ReadonlyArray<string> }>()
+          const retries = new Map<string, DateTime.Utc>()
+          for (const [id, source] of topology.sources) {
+            jobs.set(id, { holder: source.holder, runningOn: source.running.map((run) => run.runner) })
+            if (Option.isSome(source.retryAt)) retries.set(id, source.retryAt.value)
+          }
+          return {
+            status: {
+              self: options.runnerName,
+              runners: topology.runners,
+              schedulesHost: topology.schedulesHost,
+              jobs,
+              problem: Option.none()
+            },
+            retries
+          }
+        }),
+        Effect.catchAllCause((cause) =>
+          Effect.as(Effect.logWarning("status: the cluster's tables could not be read", cause), {
+            status: {
+              self: options.runnerName,
+              runners: [],
+              schedulesHost: Option.none(),
+              jobs: new Map(),
+              problem: Option.some(Cause.pretty(cause).split("\n")[0] ?? "unknown")
+            },
+            retries: new Map()
+          })
+        )
+      )
+    const scheduler = Effect.map(
+      Layer.build(ClusterScheduler.layer({
+        autoStart: false,
+        shutdownTimeout: options.shutdownTimeout,
+        runnerName: options.runnerName
+      })),
+      (built) => Context.get(built, Scheduler.Scheduler)
+    )
+    return yield* build(scheduler, { _tag: "Routed", send, view })
+  })
 
 /**
  * The durable scheduler, built in the current scope. A database locked by
@@ -469,6 +600,12 @@ type DurableLayer = Layer.Layer<
 /** The durable adapter as a layer, started when built (see `SchedulerAdapter`). */
 export const layerSql = (options: DurableRayAdapterOptions = {}): DurableLayer =>
   SchedulerAdapter.layer(makeSql(options))
+
+/** The cluster adapter as a layer, not started: what the service builds in cluster mode (see `SchedulerAdapter`). */
+export const layerClusterNotStarted = (
+  options: ClusterRayAdapterOptions
+): Layer.Layer<SchedulerAdapter.SchedulerAdapter, never, CollectorRunner | JobStateStore | ClusterRequirements> =>
+  SchedulerAdapter.layerNotStarted(makeCluster(options))
 
 /** The durable adapter as a layer, not started: what the service builds (see `SchedulerAdapter`). */
 export const layerSqlNotStarted = (options: DurableRayAdapterOptions = {}): DurableLayer =>

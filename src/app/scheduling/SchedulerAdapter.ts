@@ -59,6 +59,28 @@ export interface AdapterStatus {
   readonly schedules: ReadonlyMap<string, ScheduleInfo>
   /** The core scheduler's counters (RayScheduler only). */
   readonly scheduler: Option.Option<SchedulerStats>
+  /** Which runner holds what, in cluster mode (`RAYINFO_DATABASE_URL`); none otherwise. */
+  readonly cluster: Option.Option<ClusterStatus>
+}
+
+/** The cluster seen from this process (`ClusterScheduler.topology`, per job). */
+export interface ClusterStatus {
+  /** This process's runner address (`RAYINFO_RUNNER_HOST:RAYINFO_RUNNER_PORT`). */
+  readonly self: string
+  readonly runners: ReadonlyArray<{
+    readonly address: string
+    readonly healthy: boolean
+    readonly lastHeartbeat: DateTime.Utc
+  }>
+  /** The runner hosting the schedules (it fires every occurrence); none while it moves. */
+  readonly schedulesHost: Option.Option<string>
+  /** Per job: the runner holding it (none while it moves) and the runners running it now (scheduled runs). */
+  readonly jobs: ReadonlyMap<
+    string,
+    { readonly holder: Option.Option<string>; readonly runningOn: ReadonlyArray<string> }
+  >
+  /** Why the cluster's tables could not be read, if they could not (the rest is then empty). */
+  readonly problem: Option.Option<string>
 }
 
 /** The adapter's operations: when the collectors run. */

@@ -13,6 +13,12 @@
  * names a `rowid`, which a `VACUUM` may renumber; the service never
  * vacuums.)
  *
+ * On PostgreSQL the `rowid` is the `items.id` identity column (cursors keep
+ * the same format). Identity values and `stored_at` are taken in the order
+ * writers ask for them, not the order they commit in; with several writer
+ * processes the pipeline serializes its insert transactions so that the two
+ * orders agree (see `SqlPipeline.ts`), which keeps the promise above.
+ *
  * SQL errors, and rows that do not decode (e.g. `raw` that is not JSON),
  * are defects (`Effect.orDie`): these queries have no error channel, a
  * failure means a broken database, not something a caller can handle. Bad
@@ -34,6 +40,7 @@ import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import { IsoDateTimeUtc, Json } from "../../scheduler/Task.js"
+import { IntColumn } from "./Columns.js"
 
 /** A stored item. */
 export interface Item {
@@ -147,14 +154,16 @@ const PagedItemRow = Schema.Struct({
   ...eventColumns,
   storedAt: Schema.propertySignature(Schema.DateTimeUtc).pipe(Schema.fromKey("stored_at")),
   position: Schema.propertySignature(Schema.String).pipe(Schema.fromKey("position_stored_at")),
-  rowid: Schema.Number
+  /** SQLite's `rowid`; PostgreSQL's `id` (`BIGINT`, text from the driver). */
+  rowid: IntColumn
 })
 
-/** A `COUNT(*)` row. */
-const CountRow = Schema.Struct({ count: Schema.Number })
+/** A `CAST(COUNT(*) AS INTEGER)` row (a plain `COUNT(*)` is `BIGINT`, text, on PostgreSQL). */
+const CountRow = Schema.Struct({ count: IntColumn })
 
 /** A row of counts by source: a {@link SourceCount}. */
-const SourceCountRow: Schema.Schema<SourceCount> = Schema.Struct({ source: Schema.String, count: Schema.Number })
+const SourceCountRow: Schema.Schema<SourceCount, { readonly source: string; readonly count: number | string }> = Schema
+  .Struct({ source: Schema.String, count: IntColumn })
 
 /**
  * The filters of a page, encoded for SQL: instants as ISO-8601 text (as
@@ -278,24 +287,30 @@ export const parseQuery = (raw: RawItemsQuery): Either.Either<ItemsQuery, Invali
     return { source, collector, since, until, limit, after }
   })
 
-/** SQLite's LIMIT: -1 means no limit. */
-const sqlLimit = (limit: number): number =>
-  limit === Infinity ? -1 : Number.isFinite(limit) ? Math.max(0, Math.floor(limit)) : 0
+/** A row count for LIMIT: none for `Infinity` (no LIMIT at all: PostgreSQL has no `LIMIT -1`), 0 for NaN. */
+const rowLimit = (limit: number): number | undefined =>
+  limit === Infinity ? undefined : Number.isFinite(limit) ? Math.max(0, Math.floor(limit)) : 0
 
 /** Builds the service on a SQL client; exported for composing without the layer. */
 export const make: Effect.Effect<ItemsService, never, SqlClient.SqlClient> = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
+  /** The insertion order: SQLite's implicit `rowid`, PostgreSQL's `id` identity column. */
+  const rowid = sql.onDialectOrElse({ pg: () => sql.literal("id"), orElse: () => sql.literal("rowid") })
+  const limitClause = (limit: number) => {
+    const rows = rowLimit(limit)
+    return rows === undefined ? sql.literal("") : sql`LIMIT ${rows}`
+  }
 
   const count = SqlSchema.single({
     Request: Schema.Void,
     Result: CountRow,
-    execute: () => sql`SELECT COUNT(*) AS count FROM items`
+    execute: () => sql`SELECT CAST(COUNT(*) AS INTEGER) AS count FROM items`
   })
 
   const countBySource = SqlSchema.findAll({
     Request: Schema.Void,
     Result: SourceCountRow,
-    execute: () => sql`SELECT source, COUNT(*) AS count FROM items GROUP BY source ORDER BY source`
+    execute: () => sql`SELECT source, CAST(COUNT(*) AS INTEGER) AS count FROM items GROUP BY source ORDER BY source`
   })
 
   const recent = SqlSchema.findAll({
@@ -303,7 +318,7 @@ export const make: Effect.Effect<ItemsService, never, SqlClient.SqlClient> = Eff
     Result: ItemRow,
     execute: (limit) =>
       sql`SELECT source, key, raw, fetched_at, stored_at, debug FROM items
-          ORDER BY stored_at DESC, rowid DESC LIMIT ${sqlLimit(limit)}`
+          ORDER BY stored_at DESC, ${rowid} DESC ${limitClause(limit)}`
   })
 
   const pageRows = SqlSchema.findAll({
@@ -321,11 +336,11 @@ export const make: Effect.Effect<ItemsService, never, SqlClient.SqlClient> = Eff
         ...(query.until === undefined ? [] : [sql`stored_at < ${query.until}`]),
         ...(query.after === undefined
           ? []
-          : [sql`(stored_at, rowid) < (${query.after.storedAt}, ${query.after.rowid})`])
+          : [sql`(stored_at, ${rowid}) < (${query.after.storedAt}, ${query.after.rowid})`])
       ])
-      return sql`SELECT rowid AS rowid, stored_at AS position_stored_at, source, key, raw, fetched_at, stored_at, debug
+      return sql`SELECT ${rowid} AS rowid, stored_at AS position_stored_at, source, key, raw, fetched_at, stored_at, debug
         FROM items
-        WHERE ${where} ORDER BY stored_at DESC, rowid DESC LIMIT ${query.rows}`
+        WHERE ${where} ORDER BY stored_at DESC, ${rowid} DESC LIMIT ${query.rows}`
     }
   })
 
@@ -356,7 +371,12 @@ export const make: Effect.Effect<ItemsService, never, SqlClient.SqlClient> = Eff
   }
 })
 
-/** The {@link Items} queries on the SqlClient's database (see `Database.ts` for the schema). */
+/**
+ * The {@link Items} queries on the SqlClient's database (see `Database.ts`
+ * for the schema), SQLite or PostgreSQL. On PostgreSQL this is also the
+ * reader's layer (over `Database.layerPg({ url, migrate: false })`): the
+ * server lets readers and writers work concurrently.
+ */
 export const layer: Layer.Layer<Items, never, SqlClient.SqlClient> = Layer.effect(Items, make)
 
 /**

@@ -27,6 +27,7 @@ import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as ProcessOwner from "../ProcessOwner.js"
+import { IntColumn } from "./Columns.js"
 import { type StorageError, withBusyRetry } from "./StorageError.js"
 
 /** Who holds a lease. */
@@ -106,19 +107,22 @@ interface Row {
   readonly expiresAt: number
 }
 
-/** A {@link Row} as the columns of a `lease` row (epoch milliseconds as integers). */
+/**
+ * A {@link Row} as the columns of a `lease` row (epoch milliseconds as
+ * integers: `BIGINT` on PostgreSQL, read as text, see `Columns.IntColumn`).
+ */
 const RowColumns: Schema.Schema<Row, {
   readonly holder: string
   readonly owner: string
   readonly description: string
-  readonly acquired_at: number
-  readonly expires_at: number
+  readonly acquired_at: number | string
+  readonly expires_at: number | string
 }> = Schema.Struct({
   holder: Schema.String,
   owner: Schema.String,
   description: Schema.String,
-  acquiredAt: Schema.propertySignature(Schema.Number).pipe(Schema.fromKey("acquired_at")),
-  expiresAt: Schema.propertySignature(Schema.Number).pipe(Schema.fromKey("expires_at"))
+  acquiredAt: Schema.propertySignature(IntColumn).pipe(Schema.fromKey("acquired_at")),
+  expiresAt: Schema.propertySignature(IntColumn).pipe(Schema.fromKey("expires_at"))
 })
 
 /** A lease's name with its row: what a claim writes. */
@@ -218,7 +222,12 @@ const makeService = (store: Store, options: LeasesOptions): LeasesService => {
   return { acquire }
 }
 
-/** The leases in the `lease` table of the SqlClient's database (migration 4). */
+/**
+ * The leases in the `lease` table of the SqlClient's database (SQLite
+ * migration 4, or PostgreSQL's schema): every step is one statement
+ * (`INSERT ... ON CONFLICT ... WHERE`, `UPDATE ... RETURNING`), atomic on
+ * both databases.
+ */
 export const layerSql = (options: LeasesOptions = {}): Layer.Layer<Leases, never, SqlClient.SqlClient> =>
   Layer.effect(
     Leases,

@@ -9,6 +9,10 @@
  * `StorageError.ts`), or when a stored row or value does not decode. A meta
  * value that is not JSON at run time is a defect (the `Json` type rules it
  * out statically).
+ *
+ * The same statements run on SQLite and PostgreSQL: the upserts are
+ * `INSERT ... ON CONFLICT ... DO UPDATE`, atomic on both, so runs recorded
+ * by several processes at once all count.
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as SqlSchema from "@effect/sql/SqlSchema"

@@ -36,7 +36,7 @@ import { declare, encodeDeclaration, InvalidScheduleError } from "../schedules.j
 import * as DueTimer from "./dueTimer.js"
 import * as Schedules from "./schedules.js"
 import * as Source from "./source.js"
-import { ClusterStorage } from "./storage.js"
+import { ClusterStorage, missingStorageMessage } from "./storage.js"
 
 /** Options of `ClusterScheduler.layer`, and a report of each run (tests). @internal */
 export interface ClusterSchedulerOptions extends PublicOptions {
@@ -68,11 +68,7 @@ const resolve = (options: ClusterSchedulerOptions) => {
   }
 }
 
-const missingStorage = () =>
-  Effect.dieMessage(
-    `${where}: no cluster storage in the context. Provide ClusterScheduler.layerStorage (on a PostgreSQL SqlClient) ` +
-      "with Layer.provideMerge below both the cluster's Sharding and this layer (see docs/cluster.md)"
-  )
+const missingStorage = () => Effect.dieMessage(missingStorageMessage(where))
 
 /**
  * Stores a `Run` message as @effect/cluster's client would (same envelope,

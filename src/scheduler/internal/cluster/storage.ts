@@ -33,6 +33,11 @@ export class ClusterStorage extends Context.Tag("ray-scheduler/cluster/ClusterSt
   readonly messages: MessageStorage.MessageStorage["Type"]
 }>() {}
 
+/** Why `where` cannot run: the storage of `layerStorage` is missing from its context. @internal */
+export const missingStorageMessage = (where: string) =>
+  `${where}: no cluster storage in the context. Provide ClusterScheduler.layerStorage (on a PostgreSQL SqlClient) ` +
+  "with Layer.provideMerge below both the cluster's Sharding and this layer (see docs/cluster.md)"
+
 /** The default table prefix: @effect/cluster's own default. @internal */
 export const defaultPrefix = "cluster"
 
