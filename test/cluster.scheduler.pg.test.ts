@@ -496,4 +496,66 @@ describe.skipIf(!available)("LIVE: ClusterScheduler on PostgreSQL (one runner)",
       }).pipe(Effect.scoped),
     60_000
   )
+
+  it.live(
+    "topology: this runner, the runners, each source's holder, the runs in flight and the waiting retries",
+    () =>
+      Effect.gen(function*() {
+        const reports: Array<Source.RunReport> = []
+        const release = yield* Deferred.make<void>()
+        const started = yield* Deferred.make<void>()
+        const consumers = Layer.mergeAll(
+          TaskConsumer.layer({
+            name: "slow",
+            consume: () => Effect.zipRight(Deferred.succeed(started, undefined), Deferred.await(release))
+          }),
+          TaskConsumer.layer({
+            name: "flaky",
+            retry: Schedule.spaced("20 seconds"),
+            consume: () => Effect.fail("not yet")
+          })
+        )
+        const Runner = yield* runner(consumers, reports)
+        yield* Effect.gen(function*() {
+          const scheduler = yield* Scheduler
+          const config = yield* ShardingConfig.ShardingConfig
+          const self = Option.map(config.runnerAddress, (a) => `${a.host}:${a.port}`)
+          const slow = yield* Task.create({ source: "slow", args: {} })
+          const flaky = yield* Task.create({ source: "flaky", args: {} })
+          yield* scheduler.submitAll([slow, flaky])
+          yield* Deferred.await(started).pipe(Effect.timeout("20 seconds"))
+          yield* waitForRuns(reports, 1) // the flaky task's first run failed
+          const failedAt = Date.now()
+          // the shard locks are written by the runner's lock refresh: wait for them
+          let topology = yield* ClusterScheduler.topology(["slow", "flaky", "elsewhere"])
+          for (let i = 0; i < 100 && [...topology.sources.values()].some((s) => Option.isNone(s.holder)); i++) {
+            yield* Effect.sleep("100 millis")
+            topology = yield* ClusterScheduler.topology(["slow", "flaky", "elsewhere"])
+          }
+          assert.isTrue(Option.isSome(self))
+          assert.deepStrictEqual(topology.self, self)
+          assert.isTrue(topology.holdersKnown)
+          assert.deepStrictEqual(topology.runners.map((r) => [r.address, r.healthy]), [[Option.getOrThrow(self), true]])
+          assert.isBelow(Math.abs(DateTime.toEpochMillis(topology.runners[0]!.lastHeartbeat) - Date.now()), 60_000)
+          for (const name of ["slow", "flaky", "elsewhere"]) {
+            assert.deepStrictEqual(topology.sources.get(name)?.holder, self, `${name}: held by the only runner`)
+          }
+          assert.deepStrictEqual(topology.schedulesHost, self)
+          const running = topology.sources.get("slow")!.running
+          assert.deepStrictEqual(running.map((r) => [r.taskId, r.runner, r.attempt]), [[slow.id, "r1", 1]])
+          assert.deepStrictEqual(topology.sources.get("slow")!.retryAt, Option.none())
+          const flakySource = topology.sources.get("flaky")!
+          assert.deepStrictEqual(flakySource.running, [], "the failed run ended; its retry waits")
+          const retryAt = DateTime.toEpochMillis(Option.getOrThrow(flakySource.retryAt))
+          assert.isAtLeast(retryAt, failedAt + 15_000, "due about 20 s after the failure")
+          assert.isAtMost(retryAt, failedAt + 20_000)
+          assert.deepStrictEqual(topology.sources.get("elsewhere")!.running, [])
+          yield* Deferred.succeed(release, undefined)
+          yield* waitForRuns(reports, 2)
+          const after = yield* ClusterScheduler.topology(["slow"])
+          assert.deepStrictEqual(after.sources.get("slow")!.running, [], "the run ended")
+        }).pipe(Effect.provide(Runner), Effect.scoped)
+      }).pipe(Effect.scoped),
+    60_000
+  )
 })

@@ -40,7 +40,7 @@ export const runnerLayer = (options: RunnerOptions) => {
     ...(options.leaseMillis === undefined ? {} : { shardLockExpiration: Duration.millis(options.leaseMillis) })
   }
   const storage = ClusterScheduler.layerStorage({ prefix: options.prefix }).pipe(
-    Layer.provide(ShardingConfig.layer(config))
+    Layer.provideMerge(ShardingConfig.layer(config))
   )
   const cluster = NodeClusterSocket.layer({
     storage: "byo",
