@@ -8,28 +8,13 @@
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import { assert, describe, it } from "@effect/vitest"
-import {
-  Context,
-  DateTime,
-  Deferred,
-  Duration,
-  Effect,
-  Exit,
-  Fiber,
-  Layer,
-  Logger,
-  LogLevel,
-  Redacted,
-  Stream
-} from "effect"
-import type { RawEvent } from "../../src/app/collectors/Collector.js"
+import { Context, Deferred, Duration, Effect, Exit, Fiber, Layer, Redacted, Stream } from "effect"
 import { Pipeline } from "../../src/app/pipeline/Pipeline.js"
 import * as Database from "../../src/app/storage/Database.js"
 import { Items } from "../../src/app/storage/Items.js"
 import { withBusyRetry } from "../../src/app/storage/StorageError.js"
 import { checkPostgres, freshDatabase } from "../services/postgres.js"
-import { captureLogs } from "../support.js"
-import { postgres } from "./tempDb.js"
+import { event, postgres, withMigrationLogs } from "./tempDb.js"
 
 const available = await checkPostgres()
 
@@ -70,28 +55,6 @@ const appliedMigrations = Effect.gen(function*() {
     SELECT migration_id, name FROM ${sql(Database.migrationsTable)} ORDER BY migration_id`
   return rows.map((row) => [row.migration_id, row.name])
 })
-
-const event = (key: string): RawEvent => ({
-  source: "feed",
-  key,
-  raw: { title: key },
-  fetchedAt: DateTime.unsafeMake(0),
-  debug: false
-})
-
-/** Runs `effect` with the migrator's debug logs captured; returns the "Running migration" ids. */
-const withMigrationLogs = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-  captureLogs((logs) =>
-    effect.pipe(
-      Effect.map((result) => ({
-        result,
-        migrations: logs.filter((log) => log.message === "Running migration").map((log) =>
-          log.annotations["migration_id"]
-        )
-      })),
-      Logger.withMinimumLogLevel(LogLevel.Debug)
-    )
-  )
 
 describe.skipIf(!available)("Database.layerPg", () => {
   it.scoped("creates the tables of the SQLite schema, with BIGINT ids and ms, and C-collated text", () =>

@@ -1,13 +1,11 @@
 import * as SqlClient from "@effect/sql/SqlClient"
 import { assert, describe, it } from "@effect/vitest"
-import { DateTime, Effect, Logger, LogLevel, Stream } from "effect"
+import { Effect, Stream } from "effect"
 import * as fs from "node:fs"
-import type { RawEvent } from "../../src/app/collectors/Collector.js"
 import { Pipeline } from "../../src/app/pipeline/Pipeline.js"
 import * as Database from "../../src/app/storage/Database.js"
 import { Items } from "../../src/app/storage/Items.js"
-import { captureLogs } from "../support.js"
-import { services, tempDbFile } from "./tempDb.js"
+import { event, services, tempDbFile, withMigrationLogs } from "./tempDb.js"
 
 const tables = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
@@ -20,28 +18,6 @@ const appliedMigrations = Effect.gen(function*() {
   return yield* sql<{ migration_id: number; name: string }>`
     SELECT migration_id, name FROM ${sql(Database.migrationsTable)} ORDER BY migration_id`
 })
-
-const event = (key: string): RawEvent => ({
-  source: "feed",
-  key,
-  raw: { title: key },
-  fetchedAt: DateTime.unsafeMake(0),
-  debug: false
-})
-
-/** Runs `f` with the migrator's debug logs captured; returns the "Running migration" ids. */
-const withMigrationLogs = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-  captureLogs((logs) =>
-    effect.pipe(
-      Effect.map((a) => ({
-        result: a,
-        migrations: logs.filter((log) => log.message === "Running migration").map((log) =>
-          log.annotations["migration_id"]
-        )
-      })),
-      Logger.withMinimumLogLevel(LogLevel.Debug)
-    )
-  )
 
 describe("Database", () => {
   it.scoped("creates the parent directory and the tables on a new file", () =>

@@ -4,13 +4,14 @@
  * and the {@link Backend}s, to run one suite on SQLite and on PostgreSQL.
  */
 import type * as SqlClient from "@effect/sql/SqlClient"
-import { Effect, Layer } from "effect"
+import { DateTime, Effect, Layer, Logger, LogLevel } from "effect"
 import type * as Duration from "effect/Duration"
 import type * as Scope from "effect/Scope"
 import * as fs from "node:fs"
 import { createRequire } from "node:module"
 import * as os from "node:os"
 import * as path from "node:path"
+import type { RawEvent } from "../../src/app/collectors/Collector.js"
 import type { Pipeline } from "../../src/app/pipeline/Pipeline.js"
 import * as SqlPipeline from "../../src/app/pipeline/SqlPipeline.js"
 import * as Database from "../../src/app/storage/Database.js"
@@ -18,6 +19,7 @@ import * as Items from "../../src/app/storage/Items.js"
 import type { JobStateStore } from "../../src/app/storage/JobStateStore.js"
 import * as SqlJobStateStore from "../../src/app/storage/SqlJobStateStore.js"
 import { freshDatabase } from "../services/postgres.js"
+import { captureLogs } from "../support.js"
 
 /** A fresh temporary directory, removed (recursively) when the scope closes. */
 export const tempDir: Effect.Effect<string, never, Scope.Scope> = Effect.acquireRelease(
@@ -102,3 +104,26 @@ export const lockingConnection = (filename: string): RawConnection => {
   ) => RawConnection
   return new Sqlite(filename, { timeout: 0 })
 }
+
+/** A feed event with key `key` (fetched at the epoch). */
+export const event = (key: string): RawEvent => ({
+  source: "feed",
+  key,
+  raw: { title: key },
+  fetchedAt: DateTime.unsafeMake(0),
+  debug: false
+})
+
+/** Runs `effect` with the migrator's debug logs captured; returns the "Running migration" ids. */
+export const withMigrationLogs = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  captureLogs((logs) =>
+    effect.pipe(
+      Effect.map((result) => ({
+        result,
+        migrations: logs.filter((log) => log.message === "Running migration").map((log) =>
+          log.annotations["migration_id"]
+        )
+      })),
+      Logger.withMinimumLogLevel(LogLevel.Debug)
+    )
+  )
