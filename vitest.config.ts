@@ -11,7 +11,8 @@ const conformance = [
   "test/Scheduler.deadLetters.test.ts",
   "test/Scheduler.workers.test.ts",
   "test/Scheduler.policy.test.ts",
-  "test/Scheduler.schedules.test.ts"
+  "test/Scheduler.schedules.test.ts",
+  "test/Scheduler.tasks.test.ts"
 ]
 
 export default defineConfig({

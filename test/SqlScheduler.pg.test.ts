@@ -157,4 +157,36 @@ describe.skipIf(!available)("Scheduler.layerSql on PostgreSQL", () => {
         yield* b.close
       })
     ))
+
+  it.scoped("tasks and task: pages in (dueAt, id) order with ids in byte order (COLLATE \"C\", whatever the database's locale), filters", () =>
+    captureLogs(() =>
+      Effect.gen(function*() {
+        const prefix = `ray_test_${process.pid}_${Date.now() % 100000}_l_`
+        const { open } = yield* pgStore(prefix)
+        const a = yield* open(TaskConsumer.layer({ name: "s", consume: () => Effect.void }))
+        const ids = ["b", "B", "a", "C", "_", "a-1", "a1", "A"]
+        yield* a.scheduler.submitAll(
+          yield* Effect.forEach(ids, (id, i) => Task.create({ id, source: i < 6 ? "s" : "t", scheduleAt: at(5000) }))
+        )
+        yield* a.scheduler.submit(yield* Task.create({ id: "early", source: "s", scheduleAt: at(4000) }))
+        const listed: Array<string> = []
+        let cursor: string | undefined
+        for (let i = 0; i < 10; i++) {
+          const page = yield* a.scheduler.tasks({ limit: 2, cursor })
+          listed.push(...page.tasks.map((info) => info.task.id))
+          if (page.nextCursor._tag === "None") break
+          cursor = page.nextCursor.value
+        }
+        assert.deepStrictEqual(listed, ["early", "A", "B", "C", "_", "a", "a-1", "a1", "b"])
+        const t = yield* a.scheduler.tasks({ source: "t", dueBefore: at(5001) })
+        assert.deepStrictEqual(t.tasks.map((info) => [info.task.id, info.state, info.attempt]), [
+          ["A", "pending", 1],
+          ["a1", "pending", 1]
+        ])
+        const found = yield* a.scheduler.task("a-1")
+        assert.deepStrictEqual(found._tag === "Some" ? found.value.task.source : undefined, "s")
+        assert.strictEqual((yield* a.scheduler.task("nope"))._tag, "None")
+        yield* a.close
+      })
+    ))
 })

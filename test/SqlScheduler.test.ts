@@ -523,7 +523,7 @@ describe("Scheduler.layerSql (SQLite file)", () => {
       ) yield* rows(file, statement)
       const seen: Array<Seen> = []
       const a = yield* open(file, [recording("s", seen)])
-      assert.deepStrictEqual(yield* rows(file, "SELECT MAX(version) AS v FROM ray_scheduler_schema"), [{ v: 3 }])
+      assert.deepStrictEqual(yield* rows(file, "SELECT MAX(version) AS v FROM ray_scheduler_schema"), [{ v: 4 }])
       assert.deepStrictEqual(
         (yield* rows(file, "SELECT seq, id, h, attempts, done, retry_ms FROM ray_scheduler_tasks ORDER BY seq")).map((
           r
@@ -622,4 +622,63 @@ describe("Scheduler.layerSql (SQLite file)", () => {
       assert.strictEqual(seen.filter((s) => s.name === "hang").length, 1)
       yield* b.close
     }))
+
+  it.scoped("tasks and task read the store: tasks beyond the memory window, a recovered run's attempt; a page is one range of the (due_ms, id) index", () =>
+    captureLogs(() =>
+      Effect.gen(function*() {
+        const file = yield* dbFile
+        const seen: Array<Seen> = []
+        const a = yield* open(file, [recording("s", seen)], { memoryWindow: 4, shutdownTimeout: "1 second" })
+        const tasks: Array<Task> = []
+        for (let i = 0; i < 30; i++) tasks.push(yield* task(`t${i}`, "s", 10_000 + 1000 * (i % 4)))
+        yield* a.scheduler.submitAll(tasks)
+        yield* a.scheduler.submit(yield* task("h", "s", 100, { hang: true }))
+        yield* TestClock.setTime(100)
+        yield* settle
+        assert.deepStrictEqual(seen.map((s) => s.name), ["h"])
+        // 30 pending, most of them in the store only (the window holds 4), and one running
+        const listed: Array<Scheduler.TaskInfo> = []
+        const sizes: Array<number> = []
+        let cursor: string | undefined
+        do {
+          const page = yield* a.scheduler.tasks({ limit: 7, cursor })
+          listed.push(...page.tasks)
+          sizes.push(page.tasks.length)
+          cursor = page.nextCursor._tag === "Some" ? page.nextCursor.value : undefined
+        } while (cursor !== undefined && sizes.length < 10)
+        assert.deepStrictEqual(sizes, [7, 7, 7, 7, 3])
+        const expected = [...tasks].sort((x, y) => x.dueMillis - y.dueMillis || (x.id < y.id ? -1 : 1))
+        assert.deepStrictEqual(
+          listed.map((i) => [nameOf(i.task.id), i.state, i.attempt]),
+          [["h", "running", 1], ...expected.map((t) => [nameOf(t.id), "pending", 1])]
+        )
+        const stored = yield* a.scheduler.task(uid("t29"))
+        assert.deepStrictEqual(
+          stored._tag === "Some" ? [stored.value.state, DateTime.toEpochMillis(stored.value.dueAt)] : [],
+          ["pending", 11_000],
+          "a task in the store only"
+        )
+        const pending = yield* a.scheduler.tasks({ state: "pending", source: "s", limit: 1000 })
+        assert.strictEqual(pending.tasks.length, 30)
+        const plan = yield* rows(
+          file,
+          `EXPLAIN QUERY PLAN SELECT seq FROM ray_scheduler_tasks
+            WHERE done = 0 AND (due_ms, id) > (100, 'x') ORDER BY due_ms, id LIMIT 8`
+        )
+        assert.deepStrictEqual(plan.map((r) => r.detail), [
+          "SEARCH ray_scheduler_tasks USING INDEX ray_scheduler_tasks_due_id ((due_ms,id)>(?,?))"
+        ])
+        // the stop interrupts the hanging run: it stays in the store, and its next run is attempt 2
+        yield* closeDriving(a.close)
+        const b = yield* open(file, [], { memoryWindow: 4 }) // no consumer: the recovered task waits for one
+        const recovered = yield* b.scheduler.task(uid("h"))
+        assert.deepStrictEqual(
+          recovered._tag === "Some" ? [recovered.value.state, recovered.value.attempt] : [],
+          ["pending", 2]
+        )
+        const first = yield* b.scheduler.tasks({ limit: 1 })
+        assert.deepStrictEqual(first.tasks.map((i) => [nameOf(i.task.id), i.state, i.attempt]), [["h", "pending", 2]])
+        yield* b.close
+      })
+    ))
 })

@@ -13,7 +13,7 @@ import { DateTime, Deferred, type Duration, Effect, Exit, Layer, Option, Schedul
 import * as ClusterScheduler from "../src/scheduler/ClusterScheduler.js"
 import * as ConsumerRegistry from "../src/scheduler/ConsumerRegistry.js"
 import type * as Source from "../src/scheduler/internal/cluster/source.js"
-import { Scheduler } from "../src/scheduler/Scheduler.js"
+import { Scheduler, type TaskInfo } from "../src/scheduler/Scheduler.js"
 import { Task } from "../src/scheduler/Task.js"
 import * as TaskConsumer from "../src/scheduler/TaskConsumer.js"
 import * as TaskRun from "../src/scheduler/TaskRun.js"
@@ -555,6 +555,120 @@ describe.skipIf(!available)("LIVE: ClusterScheduler on PostgreSQL (one runner)",
           const after = yield* ClusterScheduler.topology(["slow"])
           assert.deepStrictEqual(after.sources.get("slow")!.running, [], "the run ended")
         }).pipe(Effect.provide(Runner), Effect.scoped)
+      }).pipe(Effect.scoped),
+    60_000
+  )
+
+  it.live(
+    "tasks and task: pages in (dueAt, id) order across the cluster's table, filters, a running task, a waiting retry at attempt 2, invalid queries",
+    () =>
+      Effect.gen(function*() {
+        const reports: Array<Source.RunReport> = []
+        const release = yield* Deferred.make<void>()
+        const started = yield* Deferred.make<void>()
+        const consumers = Layer.mergeAll(
+          TaskConsumer.layer({
+            name: "slow",
+            consume: () => Effect.zipRight(Deferred.succeed(started, undefined), Deferred.await(release))
+          }),
+          TaskConsumer.layer({ name: "flaky", retry: Schedule.spaced("20 seconds"), consume: () => Effect.fail("no") }),
+          TaskConsumer.layer({ name: "later", consume: () => Effect.void })
+        )
+        const Runner = yield* runner(consumers, reports)
+        yield* Effect.gen(function*() {
+          const scheduler = yield* Scheduler
+          const now = yield* DateTime.now
+          const later = yield* Effect.forEach(Array.from({ length: 25 }, (_, i) => i), (i) =>
+            Task.create({
+              id: `later-${i}`,
+              source: "later",
+              scheduleAt: DateTime.add(now, { hours: 1, seconds: i % 5 }) // 5 instants: the id orders within one
+            }))
+          const slow = new Task({ id: "slow-1", source: "slow", args: {}, scheduleAt: now })
+          const flaky = new Task({ id: "flaky-1", source: "flaky", args: {}, scheduleAt: now })
+          yield* scheduler.submitAll([...later, slow, flaky])
+          yield* Deferred.await(started).pipe(Effect.timeout("20 seconds"))
+          yield* waitForRuns(reports, 1) // the flaky task's first run failed: its retry waits 20 s
+          const failedAt = Date.now()
+          assert.deepStrictEqual(reports.map((r) => [r.task.id, r.result]), [["flaky-1", "retried"]])
+
+          // all of them, in pages of 10
+          const pages: Array<ReadonlyArray<TaskInfo>> = []
+          let cursor: string | undefined
+          do {
+            const page = yield* scheduler.tasks({ limit: 10, cursor })
+            pages.push(page.tasks)
+            cursor = Option.getOrUndefined(page.nextCursor)
+          } while (cursor !== undefined && pages.length < 10)
+          assert.deepStrictEqual(pages.map((p) => p.length), [10, 10, 7])
+          const listed = pages.flat()
+          const inOrder = [...later].sort((a, b) => a.dueMillis - b.dueMillis || (a.id < b.id ? -1 : 1))
+          assert.deepStrictEqual(
+            listed.map((i) => [i.task.id, i.state, i.attempt]),
+            [
+              ["slow-1", "running", 1],
+              ["flaky-1", "pending", 2],
+              ...inOrder.map((t) => [t.id, "pending", 1])
+            ]
+          )
+          assert.strictEqual(DateTime.toEpochMillis(listed[0]!.dueAt), DateTime.toEpochMillis(now))
+          const retryAt = DateTime.toEpochMillis(listed[1]!.dueAt)
+          assert.isAtLeast(retryAt, failedAt + 15_000, "the retry's instant, about 20 s after the failure")
+          assert.isAtMost(retryAt, failedAt + 20_000)
+          assert.strictEqual(listed[1]!.task.dueMillis, retryAt)
+          for (const [i, info] of listed.slice(2).entries()) {
+            assert.isTrue(DateTime.Equivalence(info.dueAt, inOrder[i]!.scheduleAt))
+          }
+
+          // filters
+          const ids = (page: { readonly tasks: ReadonlyArray<TaskInfo> }) => page.tasks.map((i) => i.task.id)
+          assert.deepStrictEqual(ids(yield* scheduler.tasks({ state: "running" })), ["slow-1"])
+          assert.deepStrictEqual(
+            ids(yield* scheduler.tasks({ state: "pending", limit: 2 })),
+            ["flaky-1", inOrder[0]!.id]
+          )
+          assert.deepStrictEqual(
+            ids(yield* scheduler.tasks({ source: "later", limit: 1000 })),
+            inOrder.map((t) => t.id)
+          )
+          assert.deepStrictEqual(
+            ids(yield* scheduler.tasks({ dueBefore: DateTime.add(now, { hours: 1 }) })),
+            ["slow-1", "flaky-1"]
+          )
+          const tail = yield* scheduler.tasks({
+            source: "later",
+            dueBefore: DateTime.add(now, { hours: 1, seconds: 1 })
+          })
+          assert.deepStrictEqual(ids(tail), inOrder.slice(0, 5).map((t) => t.id), "the first instant's five")
+
+          // one task
+          const info = (id: string) =>
+            Effect.map(scheduler.task(id), Option.map((i) => [i.task.id, i.state, i.attempt] as const))
+          assert.deepStrictEqual(yield* info("slow-1"), Option.some(["slow-1", "running", 1] as const))
+          assert.deepStrictEqual(yield* info("flaky-1"), Option.some(["flaky-1", "pending", 2] as const))
+          assert.deepStrictEqual(yield* info("later-3"), Option.some(["later-3", "pending", 1] as const))
+          assert.deepStrictEqual(yield* info("nothing"), Option.none())
+
+          // invalid queries
+          const limit = yield* Effect.flip(scheduler.tasks({ limit: 0 }))
+          assert.deepStrictEqual([limit._tag, limit.field], ["InvalidTaskQueryError", "limit"])
+          const forged = yield* Effect.flip(scheduler.tasks({ cursor: "bm90IGEgY3Vyc29y" }))
+          assert.deepStrictEqual([forged._tag, forged.field], ["InvalidTaskQueryError", "cursor"])
+
+          // the running task ends: it leaves the table
+          yield* Deferred.succeed(release, undefined)
+          yield* waitForRuns(reports, 2)
+          const deadline = Date.now() + 10_000
+          while (Option.isSome(yield* scheduler.task("slow-1")) && Date.now() < deadline) {
+            yield* Effect.sleep("50 millis")
+          }
+          assert.deepStrictEqual(yield* info("slow-1"), Option.none())
+          assert.deepStrictEqual(ids(yield* scheduler.tasks({ state: "running" })), [])
+        }).pipe(
+          Effect.ensuring(Deferred.succeed(release, undefined)), // a failed assertion does not hang the runner's stop
+          Effect.provide(Runner),
+          Effect.scoped
+        )
       }).pipe(Effect.scoped),
     60_000
   )

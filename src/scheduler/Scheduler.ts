@@ -30,6 +30,7 @@ import type { ConsumerRegistry } from "./ConsumerRegistry.js"
 import * as internal from "./internal/scheduler.js"
 import { declare, type InvalidScheduleError } from "./internal/schedules.js"
 import * as internalSql from "./internal/sqlScheduler.js"
+import type { InvalidTaskQueryError } from "./internal/taskQuery.js"
 import type { JsonObject, Task } from "./Task.js"
 
 /**
@@ -233,6 +234,73 @@ export interface ScheduleInfo {
 }
 
 /**
+ * Whether a task is waiting (`"pending"`: for its instant, a permit, its
+ * consumer, a paused source or a retry) or running (started and not ended).
+ *
+ * @since 0.5.0
+ * @category models
+ */
+export type TaskState = "pending" | "running"
+
+/**
+ * A task pending or running, as the scheduler sees it (`tasks`, `task`).
+ *
+ * @since 0.5.0
+ * @category models
+ */
+export interface TaskInfo {
+  /** The task; its `scheduleAt` is its current due instant (a retry's, or a reschedule's). */
+  readonly task: Task
+  readonly state: TaskState
+  /** When it is due: its `scheduleAt`; for a retry waiting, the retry's instant. */
+  readonly dueAt: DateTime.Utc
+  /** The run it is at: 1 for the first run, 2 and more for a retry (or, durable layers, a run again after a crash). */
+  readonly attempt: number
+}
+
+/**
+ * The options of `tasks`. Every filter is optional.
+ *
+ * @since 0.5.0
+ * @category models
+ */
+export interface TaskQuery {
+  /** Only the tasks of this source (exact). Default: all sources. */
+  readonly source?: string | undefined
+  /** Only the pending or only the running tasks. Default: both. */
+  readonly state?: TaskState | undefined
+  /** Only the tasks due before this instant (`dueAt` < `dueBefore`). Default: no bound. */
+  readonly dueBefore?: DateTime.DateTime | undefined
+  /** Most tasks in the page: an integer from 1 to 1000. Default: 100. */
+  readonly limit?: number | undefined
+  /** Where to go on: the `nextCursor` of the previous page (with the same filters). Default: the first page. */
+  readonly cursor?: string | undefined
+}
+
+/**
+ * A page of `tasks`: the tasks in (`dueAt`, task id) order, and the cursor
+ * of the next page, if there are more tasks.
+ *
+ * @since 0.5.0
+ * @category models
+ */
+export interface TaskPage {
+  readonly tasks: ReadonlyArray<TaskInfo>
+  /** Give it as `cursor` to read the next page; none when this page is the last. */
+  readonly nextCursor: Option.Option<string>
+}
+
+/**
+ * `tasks` was given an invalid query: `field` names the option (`source`,
+ * `state`, `dueBefore`, `limit`, `cursor`) and `reason` what is wrong. A
+ * `Schema.TaggedError` (it can go over the wire as it is).
+ *
+ * @since 0.5.0
+ * @category errors
+ */
+export { InvalidTaskQueryError } from "./internal/taskQuery.js"
+
+/**
  * `schedule` was given invalid options: `reason` names the field and what
  * is wrong (`id`, `reason`).
  *
@@ -336,6 +404,18 @@ export interface SchedulerService {
   readonly unschedule: (id: string) => Effect.Effect<boolean>
   /** The declared schedules, by id. */
   readonly schedules: Effect.Effect<ReadonlyArray<ScheduleInfo>>
+  /**
+   * A page of the tasks pending or running, in (`dueAt`, task id) order,
+   * filtered by `query` (see {@link TaskQuery}); `nextCursor` reads on
+   * (keyset paging: a page costs its size, not the tasks before it). A
+   * snapshot per page: a task moved or started between two pages may be
+   * missed or seen twice. Fails with `InvalidTaskQueryError` naming the
+   * option that is invalid (a `limit` outside 1..1000, a `cursor` that no
+   * page returned, ...).
+   */
+  readonly tasks: (query?: TaskQuery) => Effect.Effect<TaskPage, InvalidTaskQueryError>
+  /** The task with this id if it is pending or running. */
+  readonly task: (id: string) => Effect.Effect<Option.Option<TaskInfo>>
 }
 
 /**

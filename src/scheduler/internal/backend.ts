@@ -10,11 +10,13 @@ import * as Cause from "effect/Cause"
 import * as DateTime from "effect/DateTime"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import type { DeadLetter, DeadLetterReason } from "../Scheduler.js"
+import * as Option from "effect/Option"
+import type { DeadLetter, DeadLetterReason, TaskInfo, TaskPage } from "../Scheduler.js"
 import type { Task } from "../Task.js"
 import type { TaskEntry } from "./ids.js"
 import type { ScheduleStore } from "./schedules.js"
 import type { SchedulerState } from "./state.js"
+import { infoOfEntry, pageOf, type ResolvedTaskQuery, selectEntries } from "./taskQuery.js"
 import type { RunHooks } from "./worker.js"
 
 /** @internal */
@@ -53,6 +55,16 @@ export interface Backend {
   readonly reschedule: (taskId: string, entry: TaskEntry | undefined, dueMillis: number) => Effect.Effect<boolean>
   /** Where the schedules are kept, and how their occurrences are submitted. */
   readonly scheduleStore: ScheduleStore
+  /**
+   * The run number of `task`, pending or running in memory: the run it is
+   * at if running, its next run if pending (1 for a first run). No side
+   * effect (unlike `hooks.attempt`).
+   */
+  readonly attemptOf: (task: Task) => number
+  /** A page of the tasks pending or running (`SchedulerService.tasks`, the query validated). */
+  readonly tasks: (query: ResolvedTaskQuery) => Effect.Effect<TaskPage>
+  /** The task `id` if it is pending or running (`SchedulerService.task`). */
+  readonly task: (id: string) => Effect.Effect<Option.Option<TaskInfo>>
 }
 
 /** The reason a run's cause makes it a dead letter. @internal */
@@ -110,10 +122,24 @@ export const memoryBackend = (
   const settled = (task: Task): void => {
     if (retries.size > 0) retries.delete(task.id)
   }
+  const attemptOf = (task: Task): number => retries.size === 0 ? 1 : (retries.get(task.id)?.attempts ?? 0) + 1
   return {
+    attemptOf,
+    tasks: (query) =>
+      Effect.sync(() =>
+        pageOf(
+          selectEntries(state, query, query.limit + 1).map((entry) => infoOfEntry(entry, attemptOf(entry.value))),
+          query.limit
+        )
+      ),
+    task: (id) =>
+      Effect.sync(() => {
+        const entry = state.ids.get(id)
+        return entry === undefined ? Option.none() : Option.some(infoOfEntry(entry, attemptOf(entry.value)))
+      }),
     accept: (tasks) => Effect.sync(() => state.accept(tasks)),
     hooks: {
-      attempt: (task) => retries.size === 0 ? 1 : (retries.get(task.id)?.attempts ?? 0) + 1,
+      attempt: attemptOf,
       beforeRun: undefined,
       succeeded: settled,
       cancelled: settled,

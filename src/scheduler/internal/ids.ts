@@ -68,6 +68,13 @@ export class IdIndex {
     if (this.endedCount > 4096 && this.endedCount > 3 * (this.map.size - this.endedCount)) this.sweep()
   }
 
+  /** Calls `f` with the entry of each task pending or running (a read: `f` must not change the index). */
+  forEach(f: (entry: TaskEntry) => void): void {
+    this.map.forEach((entry) => {
+      if (entry.runner !== ENDED) f(entry)
+    })
+  }
+
   private sweep(): void {
     const live = new Map<string, TaskEntry>()
     // `forEach`, not `for (const [id, entry] of ...)`: no array per entry (2.4× faster on 1M entries)

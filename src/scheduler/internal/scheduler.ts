@@ -35,6 +35,7 @@ import { dispatcher } from "./dispatcher.js"
 import type { Lane } from "./lane.js"
 import { makeSchedules } from "./schedules.js"
 import { type Host, SchedulerState } from "./state.js"
+import { resolveTaskQuery } from "./taskQuery.js"
 import { type RunHooks, worker } from "./worker.js"
 
 /** Defaults of {@link SchedulerOptions}. @internal */
@@ -559,7 +560,9 @@ export const makeWith = <E, R>(
         Effect.suspend(() => state.phase === "closed" ? closed("schedule") : schedules.schedule(options)),
       unschedule: (id) =>
         Effect.suspend(() => state.phase === "closed" ? closed("unschedule") : schedules.unschedule(id)),
-      schedules: schedules.list
+      schedules: schedules.list,
+      tasks: (query) => Effect.flatMap(resolveTaskQuery(query), backend.tasks),
+      task: (id) => typeof id === "string" && id.length > 0 ? backend.task(id) : Effect.succeed(Option.none())
     }
 
     yield* Effect.addFinalizer(() =>

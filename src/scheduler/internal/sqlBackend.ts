@@ -16,9 +16,10 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as FiberId from "effect/FiberId"
+import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as os from "node:os"
-import type { DeadLetter, DeadLetterReason } from "../Scheduler.js"
+import type { DeadLetter, DeadLetterReason, TaskInfo } from "../Scheduler.js"
 import type { Task } from "../Task.js"
 import { type Backend, describeCause, noConsumerMessage, reasonOf } from "./backend.js"
 import type { TaskEntry } from "./ids.js"
@@ -34,9 +35,11 @@ import {
   intIn,
   migrate,
   type Tables,
+  taskIdKey,
   taskOfRow,
   type TaskRow
 } from "./sqlStore.js"
+import { infoOfEntry, pageOf, type ResolvedTaskQuery, selectEntries } from "./taskQuery.js"
 
 /** Options of the SQL backend, validated. @internal */
 export interface SqlSettings {
@@ -560,7 +563,86 @@ export const sqlBackend = (
         )))
     }
 
+    // ---- listing tasks ------------------------------------------------------
+
+    /** The run a task in memory is at (running) or will be at (pending). */
+    const attemptOf = (task: Task): number => (attempts.get(task.id) ?? 0) + 1
+
+    const idKey = taskIdKey(sql)
+    /** A task row, pending or running: the state is memory's (only memory knows what runs). */
+    const infoOfRow = (row: TaskRow): TaskInfo | undefined => {
+      const task = taskOfRow(row)
+      if (task === undefined) return undefined // corrupt: logged when it is loaded
+      const entry = state.ids.get(row.id)
+      const running = entry !== undefined && entry.runner !== undefined
+      return {
+        task,
+        state: running ? "running" : "pending",
+        dueAt: task.scheduleAt,
+        // the row counts the runs started (committed: the caller flushed the journal)
+        attempt: running ? attemptOf(task) : Number(row.attempts) + 1
+      }
+    }
+
+    /**
+     * A page from the store (every pending or running task has a row), by
+     * the `(due_ms, id)` index: one index range per statement. Rows of
+     * running tasks are skipped when only pending ones are asked for, so a
+     * statement may be followed by another from where it ended.
+     */
+    const storedPage = (query: ResolvedTaskQuery) =>
+      locked(Effect.gen(function*() {
+        yield* flushNow
+        const out: Array<TaskInfo> = []
+        // running tasks are few (at most the permits): read past them in one statement
+        const rowsWanted = query.limit + 1 + (query.state === "pending" ? state.totals.inFlight : 0)
+        let after = query.after
+        for (;;) {
+          const rows = yield* sql<TaskRow>`SELECT seq, id, source, due_ms, args, attempts FROM ${sql(t.tasks)}
+            WHERE ${
+            sql.and([
+              sql`done = 0`,
+              ...(query.source === undefined ? [] : [sql`source = ${query.source}`]),
+              ...(query.dueBeforeMillis === undefined ? [] : [sql`due_ms < ${query.dueBeforeMillis}`]),
+              ...(after === undefined ? [] : [sql`(due_ms, ${idKey}) > (${after.dueMillis}, ${after.id})`])
+            ])
+          } ORDER BY due_ms, ${idKey} LIMIT ${rowsWanted}`
+          for (const row of rows) {
+            const info = infoOfRow(row)
+            if (info === undefined || (query.state === "pending" && info.state === "running")) continue
+            out.push(info)
+            if (out.length > query.limit) return out
+          }
+          const last = rows[rows.length - 1]
+          if (rows.length < rowsWanted || last === undefined) return out
+          after = { dueMillis: Number(last.due_ms), id: last.id }
+        }
+      }))
+
     const backend: Backend = {
+      attemptOf,
+      tasks: (query) =>
+        query.state === "running"
+          // every running task is in memory
+          ? Effect.sync(() =>
+            pageOf(
+              selectEntries(state, query, query.limit + 1).map((entry) => infoOfEntry(entry, attemptOf(entry.value))),
+              query.limit
+            )
+          )
+          : Effect.map(dieOnStoreError(storedPage(query)), (infos) => pageOf(infos, query.limit)),
+      task: (id) =>
+        Effect.suspend(() => {
+          const entry = state.ids.get(id)
+          if (entry !== undefined) return Effect.succeed(Option.some(infoOfEntry(entry, attemptOf(entry.value))))
+          // beyond the memory window (or a paused source's): in the store only
+          return dieOnStoreError(locked(Effect.gen(function*() {
+            yield* flushNow
+            const rows = yield* sql<TaskRow>`SELECT seq, id, source, due_ms, args, attempts FROM ${sql(t.tasks)}
+              WHERE h = ${idHash(id)} AND id = ${id} AND done = 0`
+            return Option.fromNullable(rows[0] === undefined ? undefined : infoOfRow(rows[0]))
+          })))
+        }),
       accept: (tasks) => accept(tasks),
       scheduleStore,
       pausedChanged,
@@ -596,7 +678,7 @@ export const sqlBackend = (
             refillWanted = true
             requestFlush()
           }
-          return (attempts.get(task.id) ?? 0) + 1
+          return attemptOf(task)
         },
         beforeRun: (_task, seq) =>
           Effect.suspend(() => {

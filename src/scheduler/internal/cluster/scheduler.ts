@@ -27,16 +27,25 @@ import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import type { ClusterSchedulerOptions as PublicOptions } from "../../ClusterScheduler.js"
 import type { ConsumerRegistry } from "../../ConsumerRegistry.js"
-import { Scheduler, type SchedulerService, type SchedulerStats, type SourceStats } from "../../Scheduler.js"
+import {
+  Scheduler,
+  type SchedulerService,
+  type SchedulerStats,
+  type SourceStats,
+  type TaskInfo
+} from "../../Scheduler.js"
 import { Task } from "../../Task.js"
 import { olderThanMillis } from "../backend.js"
 import { Counters } from "../counters.js"
 import { invalidOption, notATask } from "../scheduler.js"
 import { declare, encodeDeclaration, InvalidScheduleError } from "../schedules.js"
+import { taskOfRow } from "../sqlStore.js"
+import { pageOf, resolveTaskQuery } from "../taskQuery.js"
 import * as DueTimer from "./dueTimer.js"
 import * as Schedules from "./schedules.js"
 import * as Source from "./source.js"
 import { ClusterStorage, missingStorageMessage } from "./storage.js"
+import type * as Store from "./store.js"
 
 /** Options of `ClusterScheduler.layer`, and a report of each run (tests). @internal */
 export interface ClusterSchedulerOptions extends PublicOptions {
@@ -140,6 +149,21 @@ const makeLocal = (options: ReturnType<typeof resolve>, onRun: ClusterSchedulerO
   })
 
 const isTask = Schema.is(Task)
+
+/**
+ * A task's row as `tasks` shows it: running once claimed (`started_ms`),
+ * at its run number (`attempt`: 2 and more for a retry); none if corrupt.
+ */
+const infoOfRow = (row: Store.ClusterTaskRow): TaskInfo | undefined => {
+  const task = taskOfRow(row)
+  if (task === undefined) return undefined
+  return {
+    task,
+    state: row.started_ms === null ? "pending" : "running",
+    dueAt: task.scheduleAt,
+    attempt: Number(row.attempt)
+  }
+}
 
 /** Fails a transaction (a rollback) without an error of the store. */
 class Conflict {
@@ -394,7 +418,20 @@ export const layer = (
             ).pipe(Effect.mapError((reason) => new InvalidScheduleError({ id: decl.id, reason })))
           }),
         unschedule: (id) => viaHost("unschedule", host.Unschedule({ id })),
-        schedules: Effect.map(viaHost("schedules", host.List()), (infos) => infos.map(Schedules.fromJson))
+        schedules: Effect.map(viaHost("schedules", host.List()), (infos) => infos.map(Schedules.fromJson)),
+        tasks: (query) =>
+          Effect.flatMap(resolveTaskQuery(query), (q) =>
+            Effect.map(
+              orDieSql("tasks", store.page(q, q.limit + 1)),
+              (rows) => pageOf(rows.flatMap((row) => infoOfRow(row) ?? []), q.limit)
+            )),
+        task: (id) =>
+          typeof id === "string" && id.length > 0
+            ? Effect.map(
+              orDieSql("task", store.find(id)),
+              (row) => Option.fromNullable(row === undefined ? undefined : infoOfRow(row))
+            )
+            : Effect.succeed(Option.none())
       }
 
       function setPaused(source: string, paused: boolean) {

@@ -19,11 +19,14 @@ import type { DeadLetter, DeadLetterReason } from "../../Scheduler.js"
 import type { Task } from "../../Task.js"
 import type { ScheduleRow } from "../schedules.js"
 import { chunkRows, chunks, deadLetterOfRow, type DeadLetterRow, taskOfRow, type TaskRow } from "../sqlStore.js"
+import type { ResolvedTaskQuery } from "../taskQuery.js"
 import { Batcher } from "./batcher.js"
 
 /** A pending or running task's row. @internal */
 export interface ClusterTaskRow extends TaskRow {
   readonly token: string
+  /** The current run's number (1, then 2 and more for retries); `TaskRow.attempts` is not a column here. */
+  readonly attempt: number
   readonly started_ms: number | null
   readonly runner: string | null
 }
@@ -80,6 +83,13 @@ export interface ClusterStore {
   readonly countsBySource: Effect.Effect<ReadonlyMap<string, SourceCounts>, SqlError>
   /** Rows pending or running, earliest first, at most `limit`. */
   readonly list: (limit: number) => Effect.Effect<ReadonlyArray<ClusterTaskRow>, SqlError>
+  /**
+   * Rows pending or running that match `query`, in (due, id) order (ids in
+   * byte order), after `query.after`, at most `rows` (`SchedulerService.tasks`).
+   */
+  readonly page: (query: ResolvedTaskQuery, rows: number) => Effect.Effect<ReadonlyArray<ClusterTaskRow>, SqlError>
+  /** The row of task `id`, pending or running. */
+  readonly find: (id: string) => Effect.Effect<ClusterTaskRow | undefined, SqlError>
   readonly isPending: (id: string) => Effect.Effect<boolean, SqlError>
   readonly deadLetters: Effect.Effect<ReadonlyArray<DeadLetter>, SqlError>
   readonly deadLetterCount: Effect.Effect<number, SqlError>
@@ -141,6 +151,8 @@ export const make = (sql: SqlClient.SqlClient, prefix: string): Effect.Effect<Cl
         runner TEXT
       )`
       yield* sql`CREATE INDEX IF NOT EXISTS ${sql(`${t.tasks}_due`)} ON ${tasks} (due_ms) WHERE started_ms IS NULL`
+      // listing tasks (`SchedulerService.tasks`): a page is one range of this index (added in 0.5: IF NOT EXISTS)
+      yield* sql`CREATE INDEX IF NOT EXISTS ${sql(`${t.tasks}_due_id`)} ON ${tasks} (due_ms, id COLLATE "C")`
       yield* sql`CREATE TABLE IF NOT EXISTS ${dead} (
         id TEXT PRIMARY KEY,
         source TEXT NOT NULL,
@@ -266,6 +278,20 @@ export const make = (sql: SqlClient.SqlClient, prefix: string): Effect.Effect<Cl
         (rows) => new Map(rows.map((r) => [r.source, { pending: Number(r.pending), running: Number(r.running) }]))
       ),
       list: (limit) => sql<ClusterTaskRow>`SELECT * FROM ${tasks} ORDER BY due_ms, id LIMIT ${limit}`,
+      page: (query, rows) =>
+        sql<ClusterTaskRow>`SELECT * FROM ${tasks} WHERE ${
+          sql.and([
+            ...(query.source === undefined ? [] : [sql`source = ${query.source}`]),
+            ...(query.state === undefined
+              ? []
+              : [query.state === "pending" ? sql`started_ms IS NULL` : sql`started_ms IS NOT NULL`]),
+            ...(query.dueBeforeMillis === undefined ? [] : [sql`due_ms < ${query.dueBeforeMillis}`]),
+            ...(query.after === undefined
+              ? []
+              : [sql`(due_ms, id COLLATE "C") > (${query.after.dueMillis}, ${query.after.id})`])
+          ])
+        } ORDER BY due_ms, id COLLATE "C" LIMIT ${rows}`,
+      find: (id) => Effect.map(sql<ClusterTaskRow>`SELECT * FROM ${tasks} WHERE id = ${id}`, (rows) => rows[0]),
       isPending: (id) => Effect.map(sql`SELECT 1 AS one FROM ${tasks} WHERE id = ${id}`, (rows) => rows.length > 0),
       deadLetters: Effect.map(
         sql<DeadLetterRow>`SELECT * FROM ${dead} ORDER BY dead_ms, id`,
