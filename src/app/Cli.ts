@@ -26,6 +26,7 @@ import * as Schema from "effect/Schema"
 import * as AppConfig from "./config/AppConfig.js"
 import * as ConfigCheck from "./config/check.js"
 import { ItemBody, RunResultBody } from "./http/Api.js"
+import * as Security from "./http/Security.js"
 import { CollectorRunner, formatTiming } from "./scheduling/CollectorRunner.js"
 import { SchedulerAdapter } from "./scheduling/SchedulerAdapter.js"
 import * as Service from "./Service.js"
@@ -88,9 +89,23 @@ const suitsScheduler = (
   )
 }
 
+/**
+ * Fails (explained) when the HTTP API would be reachable beyond this
+ * machine (`HOST` not a loopback address) without `RAYINFO_API_TOKEN`:
+ * anyone reaching the port could trigger runs. Checked before anything is built.
+ */
+const exposedWithoutToken = (env: AppConfig.Environment) =>
+  Security.isLoopbackHost(env.host) || Option.isSome(env.apiToken) ? Effect.void : explain(
+    `Refusing to start: HOST=${env.host} is not a loopback address and RAYINFO_API_TOKEN is not set, ` +
+      `so anyone who can reach port ${env.port} could trigger runs. Set RAYINFO_API_TOKEN to a long random ` +
+      `secret (e.g. the output of \`openssl rand -hex 32\`), or bind to loopback (HOST=127.0.0.1). ` +
+      `See docs/operations.md, "Security".`
+  )
+
 const run = Command.make("run", { config: configOption }, ({ config }) =>
   Effect.gen(function*() {
     const env = yield* AppConfig.Env
+    yield* exposedWithoutToken(env)
     const loaded = yield* loadConfig(config)
     yield* suitsScheduler(env, loaded)
     const storage = Service.storageLabel(loaded.config, env)

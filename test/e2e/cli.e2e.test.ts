@@ -1,11 +1,22 @@
 /**
  * LIVE: the `rayinfo` CLI as a user runs it (child processes of the real
- * entrypoint): check-config, trigger, collectors; exit codes and messages.
+ * entrypoint): check-config, trigger, collectors, run's start-up checks;
+ * exit codes and messages.
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
-import { configYaml, feedCollector, root, runRayinfo, temporaryFixture } from "./support.js"
+import {
+  configYaml,
+  exitWithin,
+  feedCollector,
+  freePort,
+  rayinfo as startRayinfo,
+  root,
+  runRayinfo,
+  temporaryFixture,
+  waitFor
+} from "./support.js"
 
 const rayinfo = (...args: Array<string>) => runRayinfo(args)
 
@@ -178,5 +189,67 @@ describe("LIVE: the rayinfo CLI", () => {
     const unknown = await rayinfo("trigger", "news:nope", "--config", good)
     expect(unknown.code).toBe(1)
     expect(unknown.stderr).toContain(`No collector instance "news:nope". Known instances:\n  ${id}`)
+  }, 90_000)
+
+  it(
+    "run refuses a non-loopback HOST without RAYINFO_API_TOKEN, before building anything; and an empty token",
+    async () => {
+      const { dir, feedPath } = fixture()
+      const database = path.join(dir, "exposed", "rayinfo.db")
+      const file = path.join(dir, "exposed.yaml")
+      fs.writeFileSync(file, configYaml(database, feedCollector([feedPath])))
+      const port = await freePort()
+      for (const host of ["0.0.0.0", "::", "192.168.1.10"]) {
+        const result = await runRayinfo(["run", "--config", file], { HOST: host, PORT: String(port) })
+        expect(result.code, result.stdout).toBe(1)
+        expect(result.stderr).toContain(
+          `Refusing to start: HOST=${host} is not a loopback address and RAYINFO_API_TOKEN is not set`
+        )
+        expect(result.stderr).not.toContain("at ") // a known problem: no stack trace
+      }
+      expect(fs.existsSync(path.dirname(database)), "no database was opened").toBe(false)
+
+      const empty = await runRayinfo(["run", "--config", file], {
+        HOST: "0.0.0.0",
+        PORT: String(port),
+        RAYINFO_API_TOKEN: ""
+      })
+      expect(empty.code).toBe(1)
+      expect(empty.stderr).toContain("Invalid environment")
+      expect(empty.stderr).toContain("RAYINFO_API_TOKEN")
+      expect(fs.existsSync(path.dirname(database))).toBe(false)
+    },
+    90_000
+  )
+
+  it("run on a non-loopback HOST with a token: mutations need the token, which is never printed", async () => {
+    const { dir, feedPath } = fixture()
+    const file = path.join(dir, "token.yaml")
+    fs.writeFileSync(file, configYaml(path.join(dir, "token", "rayinfo.db"), feedCollector([feedPath], "1 hour")))
+    const port = await freePort()
+    const token = "e2e-token-5f0c1d2a9b8e7f6a"
+    const service = startRayinfo(["run", "--config", file], {
+      HOST: "0.0.0.0",
+      PORT: String(port),
+      RAYINFO_API_TOKEN: token,
+      LOG_LEVEL: "debug"
+    })
+    try {
+      const base = `http://127.0.0.1:${port}`
+      await waitFor("/status", 30_000, async () => (await fetch(`${base}/status`)).ok || undefined, service)
+      const run = `${base}/instances/${encodeURIComponent(`news:${feedPath}`)}/run`
+      const refused = await fetch(run, { method: "POST" })
+      expect(refused.status).toBe(401)
+      expect(await refused.text()).toBe("")
+      expect((await fetch(run, { method: "POST", headers: { authorization: "Bearer wrong" } })).status).toBe(401)
+      const accepted = await fetch(run, { method: "POST", headers: { authorization: `Bearer ${token}` } })
+      expect(accepted.status).toBe(200)
+      expect(await accepted.json()).toMatchObject({ outcome: "succeeded" })
+      service.child.kill("SIGINT")
+      expect(await exitWithin(service, 30_000), service.output()).toBe(0)
+      expect(service.output()).not.toContain(token)
+    } finally {
+      service.child.kill("SIGKILL")
+    }
   }, 90_000)
 })

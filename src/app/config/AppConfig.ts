@@ -351,6 +351,13 @@ export interface Environment {
   readonly configPath: string
   readonly useRayScheduler: boolean
   readonly logLevel: Option.Option<LogLevel.LogLevel>
+  /**
+   * `RAYINFO_API_TOKEN`: the bearer token the HTTP API's mutations need,
+   * and with which reads show full error texts; never printed. None: the
+   * mutations are open (on loopback only: `rayinfo run` refuses a
+   * non-loopback `HOST` without it).
+   */
+  readonly apiToken: Option.Option<Redacted.Redacted<string>>
   /** The cluster's settings when `RAYINFO_DATABASE_URL` is set; none: one process on the embedded SQLite. */
   readonly cluster: Option.Option<ClusterEnvironment>
 }
@@ -486,6 +493,29 @@ export const useRayScheduler: Config.Config<boolean> = Config.string("USE_RAY_SC
 )
 
 /**
+ * `RAYINFO_API_TOKEN`: a secret, non-empty, of printable ASCII without
+ * spaces (it travels as `Authorization: Bearer <token>`), read as a
+ * `Redacted` (as `Config.redacted` does, but with a message saying what is
+ * wrong; the messages never quote it).
+ */
+export const apiToken: Config.Config<Option.Option<Redacted.Redacted<string>>> = Config.option(
+  Config.string("RAYINFO_API_TOKEN").pipe(
+    Config.mapOrFail((token) =>
+      /^[\x21-\x7e]+$/.test(token)
+        ? Either.right(Redacted.make(token))
+        : Either.left(
+          ConfigError.InvalidData(
+            [],
+            token === ""
+              ? "Expected a token, got an empty value (unset the variable to run without one)"
+              : "Expected a token of printable ASCII characters without spaces (it is sent as Authorization: Bearer <token>)"
+          )
+        )
+    )
+  )
+).pipe(Config.withDescription("bearer token of the HTTP API's mutations (and of full error texts)"))
+
+/**
  * The environment, read once by the entrypoint (`Cli.main`, from
  * {@link environment}) and provided to the commands.
  */
@@ -509,5 +539,6 @@ export const environment: Config.Config<Environment> = Config.all({
   logLevel: Config.option(logLevelConfig("LOG_LEVEL")).pipe(
     Config.withDescription("minimum log level: all, trace, debug, info, warning, error, fatal, none")
   ),
+  apiToken,
   cluster: clusterEnvironment
 })

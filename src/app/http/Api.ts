@@ -8,6 +8,9 @@
  * to its JSON (`*Body`): encoding renames the fields (`Schema.fromKey`),
  * writes instants as ISO-8601, durations as seconds and `Option`s as `null`.
  * The JSON alone (`*Json`, the encoded side) is for clients.
+ *
+ * `POST` endpoints are guarded (`Security.MutationGuard`); error texts are
+ * summarised for callers without the token (`Redaction.ts`).
  */
 import * as HttpApi from "@effect/platform/HttpApi"
 import * as HttpApiEndpoint from "@effect/platform/HttpApiEndpoint"
@@ -15,6 +18,7 @@ import * as HttpApiGroup from "@effect/platform/HttpApiGroup"
 import * as Duration from "effect/Duration"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
+import * as Security from "./Security.js"
 
 const Count = Schema.NonNegativeInt
 
@@ -322,16 +326,28 @@ export class InstanceNotFound extends Schema.TaggedError<InstanceNotFound>()("In
   message: Schema.String
 }) {}
 
-/** The API's only group. */
+/**
+ * The API's only group. Every mutating endpoint declares
+ * `Security.MutationGuard` (the token when one is set, no cross-site
+ * request); a read endpoint that shows more to the token's holder declares
+ * `Security.CallerAuthentication` (docs/operations.md, "Security").
+ */
 export class StatusGroup extends HttpApiGroup.make("status")
-  .add(HttpApiEndpoint.get("status", "/status").addSuccess(StatusBody))
-  .add(HttpApiEndpoint.get("collectors", "/collectors").addSuccess(CollectorsBody))
+  .add(
+    HttpApiEndpoint.get("status", "/status").addSuccess(StatusBody).middleware(Security.CallerAuthentication)
+  )
+  .add(
+    HttpApiEndpoint.get("collectors", "/collectors").addSuccess(CollectorsBody).middleware(
+      Security.CallerAuthentication
+    )
+  )
   .add(
     HttpApiEndpoint.post("runInstance", "/instances/:id/run")
       .setPath(Schema.Struct({ id: Schema.String }))
       .addSuccess(RunResultBody)
       .addError(InstanceNotFound, { status: 404 })
       .addError(ServiceUnavailable, { status: 503 })
+      .middleware(Security.MutationGuard)
   )
   .add(
     HttpApiEndpoint.get("items", "/items")

@@ -1,6 +1,9 @@
 /**
  * Handlers of the HTTP API and the server layer (Node, bound to
- * `HOST`:`PORT`, 127.0.0.1:8000 by default).
+ * `HOST`:`PORT`, 127.0.0.1:8000 by default), with the access rules of
+ * `Security.ts`: the token (`RAYINFO_API_TOKEN`) on mutations, error texts
+ * summarised for callers without it (`Redaction.ts`), the `Host` check on
+ * loopback and the body cap.
  */
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
@@ -11,11 +14,14 @@ import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import type * as Redacted from "effect/Redacted"
 import { createServer } from "node:http"
 import { CollectorRunner, type InstanceInfo } from "../scheduling/CollectorRunner.js"
 import { type AdapterStatus, SchedulerAdapter } from "../scheduling/SchedulerAdapter.js"
 import { Items, parseQuery } from "../storage/Items.js"
 import { InstanceNotFound, InvalidQueryParameter, RayInfoApi, ServiceUnavailable } from "./Api.js"
+import * as Redaction from "./Redaction.js"
+import * as Security from "./Security.js"
 
 /** An instance as `GET /collectors` shows it (the domain side of `Api.ts`'s `InstanceBody`). */
 const instanceBody = (info: InstanceInfo, status: AdapterStatus) => {
@@ -45,7 +51,12 @@ const instanceBody = (info: InstanceInfo, status: AdapterStatus) => {
   }
 }
 
-/** Handlers of the `status` group; they return domain values, which `Api.ts`'s schemas encode. */
+/**
+ * Handlers of the `status` group; they return domain values, which `Api.ts`'s
+ * schemas encode. With the implementations of the endpoints' middlewares
+ * (`Security.middlewareLayer`), which read the token (`Security.ApiToken`,
+ * default none) where this layer is built.
+ */
 export const StatusGroupLive = HttpApiBuilder.group(RayInfoApi, "status", (handlers) =>
   Effect.gen(function*() {
     const adapter = yield* SchedulerAdapter
@@ -55,8 +66,15 @@ export const StatusGroupLive = HttpApiBuilder.group(RayInfoApi, "status", (handl
       .handle("status", () =>
         Effect.gen(function*() {
           const status = yield* adapter.status
+          const caller = yield* Security.Caller
           return {
             ...status,
+            cluster: caller.authenticated
+              ? status.cluster
+              : Option.map(status.cluster, (cluster) => ({
+                ...cluster,
+                problem: Option.map(cluster.problem, Redaction.summary)
+              })),
             message: `RayInfo collector service (${status.type})`,
             timestamp: yield* DateTime.now,
             runs: yield* runner.counters,
@@ -67,44 +85,70 @@ export const StatusGroupLive = HttpApiBuilder.group(RayInfoApi, "status", (handl
         Effect.gen(function*() {
           const instances = yield* runner.listInstances
           const status = yield* adapter.status
+          const caller = yield* Security.Caller
           const groups = new Map<string, Array<ReturnType<typeof instanceBody>>>()
           for (const info of instances) {
             const group = groups.get(info.collector) ?? []
-            group.push(instanceBody(info, status))
+            group.push(instanceBody(caller.authenticated ? info : Redaction.instance(info), status))
             groups.set(info.collector, group)
           }
           return [...groups].map(([collector, list]) => ({ collector, instances: list }))
         }))
       .handle("runInstance", ({ path }) =>
-        adapter.trigger(path.id).pipe(
-          Effect.catchTag("UnknownInstanceError", (error) =>
-            Effect.fail(new InstanceNotFound({ message: error.message }))),
-          Effect.flatMap((outcome) =>
-            outcome._tag === "Cancelled"
-              ? Effect.fail(new ServiceUnavailable({ message: `${outcome.instance} was not run: ${outcome.reason}` }))
-              : Effect.succeed(outcome)
-          )
-        ))
+        Effect.flatMap(Security.Caller, (caller) =>
+          adapter.trigger(path.id).pipe(
+            Effect.catchTag(
+              "UnknownInstanceError",
+              (error) => Effect.fail(new InstanceNotFound({ message: error.message }))
+            ),
+            Effect.map((outcome) => caller.authenticated ? outcome : Redaction.outcome(outcome)),
+            Effect.flatMap((outcome) =>
+              outcome._tag === "Cancelled"
+                ? Effect.fail(
+                  new ServiceUnavailable({ message: `${outcome.instance} was not run: ${outcome.reason}` })
+                )
+                : Effect.succeed(outcome)
+            )
+          )))
       .handle("items", () =>
         // the raw parameters, not the decoded ones: unknown and repeated parameters are errors too
         Effect.flatMap(HttpServerRequest.ParsedSearchParams, (params) =>
           Effect.mapError(
             parseQuery(params),
-            (error) =>
-              new InvalidQueryParameter({ parameter: error.parameter, message: error.message })
+            (error) => new InvalidQueryParameter({ parameter: error.parameter, message: error.message })
           ).pipe(Effect.flatMap(items.page))))
-  }))
+  })).pipe(Layer.provide(Security.middlewareLayer))
 
 /** Options of {@link layer}. */
 export interface ServerOptions {
   readonly port: number
+  /** The address to bind; a loopback one turns the `Host` check on (`Security.requestGuard`). */
   readonly host: string
+  /** `RAYINFO_API_TOKEN`: needed by mutations, and shows full error texts. Default: none. */
+  readonly token?: Option.Option<Redacted.Redacted<string>> | undefined
 }
+
+/**
+ * The API served on the `HttpServer` in context, with the access rules:
+ * the token, the `Host` check when `host` is a loopback address (the port
+ * is the server's), the body cap; each response logged.
+ */
+export const serveLayer = (options: Pick<ServerOptions, "host" | "token">) =>
+  Layer.unwrapEffect(Effect.map(HttpServer.HttpServer, (server) => {
+    const tcp = server.address._tag === "TcpAddress"
+    const guard = Security.requestGuard({
+      loopback: tcp && Security.isLoopbackHost(options.host),
+      port: tcp ? server.address.port : 0
+    })
+    return HttpApiBuilder.serve((app) => HttpMiddleware.logger(guard(app)))
+  })).pipe(
+    Layer.provide(HttpApiBuilder.api(RayInfoApi).pipe(Layer.provide(StatusGroupLive))),
+    Layer.provide(Layer.succeed(Security.ApiToken, options.token ?? Option.none()))
+  )
 
 /** The HTTP server serving the API; stops listening when its scope closes. */
 export const layer = (options: ServerOptions) =>
-  HttpApiBuilder.serve(HttpMiddleware.logger).pipe(
+  serveLayer(options).pipe(
     HttpServer.withLogAddress,
-    Layer.provide(HttpApiBuilder.api(RayInfoApi).pipe(Layer.provide(StatusGroupLive))),
     Layer.provide(NodeHttpServer.layer(createServer, { port: options.port, host: options.host }))
   )
