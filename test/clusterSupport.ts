@@ -37,7 +37,11 @@ export const runnerLayer = (options: RunnerOptions) => {
       : Option.some(RunnerAddress.make("127.0.0.1", options.port)),
     shardLockDisableAdvisory: true, // advisory lock ids ignore the table prefix
     ...(options.pollMillis === undefined ? {} : { entityMessagePollInterval: Duration.millis(options.pollMillis) }),
-    ...(options.leaseMillis === undefined ? {} : { shardLockExpiration: Duration.millis(options.leaseMillis) })
+    ...(options.leaseMillis === undefined ? {} : {
+      shardLockExpiration: Duration.millis(options.leaseMillis),
+      // renewed within the lease (the default refresh, 10 s, is longer than a short lease)
+      shardLockRefreshInterval: Duration.millis(Math.min(10_000, options.leaseMillis / 3))
+    })
   }
   const storage = ClusterScheduler.layerStorage({ prefix: options.prefix }).pipe(
     Layer.provideMerge(ShardingConfig.layer(config))

@@ -26,6 +26,7 @@ import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import type * as HttpClient from "@effect/platform/HttpClient"
 import type * as SqlClient from "@effect/sql/SqlClient"
 import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
@@ -109,7 +110,11 @@ export const clusterLayer = (cluster: ClusterEnvironment) => {
       RunnerAddress.make(isLoopback(cluster.runnerHost) ? cluster.runnerHost : "0.0.0.0", cluster.runnerPort)
     ),
     shardLockDisableAdvisory: true,
-    shardLockExpiration: cluster.runnerLease
+    shardLockExpiration: cluster.runnerLease,
+    // renewed well within the lease (@effect/cluster's default refresh, 10 s, is longer than a short lease)
+    shardLockRefreshInterval: Duration.min(Duration.seconds(10), Duration.divide(cluster.runnerLease, 3).pipe(
+      Option.getOrElse(() => Duration.seconds(10))
+    ))
   }
   const config = ShardingConfig.layer(shardingConfig)
   return NodeClusterSocket.layer({ storage: "byo", shardingConfig }).pipe(
@@ -217,7 +222,7 @@ export const schedulingLayer = Layer.scopedDiscard(
 export const serviceLayer = (config: AppConfig, env: Environment) => {
   const upper = <E, R>(adapter: Layer.Layer<SchedulerAdapter, E, R>) =>
     schedulingLayer.pipe(
-      Layer.provideMerge(ApiLive.layer({ host: env.host, port: env.port })),
+      Layer.provideMerge(ApiLive.layer({ host: env.host, port: env.port, token: env.apiToken })),
       Layer.provideMerge(adapter),
       Layer.provideMerge(runnerLayer(config)),
       Layer.provideMerge(collectorsLayer(config))

@@ -212,14 +212,21 @@ describe.skipIf(!available)("RayInfo on a cluster (3 service processes, one Post
       expect(triggered[0]!.pid, `the manual run of ${param} ran on its holder ${holder}`).toBe(pidOf.get(holder))
 
       // SIGKILL the holder of that job: its jobs run on the others within the lease (plus the cluster's intervals)
-      const killed = nodes.find((node) => node.address === holder)!
+      // (the holders again, right before the kill: shards may have moved since the first look)
+      const current = await waitFor(
+        "every node naming the same holder for each job",
+        60_000,
+        () => agreedHolders(nodes, addresses)
+      )
+      const victim = current.get(param)!
+      const killed = nodes.find((node) => node.address === victim)!
       const killedPid = killed.running.child.pid!
-      const killedJobs = [...holders].filter(([, address]) => address === holder).map(([p]) => p)
+      const killedJobs = [...current].filter(([, address]) => address === victim).map(([p]) => p)
       const killedAt = Date.now()
       killed.running.child.kill("SIGKILL")
       await killed.running.ended
       const survivors = nodes.filter((node) => node !== killed)
-      const movedAt = await waitFor(`the jobs of ${holder} running elsewhere`, 60_000, async () => {
+      const movedAt = await waitFor(`the jobs of ${victim} running elsewhere`, 60_000, async () => {
         const after = readRuns(log).filter((run) => run.start > killedAt)
         const ran = killedJobs.every((p) => after.some((run) => run.param === p && run.pid !== killedPid))
         return ran
@@ -232,10 +239,10 @@ describe.skipIf(!available)("RayInfo on a cluster (3 service processes, one Post
       let seen: ClusterJson | undefined
       await waitFor("the killed runner unhealthy or gone, its jobs held by the survivors", 60_000, async () => {
         const view = seen = await clusterOf(survivors[0]!)
-        const dead = view.runners.find((runner) => runner.address === holder)
+        const dead = view.runners.find((runner) => runner.address === victim)
         const jobsMoved = PARAMS.every((p) => {
           const now = view.jobs[jobId(p)]?.runner
-          return now !== null && now !== undefined && now !== holder
+          return now !== null && now !== undefined && now !== victim
         })
         return (dead === undefined || !dead.healthy) && jobsMoved ? true : undefined
       }).catch((error) => {
