@@ -112,9 +112,12 @@ export const clusterLayer = (cluster: ClusterEnvironment) => {
     shardLockDisableAdvisory: true,
     shardLockExpiration: cluster.runnerLease,
     // renewed well within the lease (@effect/cluster's default refresh, 10 s, is longer than a short lease)
-    shardLockRefreshInterval: Duration.min(Duration.seconds(10), Duration.divide(cluster.runnerLease, 3).pipe(
-      Option.getOrElse(() => Duration.seconds(10))
-    ))
+    shardLockRefreshInterval: Duration.min(
+      Duration.seconds(10),
+      Duration.divide(cluster.runnerLease, 3).pipe(
+        Option.getOrElse(() => Duration.seconds(10))
+      )
+    )
   }
   const config = ShardingConfig.layer(shardingConfig)
   return NodeClusterSocket.layer({ storage: "byo", shardingConfig }).pipe(
