@@ -12,7 +12,8 @@ const conformance = [
   "test/Scheduler.workers.test.ts",
   "test/Scheduler.policy.test.ts",
   "test/Scheduler.schedules.test.ts",
-  "test/Scheduler.tasks.test.ts"
+  "test/Scheduler.tasks.test.ts",
+  "test/Scheduler.metrics.test.ts"
 ]
 
 export default defineConfig({

@@ -363,6 +363,7 @@ export const scenarios: ReadonlyArray<ScenarioDef> = [
       "(as in `test/Scheduler.storm.test.ts`): the peak number alive at once, and the number started.",
     contenders: [
       { id: "ray", label: RAY },
+      { id: "rayMetrics", label: `${RAY} with metrics: true` },
       { id: "plain", label: PLAIN },
       { id: "naive", label: "naive Effect (fiber per task + Semaphore)" },
       { id: "pqueue", label: "p-queue per source" }
@@ -379,6 +380,12 @@ export const scenarios: ReadonlyArray<ScenarioDef> = [
     ],
     ratios: [
       { metric: "tasksPerSec", num: "ray", den: "plain", label: `${RAY} / ${PLAIN} (throughput)` },
+      {
+        metric: "tasksPerSec",
+        num: "rayMetrics",
+        den: "ray",
+        label: `${RAY} with metrics / without (throughput: the cost of SchedulerMetrics)`
+      },
       { metric: "tasksPerSec", num: "ray", den: "naive", label: `${RAY} / naive Effect (throughput)` },
       { metric: "tasksPerSec", num: "ray", den: "pqueue", label: `${RAY} / p-queue (throughput)` },
       { metric: "peakRssMB", num: "ray", den: "plain", label: `${RAY} / ${PLAIN} (peak RSS)` }

@@ -20,3 +20,6 @@ export * as TaskConsumer from "./scheduler/TaskConsumer.js"
 export * as TaskRun from "./scheduler/TaskRun.js"
 /** @since 0.4.0 */
 export * as ClusterScheduler from "./scheduler/ClusterScheduler.js"
+export * as SchedulerMetrics from "./scheduler/SchedulerMetrics.js"
+/** @since 0.6.0 */
+export * as SchedulerApi from "./scheduler/SchedulerApi.js"

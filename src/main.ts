@@ -28,5 +28,6 @@ const force = installSignalHandlers((signal) =>
 main(process.argv).pipe(
   Effect.provideService(ForceShutdown, force),
   Effect.tapErrorCause((cause) => explained(cause) ? Effect.void : Console.error(Cause.pretty(cause))),
-  NodeRuntime.runMain({ disableErrorReporting: true })
+  // the logger is the one LOG_FORMAT names (`Cli.main`), not runMain's pretty one
+  NodeRuntime.runMain({ disableErrorReporting: true, disablePrettyLogger: true })
 )

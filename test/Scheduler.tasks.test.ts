@@ -1,7 +1,7 @@
 /**
- * Listing tasks: `tasks(query)` (keyset pages in (dueAt, id) order, with
- * filters) and `task(id)`, under the `TestClock`. A conformance suite: it
- * runs against the memory layer and the SQL layer (vitest.config.ts).
+ * Listing tasks: `tasks(query)` (keyset pages in (dueAt, submission) order,
+ * with filters) and `task(id)`, under the `TestClock`. A conformance suite:
+ * it runs against the memory layer and the SQL layer (vitest.config.ts).
  */
 import { assert, describe, it } from "@effect/vitest"
 import { DateTime, Deferred, Effect, Option, Schedule, TestClock } from "effect"
@@ -9,13 +9,16 @@ import * as Scheduler from "../src/scheduler/Scheduler.js"
 import { Task } from "../src/scheduler/Task.js"
 import type * as TaskConsumer from "../src/scheduler/TaskConsumer.js"
 import * as TaskRun from "../src/scheduler/TaskRun.js"
-import { namedTask, nameOf, settle, setup, uid } from "./support.js"
+import { layerUnderTest, namedTask, nameOf, recordingConsumer, type Run, settle, setup, uid } from "./support.js"
 
 const idle = (name: string) => ({ name, consume: () => Effect.void })
 
-/** The tasks in the order `tasks` lists them: due instant, then id. */
-const inOrder = (tasks: ReadonlyArray<Task>): Array<Task> =>
-  [...tasks].sort((a, b) => a.dueMillis - b.dueMillis || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+/**
+ * The tasks in the order `tasks` lists them, `submitted` in submission
+ * order: due instant, then submission order (a stable sort by due instant).
+ */
+const inOrder = (submitted: ReadonlyArray<Task>): Array<Task> =>
+  [...submitted].sort((a, b) => a.dueMillis - b.dueMillis)
 
 /** Every page of `query`, following `nextCursor` (at most 100 pages). */
 const allPages = (scheduler: Scheduler.SchedulerService, query: Scheduler.TaskQuery = {}) =>
@@ -41,12 +44,12 @@ const brief = (info: Scheduler.TaskInfo): Array<string | number> => [
 const base64url = (text: string) => Buffer.from(text).toString("base64url")
 
 describe("Scheduler.tasks and Scheduler.task", () => {
-  it.scoped("250 tasks in pages of 100: each exactly once, in (dueAt, id) order; the last page has no cursor", () =>
+  it.scoped("250 tasks in pages of 100: each exactly once, in (dueAt, submission) order; the last page has no cursor", () =>
     Effect.gen(function*() {
       const { scheduler } = yield* setup([idle("a"), idle("b")])
       const tasks: Array<Task> = []
       for (let i = 0; i < 250; i++) {
-        // 7 instants only: most tasks share their instant with others, the id orders them
+        // 7 instants only: most tasks share their instant with others, the submission orders them
         tasks.push(
           yield* Task.create({
             source: i % 2 === 0 ? "a" : "b",
@@ -57,7 +60,9 @@ describe("Scheduler.tasks and Scheduler.task", () => {
       }
       yield* scheduler.submitAll(tasks.slice(120))
       yield* scheduler.submitAll(tasks.slice(0, 120))
-      const expected = inOrder(tasks)
+      const expected = inOrder([...tasks.slice(120), ...tasks.slice(0, 120)])
+      const byId = [...tasks].sort((a, b) => a.dueMillis - b.dueMillis || (a.id < b.id ? -1 : 1))
+      assert.notDeepEqual(expected.map((t) => t.id), byId.map((t) => t.id), "the ids (random) do not give the order")
 
       const pages = yield* allPages(scheduler, { limit: 100 })
       assert.deepStrictEqual(pages.map((p) => p.length), [100, 100, 50])
@@ -86,7 +91,7 @@ describe("Scheduler.tasks and Scheduler.task", () => {
       assert.strictEqual(yield* scheduler.pending, 250)
     }))
 
-  it.scoped("a cursor names a position (dueAt, id): the next page starts after it, also for tasks added since", () =>
+  it.scoped("a cursor names a position (dueAt, submission): the next page starts after it, also for tasks added since", () =>
     Effect.gen(function*() {
       const { scheduler } = yield* setup([idle("s")])
       const at = (id: string, ms: number) => Task.create({ id, source: "s", scheduleAt: DateTime.unsafeMake(ms) })
@@ -97,15 +102,68 @@ describe("Scheduler.tasks and Scheduler.task", () => {
         yield* at("b", 9000)
       ])
       const page = yield* scheduler.tasks({ limit: 2 })
-      assert.deepStrictEqual(page.tasks.map((i) => i.task.id), ["a", "m"])
-      // a task added before the cursor's position is not on the next page; one after it is
-      yield* scheduler.submitAll([yield* at("c", 5000), yield* at("n", 5000)])
+      assert.deepStrictEqual(page.tasks.map((i) => i.task.id), ["z", "a"], "submission order, not the ids'")
+      // a task added at an instant before the cursor's position is not on the next page; one after it is
+      yield* scheduler.submitAll([yield* at("c", 5000), yield* at("y", 4000), yield* at("n", 9000)])
       const next = yield* scheduler.tasks({ limit: 2, cursor: Option.getOrThrow(page.nextCursor) })
-      assert.deepStrictEqual(next.tasks.map((i) => i.task.id), ["n", "z"])
-      // a well-formed cursor made by hand is a position too
-      const handMade = yield* scheduler.tasks({ cursor: base64url(JSON.stringify([5000, "m"])) })
-      assert.deepStrictEqual(handMade.tasks.map((i) => i.task.id), ["n", "z", "b"])
+      assert.deepStrictEqual(next.tasks.map((i) => i.task.id), ["m", "c"])
+      const last = yield* scheduler.tasks({ limit: 2, cursor: Option.getOrThrow(next.nextCursor) })
+      assert.deepStrictEqual(last.tasks.map((i) => i.task.id), ["b", "n"])
+      assert.isTrue(Option.isNone(last.nextCursor))
+      // the cursor is [due ms, sequence number]; a well-formed cursor made by hand is a position too
+      const [due, seq] = JSON.parse(Buffer.from(Option.getOrThrow(page.nextCursor), "base64url").toString())
+      assert.strictEqual(due, 5000)
+      assert.isTrue(Number.isSafeInteger(seq) && seq >= 0)
+      const handMade = yield* scheduler.tasks({ cursor: base64url(JSON.stringify([5000, Number.MAX_SAFE_INTEGER])) })
+      assert.deepStrictEqual(handMade.tasks.map((i) => i.task.id), ["b", "n"])
+      const before = yield* scheduler.tasks({ cursor: base64url(JSON.stringify([4000, 0])), limit: 3 })
+      assert.deepStrictEqual(before.tasks.map((i) => i.task.id), ["y", "z", "a"])
       assert.isTrue(Option.isNone(handMade.nextCursor))
+    }))
+
+  it.scoped("a task waiting for its retry keeps its place in the submission order, at the retry's instant; a rescheduled one is placed as it is dispatched", () =>
+    Effect.gen(function*() {
+      const flaky: TaskConsumer.TaskConsumerOptions<string, never> = {
+        name: "flaky",
+        retry: Schedule.spaced("5 seconds"),
+        consume: () =>
+          Effect.gen(function*() {
+            const run = yield* Effect.orDie(TaskRun.current)
+            if (run.attempt === 1) return yield* Effect.fail("not yet")
+          })
+      }
+      const runs: Array<Run> = []
+      const { scheduler } = yield* setup([recordingConsumer("s", runs), flaky])
+      yield* TestClock.setTime(1000)
+      yield* scheduler.submitAll([
+        yield* namedTask("w", "s", 6000),
+        yield* namedTask("x", "s", 8000),
+        yield* namedTask("r", "flaky", 1000),
+        yield* namedTask("y", "s", 6000)
+      ])
+      yield* settle
+      /** Every task, a page of one at a time (each page after the previous one's cursor). */
+      const oneByOne = Effect.map(allPages(scheduler, { limit: 1 }), (pages) => pages.flat().map(brief))
+      // r failed at 1000 and waits for 6000: between w and y (submitted before and after it), as it is dispatched
+      const expected = [
+        ["w", "pending", 6000, 1],
+        ["r", "pending", 6000, 2],
+        ["y", "pending", 6000, 1],
+        ["x", "pending", 8000, 1]
+      ]
+      assert.deepStrictEqual((yield* scheduler.tasks()).tasks.map(brief), expected)
+      assert.deepStrictEqual(yield* oneByOne, expected)
+
+      // x moved to 6000: after y in the memory layer (as if submitted now), after w in the SQL layer (its row keeps its seq)
+      assert.isTrue(yield* scheduler.reschedule(uid("x"), DateTime.unsafeMake(6000)))
+      const moved = layerUnderTest === "sql" ? ["w", "x", "r", "y"] : ["w", "r", "y", "x"]
+      assert.deepStrictEqual((yield* scheduler.tasks()).tasks.map((i) => nameOf(i.task.id)), moved)
+      assert.deepStrictEqual((yield* oneByOne).map(([name]) => name), moved)
+      // ... which is the order they start in (source s, one at a time)
+      yield* TestClock.setTime(6000)
+      yield* settle
+      assert.deepStrictEqual(runs.map((run) => nameOf(run.id)), moved.filter((name) => name !== "r"))
+      assert.deepStrictEqual((yield* scheduler.tasks()).tasks, [])
     }))
 
   it.scoped("filters: source (exact), state and dueBefore (exclusive), also across pages", () =>
@@ -225,7 +283,7 @@ describe("Scheduler.tasks and Scheduler.task", () => {
       assert.deepStrictEqual((yield* scheduler.tasks()).tasks, [])
     }))
 
-  it.scoped("an invalid query is an InvalidTaskQueryError naming the field: limit 0, 1001, 1.5; a malformed or forged cursor; state, source, dueBefore", () =>
+  it.scoped("an invalid query is an InvalidTaskQueryError naming the field: limit 0, 1001, 1.5; a malformed or forged cursor, or another layer's; state, source, dueBefore", () =>
     Effect.gen(function*() {
       const { scheduler } = yield* setup([idle("s")])
       yield* scheduler.submit(yield* namedTask("t", "s", 1000))
@@ -251,6 +309,17 @@ describe("Scheduler.tasks and Scheduler.task", () => {
         base64url("[1000,\"t\",3]"),
         base64url("[1000,\"t\"") // truncated
       ]
+      // this layer's cursors are [due ms, sequence number]: malformed ones, and the cluster layer's [due ms, task id]
+      cursors.push(
+        base64url("[1000,\"t\"]"),
+        base64url("[1000,\"3\"]"),
+        base64url("[1000,-1]"),
+        base64url("[1000,1.5]"),
+        base64url("[1.5,3]"),
+        base64url("[1000,3,4]"),
+        base64url("[1000]"),
+        base64url("[1000,3") // truncated
+      )
       for (const cursor of cursors) {
         const error = yield* fails({ cursor })
         assert.strictEqual(error.field, "cursor", cursor)

@@ -158,11 +158,11 @@ describe.skipIf(!available)("Scheduler.layerSql on PostgreSQL", () => {
       })
     ))
 
-  it.scoped("tasks and task: pages in (dueAt, id) order with ids in byte order (COLLATE \"C\", whatever the database's locale), filters", () =>
+  it.scoped("tasks and task: pages in (dueAt, submission) order (the (due_ms, seq) index; the ids do not order them), filters", () =>
     captureLogs(() =>
       Effect.gen(function*() {
         const prefix = `ray_test_${process.pid}_${Date.now() % 100000}_l_`
-        const { open } = yield* pgStore(prefix)
+        const { open, sql } = yield* pgStore(prefix)
         const a = yield* open(TaskConsumer.layer({ name: "s", consume: () => Effect.void }))
         const ids = ["b", "B", "a", "C", "_", "a-1", "a1", "A"]
         yield* a.scheduler.submitAll(
@@ -177,15 +177,28 @@ describe.skipIf(!available)("Scheduler.layerSql on PostgreSQL", () => {
           if (page.nextCursor._tag === "None") break
           cursor = page.nextCursor.value
         }
-        assert.deepStrictEqual(listed, ["early", "A", "B", "C", "_", "a", "a-1", "a1", "b"])
+        assert.deepStrictEqual(listed, ["early", ...ids])
         const t = yield* a.scheduler.tasks({ source: "t", dueBefore: at(5001) })
         assert.deepStrictEqual(t.tasks.map((info) => [info.task.id, info.state, info.attempt]), [
-          ["A", "pending", 1],
-          ["a1", "pending", 1]
+          ["a1", "pending", 1],
+          ["A", "pending", 1]
         ])
         const found = yield* a.scheduler.task("a-1")
         assert.deepStrictEqual(found._tag === "Some" ? found.value.task.source : undefined, "s")
         assert.strictEqual((yield* a.scheduler.task("nope"))._tag, "None")
+        // listing added no index to the store (schema version 3: the indexes of version 2)
+        const indexes = yield* sql<{ indexname: string }>`SELECT indexname FROM pg_indexes
+          WHERE tablename = ${`${prefix}tasks`} ORDER BY indexname`
+        assert.deepStrictEqual(indexes.map((r) => r.indexname.slice(prefix.length)), [
+          "tasks_done",
+          "tasks_due",
+          "tasks_h",
+          "tasks_v2_pkey"
+        ])
+        assert.deepStrictEqual(
+          (yield* sql<{ v: number }>`SELECT MAX(version) AS v FROM ${sql(`${prefix}schema`)}`).map((r) => Number(r.v)),
+          [3]
+        )
         yield* a.close
       })
     ))

@@ -523,7 +523,7 @@ describe("Scheduler.layerSql (SQLite file)", () => {
       ) yield* rows(file, statement)
       const seen: Array<Seen> = []
       const a = yield* open(file, [recording("s", seen)])
-      assert.deepStrictEqual(yield* rows(file, "SELECT MAX(version) AS v FROM ray_scheduler_schema"), [{ v: 4 }])
+      assert.deepStrictEqual(yield* rows(file, "SELECT MAX(version) AS v FROM ray_scheduler_schema"), [{ v: 3 }])
       assert.deepStrictEqual(
         (yield* rows(file, "SELECT seq, id, h, attempts, done, retry_ms FROM ray_scheduler_tasks ORDER BY seq")).map((
           r
@@ -623,14 +623,15 @@ describe("Scheduler.layerSql (SQLite file)", () => {
       yield* b.close
     }))
 
-  it.scoped("tasks and task read the store: tasks beyond the memory window, a recovered run's attempt; a page is one range of the (due_ms, id) index", () =>
+  it.scoped("tasks and task read the store: tasks beyond the memory window, a recovered run's attempt; a page is one range of the (due_ms, seq) index", () =>
     captureLogs(() =>
       Effect.gen(function*() {
         const file = yield* dbFile
         const seen: Array<Seen> = []
         const a = yield* open(file, [recording("s", seen)], { memoryWindow: 4, shutdownTimeout: "1 second" })
         const tasks: Array<Task> = []
-        for (let i = 0; i < 30; i++) tasks.push(yield* task(`t${i}`, "s", 10_000 + 1000 * (i % 4)))
+        // submitted in the reverse of their ids' order: the ids do not give the order within an instant
+        for (let i = 29; i >= 0; i--) tasks.push(yield* task(`t${i}`, "s", 10_000 + 1000 * (i % 4)))
         yield* a.scheduler.submitAll(tasks)
         yield* a.scheduler.submit(yield* task("h", "s", 100, { hang: true }))
         yield* TestClock.setTime(100)
@@ -647,7 +648,8 @@ describe("Scheduler.layerSql (SQLite file)", () => {
           cursor = page.nextCursor._tag === "Some" ? page.nextCursor.value : undefined
         } while (cursor !== undefined && sizes.length < 10)
         assert.deepStrictEqual(sizes, [7, 7, 7, 7, 3])
-        const expected = [...tasks].sort((x, y) => x.dueMillis - y.dueMillis || (x.id < y.id ? -1 : 1))
+        // (due, submission) order: a stable sort of the submitted tasks by due instant
+        const expected = [...tasks].sort((x, y) => x.dueMillis - y.dueMillis)
         assert.deepStrictEqual(
           listed.map((i) => [nameOf(i.task.id), i.state, i.attempt]),
           [["h", "running", 1], ...expected.map((t) => [nameOf(t.id), "pending", 1])]
@@ -660,14 +662,35 @@ describe("Scheduler.layerSql (SQLite file)", () => {
         )
         const pending = yield* a.scheduler.tasks({ state: "pending", source: "s", limit: 1000 })
         assert.strictEqual(pending.tasks.length, 30)
-        const plan = yield* rows(
-          file,
-          `EXPLAIN QUERY PLAN SELECT seq FROM ray_scheduler_tasks
-            WHERE done = 0 AND (due_ms, id) > (100, 'x') ORDER BY due_ms, id LIMIT 8`
-        )
-        assert.deepStrictEqual(plan.map((r) => r.detail), [
-          "SEARCH ray_scheduler_tasks USING INDEX ray_scheduler_tasks_due_id ((due_ms,id)>(?,?))"
+        // the statements of a page: one range of the dispatch order's index each, no sort — the first page, and
+        // after a cursor (d, s) the rest of its instant, then the later instants (a row value (due_ms, seq) > (d, s)
+        // would be sought on due_ms only: seq is the rowid)
+        const plan = (where: string) =>
+          Effect.map(
+            rows(
+              file,
+              `EXPLAIN QUERY PLAN SELECT seq, id, source, due_ms, args, attempts FROM ray_scheduler_tasks
+                WHERE ${where} ORDER BY due_ms, seq LIMIT 8`
+            ),
+            (plan) => plan.map((r) => r.detail)
+          )
+        assert.deepStrictEqual(yield* plan("done = 0"), [
+          "SCAN ray_scheduler_tasks USING INDEX ray_scheduler_tasks_due"
         ])
+        assert.deepStrictEqual(yield* plan("done = 0 AND source = 's' AND due_ms = 100 AND seq > 5"), [
+          "SEARCH ray_scheduler_tasks USING INDEX ray_scheduler_tasks_due (due_ms=? AND seq>?)"
+        ])
+        assert.deepStrictEqual(yield* plan("done = 0 AND source = 's' AND due_ms < 900 AND due_ms > 100"), [
+          "SEARCH ray_scheduler_tasks USING INDEX ray_scheduler_tasks_due (due_ms>? AND due_ms<?)"
+        ])
+        // listing added no index: the tasks table has the three of schema version 2
+        assert.deepStrictEqual(
+          (yield* rows(
+            file,
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'ray_scheduler_tasks' AND sql IS NOT NULL ORDER BY name"
+          )).map((r) => r.name),
+          ["ray_scheduler_tasks_done", "ray_scheduler_tasks_due", "ray_scheduler_tasks_h"]
+        )
         // the stop interrupts the hanging run: it stays in the store, and its next run is attempt 2
         yield* closeDriving(a.close)
         const b = yield* open(file, [], { memoryWindow: 4 }) // no consumer: the recovered task waits for one

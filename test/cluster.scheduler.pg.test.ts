@@ -654,6 +654,21 @@ describe.skipIf(!available)("LIVE: ClusterScheduler on PostgreSQL (one runner)",
           assert.deepStrictEqual([limit._tag, limit.field], ["InvalidTaskQueryError", "limit"])
           const forged = yield* Effect.flip(scheduler.tasks({ cursor: "bm90IGEgY3Vyc29y" }))
           assert.deepStrictEqual([forged._tag, forged.field], ["InvalidTaskQueryError", "cursor"])
+          // the cluster's cursor is [due ms, task id]: one of the local layers' ([due ms, seq]) is invalid here
+          const local = yield* Effect.flip(
+            scheduler.tasks({
+              cursor: Buffer.from(JSON.stringify([DateTime.toEpochMillis(now), 5])).toString("base64url")
+            })
+          )
+          assert.deepStrictEqual([local._tag, local.field], ["InvalidTaskQueryError", "cursor"])
+          // and a hand-made one of its own shape is a position: after the first instant's first task
+          const own = yield* scheduler.tasks({
+            source: "later",
+            limit: 2,
+            cursor: Buffer.from(JSON.stringify([DateTime.toEpochMillis(inOrder[0]!.scheduleAt), inOrder[0]!.id]))
+              .toString("base64url")
+          })
+          assert.deepStrictEqual(ids(own), inOrder.slice(1, 3).map((t) => t.id))
 
           // the running task ends: it leaves the table
           yield* Deferred.succeed(release, undefined)

@@ -52,7 +52,8 @@ const result = (
   }
 })
 
-const ray = (n: number, sources: ReadonlyArray<string>, concurrency: number): Promise<SampleResult> =>
+/** `metrics`: the scheduler's `metrics` option (the `SchedulerMetrics` updated per task). */
+const ray = (n: number, sources: ReadonlyArray<string>, concurrency: number, metrics = false): Promise<SampleResult> =>
   Effect.runPromise(Effect.scoped(Effect.gen(function*() {
     const supervisor = new PeakFibers()
     const done = yield* Deferred.make<void>()
@@ -61,7 +62,7 @@ const ray = (n: number, sources: ReadonlyArray<string>, concurrency: number): Pr
       Effect.suspend(() => ++consumed === n ? Effect.asVoid(Deferred.succeed(done, undefined)) : Effect.void)
     const scheduler = yield* buildRay(
       sources.map((name) => ({ name, concurrency, consume })),
-      { autoStart: false },
+      { autoStart: false, metrics },
       supervisor
     )
     let tasks: Array<Task> | undefined = makeTasks(n, sources)
@@ -151,6 +152,8 @@ export const run = (contender: string, params: Params): Promise<SampleResult> =>
   switch (contender) {
     case "ray":
       return ray(n, sources, concurrency)
+    case "rayMetrics":
+      return ray(n, sources, concurrency, true)
     case "plain":
       return plain(n, sources, concurrency)
     case "naive":

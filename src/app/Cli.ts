@@ -32,6 +32,7 @@ import { SchedulerAdapter } from "./scheduling/SchedulerAdapter.js"
 import * as Service from "./Service.js"
 import * as ItemsModule from "./storage/Items.js"
 import { type Item, Items, parseQuery } from "./storage/Items.js"
+import * as Tracing from "./telemetry/Tracing.js"
 
 /** A command failed in a way already explained to the user on stderr; exit code 1. */
 export class CliFailure extends Data.TaggedError("CliFailure")<{ readonly message: string }> {}
@@ -129,7 +130,7 @@ const run = Command.make("run", { config: configOption }, ({ config }) =>
           `(this one stopped renewing its lease for too long)`
       )
     }).pipe(
-      Effect.provide(Service.serviceLayer(loaded.config, env)),
+      Effect.provide(Service.serviceLayer(loaded.config, env).pipe(Layer.provide(Tracing.layer(env.otlpEndpoint)))),
       Effect.catchTags({
         ServeError: (error) => {
           const reason = error.cause instanceof Error ? error.cause.message : String(error.cause)
@@ -289,6 +290,13 @@ const rayinfo = Command.make("rayinfo").pipe(
 const cli = Command.run(rayinfo, { name: "rayinfo", version: "0.1.0" })
 
 /**
+ * The logger of `LOG_FORMAT` in place of Effect's default one (the entry
+ * point starts without the pretty logger: `disablePrettyLogger`).
+ */
+const loggerLayer = (format: AppConfig.LogFormat) =>
+  format === "json" ? Logger.json : format === "logfmt" ? Logger.logFmt : Logger.pretty
+
+/**
  * Runs the CLI on `argv`. Known failures (a bad configuration file, an
  * unknown instance) are printed as plain messages; anything else with its
  * cause.
@@ -299,7 +307,7 @@ export const main = (argv: ReadonlyArray<string>) =>
     return yield* Option.match(env.logLevel, {
       onNone: () => cli(argv),
       onSome: (level) => Logger.withMinimumLogLevel(cli(argv), level)
-    }).pipe(Effect.provideService(AppConfig.Env, env))
+    }).pipe(Effect.provideService(AppConfig.Env, env), Effect.provide(loggerLayer(env.logFormat)))
   }).pipe(
     Effect.catchTag("ConfigFileError", (error) =>
       Effect.zipRight(Console.error(error.message), Effect.fail(new CliFailure({ message: error.message })))),

@@ -63,6 +63,12 @@ export interface ClusterSchedulerOptions {
    * does). `Duration.infinity` keeps them. Default: 1 day.
    */
   readonly messageRetention?: Duration.DurationInput | undefined
+  /**
+   * Update the `SchedulerMetrics` with this runner's runs (no pending and
+   * running gauges: the tasks table has the cluster's counts). Default:
+   * `false`.
+   */
+  readonly metrics?: boolean | undefined
 }
 
 /**

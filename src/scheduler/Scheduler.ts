@@ -278,8 +278,9 @@ export interface TaskQuery {
 }
 
 /**
- * A page of `tasks`: the tasks in (`dueAt`, task id) order, and the cursor
- * of the next page, if there are more tasks.
+ * A page of `tasks`: the tasks in the order they fall due (`dueAt`; ties in
+ * submission order in the memory and SQL layers, by task id on a cluster),
+ * and the cursor of the next page, if there are more tasks.
  *
  * @since 0.5.0
  * @category models
@@ -405,7 +406,7 @@ export interface SchedulerService {
   /** The declared schedules, by id. */
   readonly schedules: Effect.Effect<ReadonlyArray<ScheduleInfo>>
   /**
-   * A page of the tasks pending or running, in (`dueAt`, task id) order,
+   * A page of the tasks pending or running, in the order they fall due (see {@link TaskPage}),
    * filtered by `query` (see {@link TaskQuery}); `nextCursor` reads on
    * (keyset paging: a page costs its size, not the tasks before it). A
    * snapshot per page: a task moved or started between two pages may be
@@ -465,6 +466,14 @@ export interface SchedulerOptions {
    * due before the consumer layers are built).
    */
   readonly noConsumerGrace?: Duration.DurationInput | undefined
+  /**
+   * Update the `SchedulerMetrics` (Effect `Metric`s by source: outcomes,
+   * pending and running, lateness and run duration, dead letters, clock
+   * jumps) as tasks run. They cost about half of the drain throughput of
+   * no-op tasks (docs/benchmarks.md); nothing for tasks that do real work.
+   * Default: `false`.
+   */
+  readonly metrics?: boolean | undefined
   /**
    * Most tasks running at once across all sources, on top of each source's
    * `concurrency`: an integer ≥ 1, or `Infinity` (the default) for no such

@@ -240,7 +240,7 @@ export const MAX_TASK_ID_LENGTH = 256
 const taskIdProblem = (id: unknown): string | undefined => {
   if (typeof id !== "string" || id.length === 0) return "must be a non-empty string"
   if (id.length > MAX_TASK_ID_LENGTH) return `must be at most ${MAX_TASK_ID_LENGTH} characters long`
-  // eslint-disable-next-line no-control-regex -- control characters are what is refused
+
   if (/[\u0000-\u001f\u007f]/.test(id)) return "must not contain control characters"
   return undefined
 }

@@ -10,7 +10,7 @@ import type { Schema } from "effect"
 import { Duration, Effect, Layer, Option } from "effect"
 import { CollectorsJson, RunResultJson, StatusJson } from "../../src/app/http/Api.js"
 import { RayInfoApi } from "../../src/app/http/Api.js"
-import { StatusGroupLive } from "../../src/app/http/ApiLive.js"
+import { GroupsLive } from "../../src/app/http/ApiLive.js"
 import * as RaySchedulerAdapter from "../../src/app/scheduling/RaySchedulerAdapter.js"
 import { Items } from "../../src/app/storage/Items.js"
 import { adapterLayer, type RunRecord, scriptedCollector } from "./support.js"
@@ -24,7 +24,7 @@ const ItemsStub = Layer.succeed(Items, {
 })
 
 const TestServer = HttpApiBuilder.serve().pipe(
-  Layer.provide(HttpApiBuilder.api(RayInfoApi).pipe(Layer.provide(StatusGroupLive))),
+  Layer.provide(HttpApiBuilder.api(RayInfoApi).pipe(Layer.provide(GroupsLive))),
   Layer.provideMerge(NodeHttpServer.layerTest),
   Layer.provideMerge(
     adapterLayer(RaySchedulerAdapter.layerNotStarted({ maxSleep: "1 hour" }), [
@@ -99,7 +99,7 @@ describe("HTTP API", () => {
 
 /** A started RayScheduler (real clock): a job that asks to be retried at every run, and a cron job. */
 const StartedServer = HttpApiBuilder.serve().pipe(
-  Layer.provide(HttpApiBuilder.api(RayInfoApi).pipe(Layer.provide(StatusGroupLive))),
+  Layer.provide(HttpApiBuilder.api(RayInfoApi).pipe(Layer.provide(GroupsLive))),
   Layer.provideMerge(NodeHttpServer.layerTest),
   Layer.provideMerge(
     adapterLayer(RaySchedulerAdapter.layer({ maxSleep: "1 hour" }), [

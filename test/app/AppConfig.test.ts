@@ -151,6 +151,25 @@ describe("AppConfig", () => {
       assert.match(String(Either.isLeft(bad) ? bad.left : ""), /PORT/)
     }))
 
+  it.effect("environment: LOG_FORMAT is pretty by default, json or logfmt in any case, nothing else", () =>
+    Effect.gen(function*() {
+      const read = (entries: ReadonlyArray<readonly [string, string]>) =>
+        Effect.either(AppConfig.environment.pipe(Effect.withConfigProvider(ConfigProvider.fromMap(new Map(entries)))))
+      const formatOf = (entries: ReadonlyArray<readonly [string, string]>) =>
+        Effect.map(read(entries), (result) => Either.isRight(result) ? result.right.logFormat : "error")
+      assert.deepStrictEqual(
+        [
+          yield* formatOf([]),
+          yield* formatOf([["LOG_FORMAT", "JSON"]]),
+          yield* formatOf([["LOG_FORMAT", " logfmt "]]),
+          yield* formatOf([["LOG_FORMAT", "Pretty"]])
+        ],
+        ["pretty", "json", "logfmt", "pretty"]
+      )
+      const bad = yield* read([["LOG_FORMAT", "yaml"]])
+      assert.match(String(Either.isLeft(bad) ? bad.left : ""), /LOG_FORMAT.*Expected pretty, json or logfmt/)
+    }))
+
   it.effect("environment: cluster mode only with RAYINFO_DATABASE_URL; its runner settings and their errors", () =>
     Effect.gen(function*() {
       const read = (entries: ReadonlyArray<[string, string]>) =>

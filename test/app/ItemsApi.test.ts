@@ -13,7 +13,7 @@ import { assert, describe, it } from "@effect/vitest"
 import type { Schema } from "effect"
 import { Effect, Layer } from "effect"
 import { InvalidQueryParameter, ItemsPageJson, RayInfoApi } from "../../src/app/http/Api.js"
-import { StatusGroupLive } from "../../src/app/http/ApiLive.js"
+import { GroupsLive } from "../../src/app/http/ApiLive.js"
 import * as RaySchedulerAdapter from "../../src/app/scheduling/RaySchedulerAdapter.js"
 import * as Database from "../../src/app/storage/Database.js"
 import * as ItemsModule from "../../src/app/storage/Items.js"
@@ -42,7 +42,7 @@ const Seeded = Layer.effectDiscard(Effect.gen(function*() {
 }))
 
 const ItemsServer = HttpApiBuilder.serve().pipe(
-  Layer.provide(HttpApiBuilder.api(RayInfoApi).pipe(Layer.provide(StatusGroupLive))),
+  Layer.provide(HttpApiBuilder.api(RayInfoApi).pipe(Layer.provide(GroupsLive))),
   Layer.provideMerge(NodeHttpServer.layerTest),
   Layer.provideMerge(adapterLayer(RaySchedulerAdapter.layer({ maxSleep: "1 hour" }), [])),
   Layer.provideMerge(Layer.merge(ItemsModule.layer, Seeded)),

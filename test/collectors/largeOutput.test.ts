@@ -22,7 +22,7 @@ import { afterAll } from "vitest"
 import * as CommandCollector from "../../src/app/collectors/command.js"
 import * as ProcessGroups from "../../src/app/collectors/ProcessGroups.js"
 import { RayInfoApi } from "../../src/app/http/Api.js"
-import { StatusGroupLive } from "../../src/app/http/ApiLive.js"
+import { GroupsLive } from "../../src/app/http/ApiLive.js"
 import * as SqlPipeline from "../../src/app/pipeline/SqlPipeline.js"
 import * as RaySchedulerAdapter from "../../src/app/scheduling/RaySchedulerAdapter.js"
 import * as Database from "../../src/app/storage/Database.js"
@@ -97,7 +97,7 @@ const stopPoller = ({ child }: Poller) =>
   })
 
 const TestServer = HttpApiBuilder.serve().pipe(
-  Layer.provide(HttpApiBuilder.api(RayInfoApi).pipe(Layer.provide(StatusGroupLive))),
+  Layer.provide(HttpApiBuilder.api(RayInfoApi).pipe(Layer.provide(GroupsLive))),
   Layer.provideMerge(NodeHttpServer.layerTest),
   Layer.provideMerge(adapterLayer(RaySchedulerAdapter.layer({ maxSleep: "1 hour" }), [])),
   Layer.provideMerge(Items.layer),

@@ -91,6 +91,26 @@ const clusterOf = async (node: Node): Promise<ClusterJson> => {
   return body.cluster as unknown as ClusterJson
 }
 
+/**
+ * Each job's holder once every node has named the same one for every job
+ * for 6 s in a row (a joining runner takes its shards over a few lock
+ * refreshes: an agreement during that move does not last).
+ */
+const stableHolders = async (nodes: ReadonlyArray<Node>, addresses: ReadonlySet<string>) => {
+  let since = 0
+  let last = ""
+  return waitFor("every node naming the same holder for each job, for 6 s", 90_000, async () => {
+    const holders = await agreedHolders(nodes, addresses)
+    const key = holders === undefined ? "" : JSON.stringify([...holders])
+    if (key === "" || key !== last) {
+      last = key
+      since = Date.now()
+      return undefined
+    }
+    return Date.now() - since >= 6_000 ? holders : undefined
+  })
+}
+
 /** Each job's holder, if every node names the same one for every job (and it is one of `addresses`). */
 const agreedHolders = async (nodes: ReadonlyArray<Node>, addresses: ReadonlySet<string>) => {
   const views = await Promise.all(nodes.map(clusterOf))
@@ -142,11 +162,7 @@ describe.skipIf(!available)("RayInfo on a cluster (3 service processes, one Post
           ? true
           : undefined
       })
-      const holders = await waitFor(
-        "every node naming the same holder for each job",
-        60_000,
-        () => agreedHolders(nodes, addresses)
-      )
+      await stableHolders(nodes, addresses)
       for (const [index, node] of nodes.entries()) {
         expect((await clusterOf(node)).runner).toBe(nodes[index]!.address)
       }
@@ -154,18 +170,19 @@ describe.skipIf(!available)("RayInfo on a cluster (3 service processes, one Post
       // a window of steady running: each job about once per interval in the whole cluster, never overlapping
       // meanwhile, /collectors on a node that does not hold a job shows the job's scheduled runs running on its holder
       const windowStart = Date.now()
-      const seenRunning: Array<{ job: string; on: ReadonlyArray<string>; asker: string }> = []
+      const seenRunning: Array<{ job: string; on: ReadonlyArray<string>; holder: string; asker: string }> = []
       while (Date.now() - windowStart < 8 * INTERVAL_MS) {
         for (const node of nodes) {
           const { body } = await getJson(node.http, "/collectors")
           for (const group of body as unknown as ReadonlyArray<{ instances: ReadonlyArray<Record<string, unknown>> }>) {
             for (const instance of group.instances) {
               const on = instance.running_on as ReadonlyArray<string> | null
+              const holder = instance.runner as string | null
               expect(on, "cluster mode: running_on is a list").not.toBeNull()
-              expect(instance.runner).toBe(holders.get((instance.id as string).slice("probe:".length)))
-              if (on!.length > 0 && holders.get((instance.id as string).slice("probe:".length)) !== node.address) {
+              expect(addresses.has(holder ?? ""), `${String(instance.id)} is held by one of the runners`).toBe(true)
+              if (on!.length > 0 && holder !== node.address) {
                 expect(instance.running, "running_on set: running").toBe(true)
-                seenRunning.push({ job: instance.id as string, on: on!, asker: node.address })
+                seenRunning.push({ job: instance.id as string, on: on!, holder: holder!, asker: node.address })
               }
             }
           }
@@ -174,8 +191,9 @@ describe.skipIf(!available)("RayInfo on a cluster (3 service processes, one Post
       }
       const windowEnd = Date.now()
       expect(seenRunning.length, "a run seen from a node that does not hold the job").toBeGreaterThan(0)
+      // a scheduled run runs on the job's holder (as the same answer names it: shards may move under load)
       for (const seen of seenRunning) {
-        expect(seen.on, `${seen.job} seen from ${seen.asker}`).toEqual([holders.get(seen.job.slice("probe:".length))])
+        expect(seen.on, `${seen.job} seen from ${seen.asker}`).toEqual([seen.holder])
       }
       const runs = readRuns(log)
       for (const param of PARAMS) {
@@ -195,7 +213,9 @@ describe.skipIf(!available)("RayInfo on a cluster (3 service processes, one Post
 
       // a manual trigger sent to one node runs in the process holding the job
       const pidOf = new Map(nodes.map((node) => [node.address, node.running.child.pid!]))
-      const [param, holder] = [...holders][0]!
+      // (the holders again, right before the trigger and the kill: shards may have moved since the first look)
+      const current = await stableHolders(nodes, addresses)
+      const [param, holder] = [...current][0]!
       const receiver = nodes.find((node) => node.address !== holder)!
       const before = readRuns(log).length
       const response = await fetch(
@@ -212,12 +232,6 @@ describe.skipIf(!available)("RayInfo on a cluster (3 service processes, one Post
       expect(triggered[0]!.pid, `the manual run of ${param} ran on its holder ${holder}`).toBe(pidOf.get(holder))
 
       // SIGKILL the holder of that job: its jobs run on the others within the lease (plus the cluster's intervals)
-      // (the holders again, right before the kill: shards may have moved since the first look)
-      const current = await waitFor(
-        "every node naming the same holder for each job",
-        60_000,
-        () => agreedHolders(nodes, addresses)
-      )
       const victim = current.get(param)!
       const killed = nodes.find((node) => node.address === victim)!
       const killedPid = killed.running.child.pid!
@@ -229,12 +243,21 @@ describe.skipIf(!available)("RayInfo on a cluster (3 service processes, one Post
       const movedAt = await waitFor(`the jobs of ${victim} running elsewhere`, 60_000, async () => {
         const after = readRuns(log).filter((run) => run.start > killedAt)
         const ran = killedJobs.every((p) => after.some((run) => run.param === p && run.pid !== killedPid))
+        // when the last of its jobs first ran elsewhere (a job may have moved just before the kill: the
+        // last one is the takeover)
         return ran
-          ? Math.min(...after.filter((run) => killedJobs.includes(run.param)).map((run) => run.start))
+          ? Math.max(
+            ...killedJobs.map((p) =>
+              Math.min(...after.filter((run) => run.param === p && run.pid !== killedPid).map((run) => run.start))
+            )
+          )
           : undefined
       })
       const takeover = movedAt - killedAt
-      console.log(`serviceCluster: the killed node's jobs ran again elsewhere ${takeover} ms after the SIGKILL`)
+      console.log(
+        `serviceCluster: all ${killedJobs.length} job(s) of the killed node ran elsewhere within ${takeover} ms ` +
+          `of the SIGKILL`
+      )
       expect(takeover, "takeover within the lease plus the cluster's intervals").toBeLessThan(LEASE_S * 1000 + 15_000)
       let seen: ClusterJson | undefined
       await waitFor("the killed runner unhealthy or gone, its jobs held by the survivors", 60_000, async () => {
@@ -280,8 +303,10 @@ describe.skipIf(!available)("RayInfo on a cluster (3 service processes, one Post
       }
 
       // `rayinfo items` reads the same database as GET /items
-      const api = await getJson(last.http, "/items?limit=20")
-      const cli = await runRayinfo(["items", "--config", config, "--json", "--limit", "20"], {
+      // (items stored before an instant in the past: the service keeps storing meanwhile)
+      const until = new Date(Date.now() - 2_000).toISOString()
+      const api = await getJson(last.http, `/items?limit=20&until=${encodeURIComponent(until)}`)
+      const cli = await runRayinfo(["items", "--config", config, "--json", "--limit", "20", "--until", until], {
         RAYINFO_DATABASE_URL: url
       })
       expect(cli.code, cli.stderr).toBe(0)
@@ -290,8 +315,7 @@ describe.skipIf(!available)("RayInfo on a cluster (3 service processes, one Post
       )
       const apiKeys = (api.body.items as ReadonlyArray<{ key: string }>).map((item) => item.key)
       expect(apiKeys.length).toBe(20)
-      // the service keeps storing meanwhile: the newest keys may differ, the pages overlap
-      expect(cliKeys.filter((key) => apiKeys.includes(key)).length).toBeGreaterThan(10)
+      expect(cliKeys).toEqual(apiKeys)
     },
     420_000
   )

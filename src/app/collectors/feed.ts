@@ -63,6 +63,21 @@ import { readRegularFile } from "./internal/file.js"
 import { canonicalJson, collectBytes, sha256Hex } from "./internal/util.js"
 
 /** One feed to collect: a job of the feed collector. */
+/**
+ * The system error code under a transport failure (`ECONNREFUSED`,
+ * `ENOTFOUND`, `ETIMEDOUT`, `ECONNRESET`...), as `: CODE`; empty if there is
+ * none. The log line then says why, without a stack trace.
+ */
+const systemReason = (cause: unknown): string => {
+  let current: unknown = cause
+  for (let depth = 0; depth < 5 && typeof current === "object" && current !== null; depth++) {
+    const code = (current as { readonly code?: unknown }).code
+    if (typeof code === "string" && /^E[A-Z0-9_]+$/.test(code)) return `: ${code}`
+    current = (current as { readonly cause?: unknown }).cause
+  }
+  return ""
+}
+
 export interface FeedSource {
   /**
    * The feed: an `http:` / `https:` URL, a `file:` URL, or a local path
@@ -466,7 +481,7 @@ export const make = (
                 ? Effect.fail(
                   new RetryableCollectorError({
                     instance,
-                    message: `feed ${feed}: ${error.message}`,
+                    message: `feed ${feed}: ${error.message}${systemReason(error.cause)}`,
                     retryAfter: fallbackRetryAfter,
                     cause: error
                   })

@@ -344,6 +344,49 @@ export const load = (file: string): Effect.Effect<AppConfig, ConfigFileError, Fi
 
 // ---- environment -----------------------------------------------------------
 
+/**
+ * How the service writes its logs: `pretty` (colours when stdout is a
+ * terminal, one block per entry), `json` (one JSON object per line) or
+ * `logfmt` (one `key=value` line per entry).
+ */
+export type LogFormat = "pretty" | "json" | "logfmt"
+
+/** `LOG_FORMAT`: `pretty`, `json` or `logfmt`, any case; anything else is an error naming the variable. */
+export const logFormat: Config.Config<LogFormat> = Config.string("LOG_FORMAT").pipe(
+  Config.mapOrFail((value) => {
+    const word = value.trim().toLowerCase()
+    return word === "pretty" || word === "json" || word === "logfmt"
+      ? Either.right<LogFormat>(word)
+      : Either.left(ConfigError.InvalidData([], `Expected pretty, json or logfmt, got ${JSON.stringify(value)}`))
+  }),
+  Config.withDefault<LogFormat>("pretty"),
+  Config.withDescription("log format: pretty, json or logfmt")
+)
+
+/** `OTEL_EXPORTER_OTLP_ENDPOINT`: an http(s) URL, e.g. `http://localhost:4318` (traces go to `/v1/traces` under it). */
+export const otlpEndpoint: Config.Config<Option.Option<string>> = Config.option(
+  Config.string("OTEL_EXPORTER_OTLP_ENDPOINT").pipe(
+    Config.mapOrFail((value) => {
+      const text = value.trim()
+      let ok = false
+      try {
+        const url = new URL(text)
+        ok = (url.protocol === "http:" || url.protocol === "https:") && url.hostname !== ""
+      } catch {
+        ok = false
+      }
+      return ok
+        ? Either.right(text)
+        : Either.left(
+          ConfigError.InvalidData(
+            [],
+            `Expected an http(s) URL such as http://localhost:4318, got ${JSON.stringify(value)}`
+          )
+        )
+    })
+  )
+).pipe(Config.withDescription("OpenTelemetry collector for traces (OTLP/HTTP)"))
+
 /** Settings read from the environment. */
 export interface Environment {
   readonly port: number
@@ -351,6 +394,10 @@ export interface Environment {
   readonly configPath: string
   readonly useRayScheduler: boolean
   readonly logLevel: Option.Option<LogLevel.LogLevel>
+  /** `LOG_FORMAT`: how log lines look. Default: `pretty`. */
+  readonly logFormat: LogFormat
+  /** `OTEL_EXPORTER_OTLP_ENDPOINT`: where traces go (OTLP/HTTP); none: no tracing. */
+  readonly otlpEndpoint: Option.Option<string>
   /**
    * `RAYINFO_API_TOKEN`: the bearer token the HTTP API's mutations need,
    * and with which reads show full error texts; never printed. None: the
@@ -539,6 +586,8 @@ export const environment: Config.Config<Environment> = Config.all({
   logLevel: Config.option(logLevelConfig("LOG_LEVEL")).pipe(
     Config.withDescription("minimum log level: all, trace, debug, info, warning, error, fatal, none")
   ),
+  logFormat,
+  otlpEndpoint,
   apiToken,
   cluster: clusterEnvironment
 })

@@ -1,6 +1,7 @@
 /**
  * The HTTP API's contract (`@effect/platform` HttpApi): `GET /status`,
- * `GET /collectors`, `POST /instances/:id/run`, `GET /items`. Field names are snake_case,
+ * `GET /collectors`, `POST /instances/:id/run`, `GET /items`, `GET /metrics`, and the
+ * scheduler's endpoints (`SchedulerApi`, under `/scheduler`). Field names are snake_case,
  * as in the service this one replaces.
  *
  * Each response is declared once, as a schema from the domain value the
@@ -15,9 +16,12 @@
 import * as HttpApi from "@effect/platform/HttpApi"
 import * as HttpApiEndpoint from "@effect/platform/HttpApiEndpoint"
 import * as HttpApiGroup from "@effect/platform/HttpApiGroup"
+import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
+import * as OpenApi from "@effect/platform/OpenApi"
 import * as Duration from "effect/Duration"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
+import * as SchedulerApi from "../../scheduler/SchedulerApi.js"
 import * as Security from "./Security.js"
 
 const Count = Schema.NonNegativeInt
@@ -357,5 +361,39 @@ export class StatusGroup extends HttpApiGroup.make("status")
   )
 {}
 
-/** The RayInfo HTTP API. */
-export class RayInfoApi extends HttpApi.make("rayinfo").add(StatusGroup) {}
+/** Operations: `GET /metrics`, every metric of the process in Prometheus' text format (docs/operations.md). */
+export class OperationsGroup extends HttpApiGroup.make("operations")
+  .add(
+    HttpApiEndpoint.get("metrics", "/metrics").addSuccess(
+      HttpApiSchema.Text({ contentType: "text/plain; version=0.0.4; charset=utf-8" })
+    )
+  )
+{}
+
+/**
+ * The scheduler's reads (`SchedulerApi.ReadGroup`, `GET /scheduler/...`):
+ * open like `/status`; `Security.CallerAuthentication` so that the dead
+ * letters' error texts are summarised for callers without the token.
+ */
+export const SchedulerReadGroup = SchedulerApi.ReadGroup.middleware(Security.CallerAuthentication)
+
+/** The scheduler's mutations (`SchedulerApi.MutationGroup`, `POST /scheduler/...`), guarded like every mutation. */
+export const SchedulerMutationGroup = SchedulerApi.MutationGroup.middleware(Security.MutationGuard)
+
+/**
+ * The RayInfo HTTP API: its own endpoints, `/metrics`, and the scheduler's
+ * (`/scheduler/...`, served over the RayScheduler's core scheduler). Its
+ * OpenAPI document is served at `/openapi.json`, interactive docs at `/docs`.
+ */
+export class RayInfoApi extends HttpApi.make("rayinfo")
+  .add(StatusGroup)
+  .add(OperationsGroup)
+  .add(SchedulerReadGroup)
+  .add(SchedulerMutationGroup)
+  .annotate(OpenApi.Title, "RayInfo")
+  .annotate(
+    OpenApi.Description,
+    "The RayInfo collector service: its status, collectors and items, manual runs, metrics, and its scheduler " +
+      "(/scheduler/...). Mutations (POST) need `Authorization: Bearer <RAYINFO_API_TOKEN>` when a token is set."
+  )
+{}

@@ -7,6 +7,7 @@
  */
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
+import * as HttpApiSwagger from "@effect/platform/HttpApiSwagger"
 import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
 import * as HttpServer from "@effect/platform/HttpServer"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
@@ -16,9 +17,12 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
 import { createServer } from "node:http"
+import { type DeadLetter, Scheduler } from "../../scheduler/Scheduler.js"
+import * as SchedulerApi from "../../scheduler/SchedulerApi.js"
 import { CollectorRunner, type InstanceInfo } from "../scheduling/CollectorRunner.js"
-import { type AdapterStatus, SchedulerAdapter } from "../scheduling/SchedulerAdapter.js"
+import { type AdapterStatus, SchedulerAdapter, type SchedulerType } from "../scheduling/SchedulerAdapter.js"
 import { Items, parseQuery } from "../storage/Items.js"
+import * as Prometheus from "../telemetry/Prometheus.js"
 import { InstanceNotFound, InvalidQueryParameter, RayInfoApi, ServiceUnavailable } from "./Api.js"
 import * as Redaction from "./Redaction.js"
 import * as Security from "./Security.js"
@@ -119,6 +123,57 @@ export const StatusGroupLive = HttpApiBuilder.group(RayInfoApi, "status", (handl
           ).pipe(Effect.flatMap(items.page))))
   })).pipe(Layer.provide(Security.middlewareLayer))
 
+/** Handlers of the `operations` group: `/metrics` from the process's Prometheus exporter. */
+export const OperationsGroupLive = HttpApiBuilder.group(
+  RayInfoApi,
+  "operations",
+  (handlers) =>
+    Effect.map(Prometheus.PrometheusMetrics, (prometheus) => handlers.handle("metrics", () => prometheus.scrape))
+).pipe(
+  Layer.provide(Prometheus.layer)
+)
+
+/** Why the scheduler's endpoints answer 503 when there is no core scheduler in context. */
+const schedulerUnavailable = (type: SchedulerType): string =>
+  type === "LegacyScheduler"
+    ? "The scheduler API needs the RayScheduler: this service runs the legacy scheduler (USE_RAY_SCHEDULER=false)"
+    : "The scheduler API is not available: no core scheduler was provided to the HTTP API"
+
+/** A dead letter as a caller without the token sees it: its error text summarised (`Redaction.summary`). */
+const showDeadLetter = (letter: DeadLetter) =>
+  Effect.map(
+    Security.Caller,
+    (caller): DeadLetter => caller.authenticated ? letter : { ...letter, error: Redaction.summary(letter.error) }
+  )
+
+/**
+ * Handlers of the scheduler's groups (`SchedulerApi`, `/scheduler/...`) over
+ * the `Scheduler` in context where this layer is built — the RayScheduler's
+ * core scheduler. Without one (the legacy scheduler, `USE_RAY_SCHEDULER=false`)
+ * every scheduler endpoint answers 503 (`SchedulerUnavailable`) saying why.
+ */
+export const SchedulerGroupsLive = Layer.unwrapEffect(Effect.gen(function*() {
+  const adapter = yield* SchedulerAdapter
+  // a Scheduler in context (an app embedding this API), else the adapter's own (none for the legacy scheduler)
+  const scheduler = Option.match(Option.orElse(yield* Effect.serviceOption(Scheduler), () => adapter.scheduler), {
+    onSome: Effect.succeed,
+    onNone: () => Effect.fail(new SchedulerApi.SchedulerUnavailable({ message: schedulerUnavailable(adapter.type) }))
+  })
+  return Layer.merge(
+    SchedulerApi.layerReads(RayInfoApi, { scheduler, showDeadLetter }),
+    SchedulerApi.layerMutations(RayInfoApi, { scheduler })
+  )
+})).pipe(Layer.provide(Security.middlewareLayer))
+
+/** Every group's handlers. */
+export const GroupsLive = Layer.mergeAll(StatusGroupLive, OperationsGroupLive, SchedulerGroupsLive)
+
+/** The API's OpenAPI document at `/openapi.json`, and interactive docs (Swagger UI, served inline) at `/docs`. */
+export const DocsLive = Layer.merge(
+  HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" }),
+  HttpApiSwagger.layer({ path: "/docs" })
+)
+
 /** Options of {@link layer}. */
 export interface ServerOptions {
   readonly port: number
@@ -129,9 +184,10 @@ export interface ServerOptions {
 }
 
 /**
- * The API served on the `HttpServer` in context, with the access rules:
- * the token, the `Host` check when `host` is a loopback address (the port
- * is the server's), the body cap; each response logged.
+ * The API served on the `HttpServer` in context, with `/openapi.json` and
+ * `/docs` ({@link DocsLive}) and the access rules: the token, the `Host`
+ * check when `host` is a loopback address (the port is the server's), the
+ * body cap; each response logged.
  */
 export const serveLayer = (options: Pick<ServerOptions, "host" | "token">) =>
   Layer.unwrapEffect(Effect.map(HttpServer.HttpServer, (server) => {
@@ -142,7 +198,8 @@ export const serveLayer = (options: Pick<ServerOptions, "host" | "token">) =>
     })
     return HttpApiBuilder.serve((app) => HttpMiddleware.logger(guard(app)))
   })).pipe(
-    Layer.provide(HttpApiBuilder.api(RayInfoApi).pipe(Layer.provide(StatusGroupLive))),
+    Layer.provide(DocsLive),
+    Layer.provide(HttpApiBuilder.api(RayInfoApi).pipe(Layer.provide(GroupsLive))),
     Layer.provide(Layer.succeed(Security.ApiToken, options.token ?? Option.none()))
   )
 

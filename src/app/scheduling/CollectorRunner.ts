@@ -49,6 +49,7 @@ import * as ProcessOwner from "../ProcessOwner.js"
 import { ForceShutdown } from "../Shutdown.js"
 import { emptyState, type JobState, JobStateStore } from "../storage/JobStateStore.js"
 import { Leases } from "../storage/Leases.js"
+import * as AppMetrics from "../telemetry/AppMetrics.js"
 import { defaultRetryPolicy, maxRetryDelay, retryDelay, type RetryPolicy } from "./Timing.js"
 
 /** Runs of a job missed while the service was down or stopped (the scheduler's `misfire` option). */
@@ -357,7 +358,21 @@ export const make = (
     /** Fetch → pipeline, classified. */
     const execute = (instance: Instance, startedAt: DateTime.Utc): Effect.Effect<RunOutcome> =>
       Effect.gen(function*() {
-        const exit = yield* Effect.exit(pipeline.run(instance.collector.fetch(instance.param)))
+        // a span per fetch (through the pipeline): the collector, the job, what it stored or why it failed
+        const exit = yield* Effect.exit(
+          pipeline.run(instance.collector.fetch(instance.param)).pipe(
+            Effect.tap((result) =>
+              Effect.annotateCurrentSpan({
+                "rayinfo.received": result.received,
+                "rayinfo.stored": result.stored,
+                "rayinfo.duplicates": result.duplicates
+              })
+            ),
+            Effect.withSpan("RayInfo.fetch", {
+              attributes: { "rayinfo.collector": instance.collector.name, "rayinfo.instance": instance.id }
+            })
+          )
+        )
         if (Exit.isSuccess(exit)) return RunOutcome.Succeeded({ instance: instance.id, startedAt, result: exit.value })
         const error = Cause.failureOption(exit.cause)
         const message = describeCause(exit.cause)
@@ -415,6 +430,17 @@ export const make = (
       Effect.gen(function*() {
         const id = entry.instance.id
         entry.lastOutcome = Option.some({ ...outcome, at: yield* DateTime.now })
+        yield* AppMetrics.recordRun(
+          entry.instance.collector.name,
+          outcome._tag === "Succeeded"
+            ? "succeeded"
+            : outcome._tag === "Retry"
+            ? "retry"
+            : outcome._tag === "Failed"
+            ? "failed"
+            : "cancelled",
+          outcome._tag === "Succeeded" ? outcome.result.stored : 0
+        )
         switch (outcome._tag) {
           case "Succeeded": {
             counters.succeeded++

@@ -95,6 +95,7 @@ export const make: Effect.Effect<
 
     return {
       type: "LegacyScheduler" as const,
+      scheduler: Option.none(),
       start: Effect.forEach(
         runner.instances,
         (instance) =>

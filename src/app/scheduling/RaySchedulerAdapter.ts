@@ -364,6 +364,7 @@ const build = <E, R>(
 
       return {
         type: "RayScheduler" as const,
+        scheduler: Option.some(scheduler),
         // The order matters: `scheduler.start` counts every occurrence before it as missed (the misfire
         // rule). Stored schedules with the configured timing are declared again first (their misfire rule is
         // the configured one at start); new and retimed ones after it, so that a first run due now is on time.
@@ -467,7 +468,7 @@ const build = <E, R>(
 export const make = (
   options: RayAdapterOptions = {}
 ): Effect.Effect<SchedulerAdapter.SchedulerAdapterService, never, CollectorRunner | JobStateStore | Scope.Scope> =>
-  build(Scheduler.make({ autoStart: false, maxSleep: options.maxSleep }), { _tag: "Direct" })
+  build(Scheduler.make({ autoStart: false, maxSleep: options.maxSleep, metrics: true }), { _tag: "Direct" })
 
 /**
  * Builds the adapter on the durable scheduler (`Scheduler.makeSql`, tables
@@ -484,7 +485,12 @@ export const makeSql = (
   CollectorRunner | JobStateStore | SqlClient.SqlClient | Scope.Scope
 > =>
   build(
-    openStore({ autoStart: false, maxSleep: options.maxSleep, tablePrefix: options.tablePrefix ?? defaultTablePrefix }),
+    openStore({
+      autoStart: false,
+      maxSleep: options.maxSleep,
+      tablePrefix: options.tablePrefix ?? defaultTablePrefix,
+      metrics: true
+    }),
     { _tag: "Stored" }
   )
 
@@ -549,7 +555,8 @@ export const makeCluster = (
       Layer.build(ClusterScheduler.layer({
         autoStart: false,
         shutdownTimeout: options.shutdownTimeout,
-        runnerName: options.runnerName
+        runnerName: options.runnerName,
+        metrics: true
       })),
       (built) => Context.get(built, Scheduler.Scheduler)
     )

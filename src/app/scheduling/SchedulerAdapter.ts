@@ -29,7 +29,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
-import type { ScheduleInfo, SchedulerStats } from "../../scheduler/Scheduler.js"
+import type { ScheduleInfo, SchedulerService, SchedulerStats } from "../../scheduler/Scheduler.js"
 import type { RunOutcome, UnknownInstanceError } from "./CollectorRunner.js"
 
 /** `RayScheduler` or `LegacyScheduler`. */
@@ -87,6 +87,12 @@ export interface ClusterStatus {
 export interface SchedulerAdapterService {
   readonly type: SchedulerType
   /**
+   * The core scheduler (RayScheduler: memory, durable store or cluster),
+   * for the scheduler's HTTP API (`SchedulerApi`); none for the legacy
+   * scheduler.
+   */
+  readonly scheduler: Option.Option<SchedulerService>
+  /**
    * Plans each instance's first run (resume rule) and starts triggering.
    * Runs once: later calls, and calls after `stop`, do nothing.
    */
@@ -123,6 +129,8 @@ export const earliest = (planned: ReadonlyMap<string, DateTime.Utc>): Option.Opt
 /** What an adapter implements; {@link make} adds the life cycle and the spans. */
 export interface AdapterParts {
   readonly type: SchedulerType
+  /** The core scheduler, if there is one (see {@link SchedulerAdapterService.scheduler}). */
+  readonly scheduler: Option.Option<SchedulerService>
   /** Plans the first runs and starts triggering; called once. */
   readonly start: Effect.Effect<void>
   /** Stops triggering and drains the runner; called once. */
@@ -168,7 +176,7 @@ export const make = <E, R>(
       parts.trigger(id).pipe(Effect.withSpan("SchedulerAdapter.trigger", { attributes: { type: parts.type, id } }))
 
     yield* Effect.addFinalizer(() => stop)
-    return { type: parts.type, start, stop, status, trigger }
+    return { type: parts.type, scheduler: parts.scheduler, start, stop, status, trigger }
   })
 
 /** An adapter as a layer, started when built; stopped (runner drained) when released. */

@@ -14,9 +14,10 @@ import * as Option from "effect/Option"
 import type { DeadLetter, DeadLetterReason, TaskInfo, TaskPage } from "../Scheduler.js"
 import type { Task } from "../Task.js"
 import type { TaskEntry } from "./ids.js"
+import * as Metrics from "./metrics.js"
 import type { ScheduleStore } from "./schedules.js"
 import type { SchedulerState } from "./state.js"
-import { infoOfEntry, pageOf, type ResolvedTaskQuery, selectEntries } from "./taskQuery.js"
+import { bySeq, infoOfEntry, pageOf, type ResolvedTaskQuery, selectEntries, type SeqKey } from "./taskQuery.js"
 import type { RunHooks } from "./worker.js"
 
 /** @internal */
@@ -61,8 +62,11 @@ export interface Backend {
    * effect (unlike `hooks.attempt`).
    */
   readonly attemptOf: (task: Task) => number
-  /** A page of the tasks pending or running (`SchedulerService.tasks`, the query validated). */
-  readonly tasks: (query: ResolvedTaskQuery) => Effect.Effect<TaskPage>
+  /**
+   * A page of the tasks pending or running (`SchedulerService.tasks`, the
+   * query validated), in {@link bySeq} order: (due, seq), as they are dispatched.
+   */
+  readonly tasks: (query: ResolvedTaskQuery<SeqKey>) => Effect.Effect<TaskPage>
   /** The task `id` if it is pending or running (`SchedulerService.task`). */
   readonly task: (id: string) => Effect.Effect<Option.Option<TaskInfo>>
 }
@@ -112,6 +116,7 @@ export const memoryBackend = (
   /** By task id (one dead letter per id: a newer one replaces it), oldest first; at most `limit`. */
   const letters = new Map<string, DeadLetter>()
   const add = (task: Task, reason: DeadLetterReason, error: string, attempts: number): void => {
+    if (state.host.metrics) Metrics.deadLetter(task.source, reason)
     letters.delete(task.id)
     letters.set(task.id, { task, reason, error, attempts, at: DateTime.unsafeMake(now()) })
     if (letters.size > limit) letters.delete(letters.keys().next().value!)
@@ -128,8 +133,10 @@ export const memoryBackend = (
     tasks: (query) =>
       Effect.sync(() =>
         pageOf(
-          selectEntries(state, query, query.limit + 1).map((entry) => infoOfEntry(entry, attemptOf(entry.value))),
-          query.limit
+          bySeq,
+          selectEntries(state, query, query.limit + 1),
+          query.limit,
+          (entry) => infoOfEntry(entry, attemptOf(entry.value))
         )
       ),
     task: (id) =>

@@ -176,6 +176,41 @@ export const consumeWithin = (
   }
 }
 
+/** The tracer of a program that installed none (Effect's native one): no one collects its spans. */
+const defaultTracer = Effect.runSync(Effect.tracer)
+
+/**
+ * Whether the current context has a tracer of its own (e.g.
+ * `@effect/opentelemetry`'s): then each run gets a span ({@link traced});
+ * with Effect's default tracer nobody reads them, and they are not made.
+ *
+ * @internal
+ */
+export const tracingEnabled: Effect.Effect<boolean> = Effect.map(Effect.tracer, (tracer) => tracer !== defaultTracer)
+
+/**
+ * A task's run in a span `RayScheduler.run` (kind `consumer`) with the
+ * task's source, id, run number and lateness: the consumer's own spans are
+ * its children. docs/operations.md, "Tracing".
+ *
+ * @internal
+ */
+export const traced = (
+  run: Effect.Effect<void, unknown>,
+  task: Task,
+  attempt: number,
+  latenessMillis: number
+): Effect.Effect<void, unknown> =>
+  Effect.withSpan(run, "RayScheduler.run", {
+    kind: "consumer",
+    attributes: {
+      "ray_scheduler.source": task.source,
+      "ray_scheduler.task_id": task.id,
+      "ray_scheduler.attempt": attempt,
+      "ray_scheduler.lateness_ms": Math.max(0, latenessMillis)
+    }
+  })
+
 /**
  * What a consumer's `retry` schedule is stepped with after a failed run:
  * the typed failure (or `TaskTimeoutError`); none for a defect or an

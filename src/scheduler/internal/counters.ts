@@ -7,6 +7,7 @@
  * @internal
  */
 import type { LatenessStats, SourceStats } from "../Scheduler.js"
+import type { SourceMetrics } from "./metrics.js"
 
 /** @internal */
 export class Counters {
@@ -27,16 +28,28 @@ export class Counters {
   private latenessTotal = 0
   private latenessMax = 0
 
+  /** `metrics`: the source's `SchedulerMetrics`, updated with the counts (none for the totals). */
+  constructor(readonly metrics?: SourceMetrics) {}
+
+  private counted(): void {
+    this.metrics?.counts(this.pending, this.inFlight)
+  }
+
   /** A task was accepted. */
   onSubmitted(): void {
     this.submitted++
     this.pending++
+    if (this.metrics !== undefined) {
+      this.metrics.submittedOne()
+      this.counted()
+    }
   }
 
   /** A due task was dropped: no consumer for its source. */
   onDropped(): void {
     this.dropped++
     this.pending--
+    this.counted()
   }
 
   /** A task was handed to its consumer, `lateness` ms after it was due. */
@@ -47,18 +60,27 @@ export class Counters {
     this.latenessCount++
     this.latenessTotal += lateness
     if (lateness > this.latenessMax) this.latenessMax = lateness
+    if (this.metrics !== undefined) {
+      this.metrics.startedOne(lateness)
+      this.counted()
+    }
   }
 
   /** A pending task was cancelled. */
   onCancelledPending(): void {
     this.cancelled++
     this.pending--
+    this.counted()
   }
 
   /** A running task was cancelled (its run interrupted). */
   onCancelledRunning(): void {
     this.cancelled++
     this.inFlight--
+    if (this.metrics !== undefined) {
+      this.metrics.ended("cancelled")
+      this.counted()
+    }
   }
 
   /** A run failed and its task is pending again (a retry). */
@@ -67,6 +89,10 @@ export class Counters {
     this.failed++
     this.retried++
     this.pending++
+    if (this.metrics !== undefined) {
+      this.metrics.ended("retried")
+      this.counted()
+    }
   }
 
   /** A task's consumer ended. */
@@ -74,6 +100,10 @@ export class Counters {
     this.inFlight--
     if (succeeded) this.succeeded++
     else this.failed++
+    if (this.metrics !== undefined) {
+      this.metrics.ended(succeeded ? "succeeded" : "failed")
+      this.counted()
+    }
   }
 
   /** The public form. */

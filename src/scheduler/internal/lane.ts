@@ -14,6 +14,7 @@ import type { TaskConsumer } from "../TaskConsumer.js"
 import { Counters } from "./counters.js"
 import { type Entry, entryLessThan } from "./heap.js"
 import { ENDED, type TaskEntry } from "./ids.js"
+import { SourceMetrics } from "./metrics.js"
 import { ReadyQueue } from "./readyQueue.js"
 import type { Signal } from "./signal.js"
 
@@ -56,8 +57,8 @@ export class Lane {
   private next = 0
 
   /** `counters`: the source's counters kept from an earlier lane, if any. */
-  constructor(readonly source: string, counters?: Counters) {
-    this.counters = counters ?? new Counters()
+  constructor(readonly source: string, counters?: Counters, metrics = false) {
+    this.counters = counters ?? new Counters(metrics ? SourceMetrics.of(source, true) : undefined)
   }
 
   /**

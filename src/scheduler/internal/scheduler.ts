@@ -31,11 +31,13 @@ import { Task } from "../Task.js"
 import type { TaskConsumer } from "../TaskConsumer.js"
 import { type Backend, memoryBackend, olderThanMillis } from "./backend.js"
 import { ClockWatch } from "./clockWatch.js"
+import { tracingEnabled } from "./consumer.js"
 import { dispatcher } from "./dispatcher.js"
 import type { Lane } from "./lane.js"
+import * as Metrics from "./metrics.js"
 import { makeSchedules } from "./schedules.js"
 import { type Host, SchedulerState } from "./state.js"
-import { resolveTaskQuery } from "./taskQuery.js"
+import { bySeq, resolveTaskQuery } from "./taskQuery.js"
 import { type RunHooks, worker } from "./worker.js"
 
 /** Defaults of {@link SchedulerOptions}. @internal */
@@ -86,7 +88,11 @@ export const resolveOptions = (options: SchedulerOptions, defaultGrace: Duration
   if (!Number.isSafeInteger(deadLetterLimit) || deadLetterLimit < 0) {
     invalidOption("deadLetterLimit", "an integer >= 0", deadLetterLimit)
   }
+  if (options.metrics !== undefined && typeof options.metrics !== "boolean") {
+    invalidOption("metrics", "true or false", options.metrics)
+  }
   return {
+    metrics: options.metrics === true,
     noConsumerGraceMillis: Math.min(Duration.toMillis(Option.getOrThrow(grace)), maxTimerMillis),
     deadLetterLimit,
     maxConcurrency,
@@ -160,6 +166,7 @@ export const makeWith = <E, R>(
     const registry = yield* ConsumerRegistry
     const clock: Clock.Clock = yield* Effect.clock
     const runtime = yield* Effect.runtime<never>()
+    const tracing = yield* tracingEnabled
     const fork = <A>(effect: Effect.Effect<A>) => Runtime.runFork(runtime)(effect, { immediate: false })
     const now = () => clock.unsafeCurrentTimeMillis()
 
@@ -170,11 +177,12 @@ export const makeWith = <E, R>(
       // logger and supervisor), interruptible whatever the caller's region.
       forkWorker: (lane: Lane, consumer: TaskConsumer) => {
         const self: { fiber: Fiber.RuntimeFiber<void> | undefined } = { fiber: undefined }
-        self.fiber = fork(Effect.interruptible(worker(state, lane, consumer, self, hooks)))
+        self.fiber = fork(Effect.interruptible(worker(state, lane, consumer, self, hooks, tracing)))
         return self.fiber
       },
       makeSemaphore: (permits) => Effect.unsafeMakeSemaphore(permits),
       idleMillis: settings.workerIdleMillis,
+      metrics: settings.metrics,
       noConsumerGraceMillis: settings.noConsumerGraceMillis,
       maxConcurrency: settings.maxConcurrency
     }
@@ -254,6 +262,7 @@ export const makeWith = <E, R>(
       const size = clockWatch.check()
       if (size === 0) return Effect.void
       state.clockJumps++
+      if (settings.metrics) Metrics.clockJump()
       return Effect.logWarning(
         `Scheduler: the wall clock jumped ${size > 0 ? "forward" : "back"} by ${
           Duration.format(Duration.millis(Math.abs(size)))
@@ -561,7 +570,7 @@ export const makeWith = <E, R>(
       unschedule: (id) =>
         Effect.suspend(() => state.phase === "closed" ? closed("unschedule") : schedules.unschedule(id)),
       schedules: schedules.list,
-      tasks: (query) => Effect.flatMap(resolveTaskQuery(query), backend.tasks),
+      tasks: (query) => Effect.flatMap(resolveTaskQuery(query, bySeq), backend.tasks),
       task: (id) => typeof id === "string" && id.length > 0 ? backend.task(id) : Effect.succeed(Option.none())
     }
 

@@ -23,6 +23,7 @@ import type { DeadLetter, DeadLetterReason, TaskInfo } from "../Scheduler.js"
 import type { Task } from "../Task.js"
 import { type Backend, describeCause, noConsumerMessage, reasonOf } from "./backend.js"
 import type { TaskEntry } from "./ids.js"
+import * as Metrics from "./metrics.js"
 import type { BackendContext } from "./scheduler.js"
 import type { ScheduleRow, ScheduleStore } from "./schedules.js"
 import { Signal } from "./signal.js"
@@ -35,11 +36,10 @@ import {
   intIn,
   migrate,
   type Tables,
-  taskIdKey,
   taskOfRow,
   type TaskRow
 } from "./sqlStore.js"
-import { infoOfEntry, pageOf, type ResolvedTaskQuery, selectEntries } from "./taskQuery.js"
+import { bySeq, infoOfEntry, pageOf, type ResolvedTaskQuery, selectEntries, type SeqKey } from "./taskQuery.js"
 
 /** Options of the SQL backend, validated. @internal */
 export interface SqlSettings {
@@ -568,7 +568,6 @@ export const sqlBackend = (
     /** The run a task in memory is at (running) or will be at (pending). */
     const attemptOf = (task: Task): number => (attempts.get(task.id) ?? 0) + 1
 
-    const idKey = taskIdKey(sql)
     /** A task row, pending or running: the state is memory's (only memory knows what runs). */
     const infoOfRow = (row: TaskRow): TaskInfo | undefined => {
       const task = taskOfRow(row)
@@ -585,37 +584,61 @@ export const sqlBackend = (
     }
 
     /**
-     * A page from the store (every pending or running task has a row), by
-     * the `(due_ms, id)` index: one index range per statement. Rows of
-     * running tasks are skipped when only pending ones are asked for, so a
-     * statement may be followed by another from where it ended.
+     * A page from the store (every pending or running task has a row), in
+     * (due, seq) order by the `(due_ms, seq)` index — the refills' — one
+     * index range per statement. A row's key is its memory entry's (the
+     * same `seq`; a retry's or a reschedule's `due_ms` is committed by the
+     * flush first), so a page of running tasks from memory and a page from
+     * here share their cursors.
+     *
+     * After a position, the rest of its instant (`due_ms = d AND seq > s`)
+     * and the later instants (`due_ms > d`) are two statements: SQLite seeks
+     * a row value `(due_ms, seq) > (d, s)` on `due_ms` only (`seq` is the
+     * rowid), so one statement would read every row of the instant before the
+     * position. Rows of running tasks are skipped when only pending ones are
+     * asked for, so a statement may be followed by another from where it
+     * ended.
      */
-    const storedPage = (query: ResolvedTaskQuery) =>
+    const storedPage = (query: ResolvedTaskQuery<SeqKey>) =>
       locked(Effect.gen(function*() {
         yield* flushNow
-        const out: Array<TaskInfo> = []
+        const out: Array<SeqKey & { readonly info: TaskInfo }> = []
         // running tasks are few (at most the permits): read past them in one statement
-        const rowsWanted = query.limit + 1 + (query.state === "pending" ? state.totals.inFlight : 0)
+        const skippable = query.state === "pending" ? state.totals.inFlight : 0
         let after = query.after
+        /** Whether the next statement reads the rest of `after`'s instant (else the instants after it). */
+        let sameInstant = after !== undefined
         for (;;) {
+          const wanted = query.limit + 1 - out.length + skippable
           const rows = yield* sql<TaskRow>`SELECT seq, id, source, due_ms, args, attempts FROM ${sql(t.tasks)}
             WHERE ${
             sql.and([
               sql`done = 0`,
               ...(query.source === undefined ? [] : [sql`source = ${query.source}`]),
               ...(query.dueBeforeMillis === undefined ? [] : [sql`due_ms < ${query.dueBeforeMillis}`]),
-              ...(after === undefined ? [] : [sql`(due_ms, ${idKey}) > (${after.dueMillis}, ${after.id})`])
+              ...(after === undefined
+                ? []
+                : sameInstant
+                ? [sql`due_ms = ${after.dueMillis}`, sql`seq > ${after.seq}`]
+                : [sql`due_ms > ${after.dueMillis}`])
             ])
-          } ORDER BY due_ms, ${idKey} LIMIT ${rowsWanted}`
+          } ORDER BY due_ms, seq LIMIT ${wanted}`
           for (const row of rows) {
             const info = infoOfRow(row)
             if (info === undefined || (query.state === "pending" && info.state === "running")) continue
-            out.push(info)
+            out.push({ info, dueMillis: Number(row.due_ms), seq: Number(row.seq) })
             if (out.length > query.limit) return out
           }
           const last = rows[rows.length - 1]
-          if (rows.length < rowsWanted || last === undefined) return out
-          after = { dueMillis: Number(last.due_ms), id: last.id }
+          if (rows.length === wanted && last !== undefined) {
+            // the range may hold more: on from the last row read
+            after = { dueMillis: Number(last.due_ms), seq: Number(last.seq) }
+            sameInstant = true
+          } else if (sameInstant) {
+            sameInstant = false // the rest of the instant is read: the later instants
+          } else {
+            return out
+          }
         }
       }))
 
@@ -626,11 +649,16 @@ export const sqlBackend = (
           // every running task is in memory
           ? Effect.sync(() =>
             pageOf(
-              selectEntries(state, query, query.limit + 1).map((entry) => infoOfEntry(entry, attemptOf(entry.value))),
-              query.limit
+              bySeq,
+              selectEntries(state, query, query.limit + 1),
+              query.limit,
+              (entry) => infoOfEntry(entry, attemptOf(entry.value))
             )
           )
-          : Effect.map(dieOnStoreError(storedPage(query)), (infos) => pageOf(infos, query.limit)),
+          : Effect.map(
+            dieOnStoreError(storedPage(query)),
+            (items) => pageOf(bySeq, items, query.limit, (item) => item.info)
+          ),
       task: (id) =>
         Effect.suspend(() => {
           const entry = state.ids.get(id)
@@ -696,7 +724,9 @@ export const sqlBackend = (
           // store and runs again at the next start
           if (stopped || (Cause.isInterruptedOnly(cause) && lostLease)) return
           settled(task)
-          dead.push({ task, reason: reasonOf(cause), error: describeCause(cause), attempts: attempt, at: now() })
+          const reason = reasonOf(cause)
+          if (state.host.metrics) Metrics.deadLetter(task.source, reason)
+          dead.push({ task, reason, error: describeCause(cause), attempts: attempt, at: now() })
           requestFlush()
         },
         retrySince: (task) => retrySince.size === 0 ? undefined : retrySince.get(task.id),
@@ -715,6 +745,7 @@ export const sqlBackend = (
         const at = now()
         for (const task of tasks) {
           settled(task)
+          if (state.host.metrics) Metrics.deadLetter(task.source, "NoConsumer")
           dead.push({ task, reason: "NoConsumer", error: noConsumerMessage(task), attempts: 0, at })
         }
         requestFlush()

@@ -192,19 +192,8 @@ const migrations = (sql: SqlClient.SqlClient, t: Tables): ReadonlyArray<Effect.E
       next_ms BIGINT NOT NULL,
       current_id TEXT
     )`
-  ], { discard: true }),
-  // 4: listing tasks (`SchedulerService.tasks`) in (due, id) order, a page per index range
-  sql`CREATE INDEX ${sql(`${t.tasks}_due_id`)} ON ${sql(t.tasks)} (due_ms, ${taskIdKey(sql)})`
+  ], { discard: true })
 ]
-
-/**
- * The id as the tasks are listed by (after `due_ms`): in byte order on both
- * dialects (SQLite's `BINARY`; PostgreSQL's `"C"`, not the database's
- * locale), the same in the index, the `ORDER BY` and the keyset comparison.
- * @internal
- */
-export const taskIdKey = (sql: SqlClient.SqlClient) =>
-  sql.onDialectOrElse({ pg: () => sql.literal(`id COLLATE "C"`), orElse: () => sql.literal("id") })
 
 /**
  * Creates the tables (or applies the migrations they miss), in one

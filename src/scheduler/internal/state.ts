@@ -53,6 +53,8 @@ export interface Host {
   readonly makeSemaphore: (permits: number) => Effect.Semaphore
   /** How long a worker with nothing to do stays parked before it leaves, ms (0: it leaves at once). */
   readonly idleMillis: number
+  /** Update the `SchedulerMetrics` (the `metrics` option). */
+  readonly metrics: boolean
   /**
    * How long due tasks of a source with no consumer wait for one before
    * they are dropped, ms (0: dropped at once). Counted from the first time
@@ -147,7 +149,7 @@ export class SchedulerState {
   /** Paused sources (their lanes say so too, `lane.paused`, for `take`). */
   readonly paused = new Set<string>()
 
-  constructor(private readonly host: Host) {}
+  constructor(readonly host: Host) {}
 
   get phase(): Phase {
     return this.phaseNow
@@ -346,7 +348,7 @@ export class SchedulerState {
   private laneFor(source: string): Lane {
     let lane = this.lanes.get(source)
     if (lane === undefined) {
-      lane = new Lane(source, this.retired.get(source))
+      lane = new Lane(source, this.retired.get(source), this.host.metrics)
       lane.paused = this.paused.has(source)
       this.retired.delete(source)
       this.lanes.set(source, lane)

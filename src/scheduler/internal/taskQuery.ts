@@ -1,9 +1,16 @@
 /**
  * Reading the tasks pending or running (`SchedulerService.tasks` and
  * `task`), shared by the three layers: the query's validation, the opaque
- * cursor, the order — (due instant, task id) ascending, keyset paging — and
- * the selection from memory that the memory layer uses (and the SQL layer
- * for its running tasks). docs/scheduler.md, "Listing tasks".
+ * cursor, the page, and the selection from memory that the memory layer uses
+ * (and the SQL layer for its running tasks). docs/scheduler.md, "Listing
+ * tasks".
+ *
+ * The order is per layer, keyset paging on a key the layer has an index
+ * for: the memory and SQL layers list by (due instant, submission sequence
+ * number `seq`) — the order tasks fall due and start, the store's `(due_ms,
+ * seq)` index — and the cluster layer, which has no `seq`, by (due instant,
+ * task id). The cursor holds the key of a page's last task, so a cursor is
+ * valid for the layer that made it only: one of the other shape is invalid.
  *
  * @internal
  */
@@ -38,40 +45,76 @@ export class InvalidTaskQueryError extends Schema.TaggedError<InvalidTaskQueryEr
   }
 }
 
-/** A position in the order of `tasks`: (due instant, task id). @internal */
-export interface TaskKey {
+/**
+ * A position in the order of `tasks` in the memory and SQL layers: (due
+ * instant, submission sequence number) — the key the lanes pop by and the
+ * store's `(due_ms, seq)` index. `seq` is unique among the tasks pending or
+ * running. A retried task keeps its `seq` (at its retry's instant); a
+ * rescheduled one keeps it in the SQL layer (its row's) and takes the next
+ * one in the memory layer (as if submitted then): either way the key is the
+ * one it is dispatched by. @internal
+ */
+export interface SeqKey {
+  readonly dueMillis: number
+  readonly seq: number
+}
+
+/** A position in the order of `tasks` in the cluster layer: (due instant, task id). @internal */
+export interface IdKey {
   readonly dueMillis: number
   readonly id: string
 }
 
-/** Whether `a` comes before `b` in the order of `tasks`. @internal */
-export const keyLessThan = (a: TaskKey, b: TaskKey): boolean =>
-  a.dueMillis < b.dueMillis || (a.dueMillis === b.dueMillis && a.id < b.id)
+/** A layer's order of `tasks`: its cursor, which holds the key `K` of a position. @internal */
+export interface TaskOrder<K> {
+  /** The cursor that continues after `key` (only the key's fields are encoded). */
+  readonly encode: (key: K) => string
+  /** The position `cursor` names; none if it is not a cursor of this order. */
+  readonly decode: (cursor: unknown) => Option.Option<K>
+}
 
-/** A query, validated, with its defaults. @internal */
-export interface ResolvedTaskQuery {
+/**
+ * A cursor: base64url of the JSON `[due epoch ms, second key]`. Opaque to
+ * callers, checked when decoded.
+ */
+const cursorOrder = <A, I, K extends { readonly dueMillis: number }>(
+  second: Schema.Schema<A, I>,
+  make: (dueMillis: number, second: A) => K,
+  secondOf: (key: K) => A
+): TaskOrder<K> => {
+  const Cursor = Schema.compose(Schema.StringFromBase64Url, Schema.parseJson(Schema.Tuple(Schema.Int, second)))
+  const encodeSync = Schema.encodeSync(Cursor)
+  const decode = Schema.decodeUnknownOption(Cursor)
+  return {
+    encode: (key) => encodeSync([key.dueMillis, secondOf(key)]),
+    decode: (cursor) => Option.map(decode(cursor), ([dueMillis, s]) => make(dueMillis, s))
+  }
+}
+
+/** The memory and SQL layers' order: (due instant, `seq`); the cursor is `[due ms, seq]`. @internal */
+export const bySeq: TaskOrder<SeqKey> = cursorOrder(
+  Schema.NonNegativeInt,
+  (dueMillis, seq) => ({ dueMillis, seq }),
+  (key) => key.seq
+)
+
+/** The cluster layer's order: (due instant, task id); the cursor is `[due ms, task id]`. @internal */
+export const byId: TaskOrder<IdKey> = cursorOrder(
+  TaskId,
+  (dueMillis, id) => ({ dueMillis, id }),
+  (key) => key.id
+)
+
+/** A query, validated, with its defaults; `K`: the position of the layer's order. @internal */
+export interface ResolvedTaskQuery<K> {
   readonly source: string | undefined
   readonly state: TaskState | undefined
   /** Only tasks due before this instant (epoch ms, exclusive). */
   readonly dueBeforeMillis: number | undefined
   readonly limit: number
   /** Only tasks after this position (the previous page's last task). */
-  readonly after: TaskKey | undefined
+  readonly after: K | undefined
 }
-
-/**
- * The cursor: base64url of the JSON `[due epoch ms, task id]` of the last
- * task of a page. Opaque to callers, checked when decoded.
- */
-const Cursor = Schema.compose(
-  Schema.StringFromBase64Url,
-  Schema.parseJson(Schema.Tuple(Schema.Int, TaskId))
-)
-const encodeCursorSync = Schema.encodeSync(Cursor)
-const decodeCursor = Schema.decodeUnknownEither(Cursor)
-
-/** The cursor that continues after `key`. @internal */
-export const encodeCursor = (key: TaskKey): string => encodeCursorSync([key.dueMillis, key.id])
 
 const show = (value: unknown): string => {
   if (typeof value === "number") return String(value)
@@ -82,10 +125,15 @@ const show = (value: unknown): string => {
   }
 }
 
-/** Validates `query` and applies the defaults; an invalid option is an {@link InvalidTaskQueryError} naming it. @internal */
-export const resolveTaskQuery = (
-  query: TaskQuery | undefined
-): Either.Either<ResolvedTaskQuery, InvalidTaskQueryError> => {
+/**
+ * Validates `query` and applies the defaults; an invalid option is an
+ * {@link InvalidTaskQueryError} naming it (a cursor not of `order`'s shape
+ * too). @internal
+ */
+export const resolveTaskQuery = <K>(
+  query: TaskQuery | undefined,
+  order: TaskOrder<K>
+): Either.Either<ResolvedTaskQuery<K>, InvalidTaskQueryError> => {
   const fail = (field: InvalidTaskQueryError["field"], reason: string) =>
     Either.left(new InvalidTaskQueryError({ field, reason }))
   const q: TaskQuery = query ?? {}
@@ -104,30 +152,31 @@ export const resolveTaskQuery = (
   if (typeof limit !== "number" || !Number.isInteger(limit) || limit < 1 || limit > maxTaskLimit) {
     return fail("limit", `must be an integer from 1 to ${maxTaskLimit}, got ${show(limit)}`)
   }
-  let after: TaskKey | undefined
+  let after: K | undefined
   if (cursor !== undefined) {
-    const decoded = decodeCursor(cursor)
-    if (Either.isLeft(decoded)) {
+    const decoded = order.decode(cursor)
+    if (Option.isNone(decoded)) {
       return fail("cursor", "is not a cursor returned as nextCursor by a previous page")
     }
-    after = { dueMillis: decoded.right[0], id: decoded.right[1] }
+    after = decoded.value
   }
   return Either.right({ source, state, dueBeforeMillis, limit, after })
 }
 
 /**
- * A page of `infos`, which are in order and hold at most `limit + 1`
- * tasks: the first `limit`, and a cursor after the last of them if there
- * is one more. @internal
+ * A page of `items`, which are in `order` and hold at most `limit + 1`
+ * tasks: the first `limit` (as `info` shows them), and a cursor after the
+ * last of them if there is one more. @internal
  */
-export const pageOf = (infos: ReadonlyArray<TaskInfo>, limit: number): TaskPage => {
-  if (infos.length <= limit) return { tasks: infos, nextCursor: Option.none() }
-  const tasks = infos.slice(0, limit)
-  const last = tasks[tasks.length - 1]!
-  return {
-    tasks,
-    nextCursor: Option.some(encodeCursor({ dueMillis: DateTime.toEpochMillis(last.dueAt), id: last.task.id }))
-  }
+export const pageOf = <K, A extends K>(
+  order: TaskOrder<K>,
+  items: ReadonlyArray<A>,
+  limit: number,
+  info: (item: A) => TaskInfo
+): TaskPage => {
+  if (items.length <= limit) return { tasks: items.map(info), nextCursor: Option.none() }
+  const kept = items.slice(0, limit)
+  return { tasks: kept.map(info), nextCursor: Option.some(order.encode(kept[kept.length - 1]!)) }
 }
 
 /** What a memory entry (pending or running) shows; `attempt` is the backend's. @internal */
@@ -138,18 +187,19 @@ export const infoOfEntry = (entry: TaskEntry, attempt: number): TaskInfo => ({
   attempt
 })
 
+/** Whether `a` comes before `b` in the order of `tasks` in memory ({@link bySeq}: the lanes' order too). */
 const entryLess = (a: TaskEntry, b: TaskEntry): boolean =>
-  a.dueMillis < b.dueMillis || (a.dueMillis === b.dueMillis && a.value.id < b.value.id)
+  a.dueMillis < b.dueMillis || (a.dueMillis === b.dueMillis && a.seq < b.seq)
 
 /**
  * The first `k` entries pending or running in memory that match `query`,
- * in order: one pass over the state's ids keeping the `k` smallest in a
+ * in {@link bySeq} order: one pass over the state's ids keeping the `k` smallest in a
  * max-heap — O(n log k), no sort of everything. Synchronous: call it in
  * one section. @internal
  */
 export const selectEntries = (
   state: SchedulerState,
-  query: ResolvedTaskQuery,
+  query: ResolvedTaskQuery<SeqKey>,
   k: number
 ): Array<TaskEntry> => {
   const { after, dueBeforeMillis, source } = query
@@ -174,7 +224,7 @@ export const selectEntries = (
     if (source !== undefined && entry.value.source !== source) return
     const due = entry.dueMillis
     if (dueBeforeMillis !== undefined && !(due < dueBeforeMillis)) return
-    if (after !== undefined && !(due > after.dueMillis || (due === after.dueMillis && entry.value.id > after.id))) {
+    if (after !== undefined && !(due > after.dueMillis || (due === after.dueMillis && entry.seq > after.seq))) {
       return
     }
     if (heap.length < k) {

@@ -23,7 +23,7 @@ import * as Option from "effect/Option"
 import type { Task } from "../Task.js"
 import type { TaskConsumer } from "../TaskConsumer.js"
 import { currentSlot, RunSlot } from "../TaskRun.js"
-import { consumeWithin, retryable, unprovided } from "./consumer.js"
+import { consumeWithin, retryable, traced, unprovided } from "./consumer.js"
 import type { TaskEntry } from "./ids.js"
 import type { Lane } from "./lane.js"
 import { nextRetry } from "./retry.js"
@@ -103,7 +103,8 @@ export const worker = (
   lane: Lane,
   consumer: TaskConsumer,
   self: { fiber: Fiber.RuntimeFiber<void> | undefined },
-  hooks: RunHooks
+  hooks: RunHooks,
+  tracing: boolean
 ): Effect.Effect<void> => {
   const raw = unprovided(consumer)
   const consume = raw === undefined ? consumer.consume : raw.consume
@@ -116,7 +117,13 @@ export const worker = (
   /** What `TaskRun.current` reads in this worker's runs. */
   const slot = new RunSlot()
   const beforeRun = hooks.beforeRun
+  /** The current run ended now: its duration into the source's metrics. */
+  const ranFor = (): void => {
+    const metrics = lane.counters.metrics
+    if (metrics !== undefined) metrics.ran(state.now() - slot.startedMillis)
+  }
   const onSuccess = (): Effect.Effect<void> => {
+    ranFor()
     const entry = current!
     current = undefined
     slot.task = undefined
@@ -129,6 +136,7 @@ export const worker = (
   const next = (): Effect.Effect<void> =>
     state.cancelRequests > 0 && state.cancelling.has(self.fiber!) ? Effect.void : loop
   const onFailure = (cause: Cause.Cause<unknown>): Effect.Effect<void> => {
+    ranFor()
     if (retry !== undefined) {
       const failure = retryable(cause)
       if (Option.isSome(failure)) return retryOrFail(cause, failure.value)
@@ -204,7 +212,10 @@ export const worker = (
     }
     return Effect.matchCauseEffect(effect, handlers)
   })
-  const run = (task: Task): Effect.Effect<void, unknown> => consumeWithin(consume, timeout, task)
+  const run = tracing
+    ? (task: Task): Effect.Effect<void, unknown> =>
+      traced(consumeWithin(consume, timeout, task), task, slot.attempt, slot.startedMillis - current!.dueMillis)
+    : (task: Task): Effect.Effect<void, unknown> => consumeWithin(consume, timeout, task)
   const provided = raw === undefined ? loop : Effect.mapInputContext(loop, (_: Context.Context<never>) => raw.context)
   const body = Effect.locally(provided, currentSlot, slot)
   return lane.semaphore!.withPermits(1)(body).pipe(
@@ -213,6 +224,7 @@ export const worker = (
         const interrupted = current
         current = undefined
         slot.task = undefined
+        if (interrupted !== undefined) ranFor()
         if (interrupted !== undefined && state.cancelling.has(self.fiber!)) {
           // interrupted by `cancel`: neither a failure nor a dead letter
           state.endedCancelled(lane, interrupted)

@@ -36,11 +36,13 @@ import {
 } from "../../Scheduler.js"
 import { Task } from "../../Task.js"
 import { olderThanMillis } from "../backend.js"
+import { tracingEnabled } from "../consumer.js"
 import { Counters } from "../counters.js"
+import { SourceMetrics } from "../metrics.js"
 import { invalidOption, notATask } from "../scheduler.js"
 import { declare, encodeDeclaration, InvalidScheduleError } from "../schedules.js"
 import { taskOfRow } from "../sqlStore.js"
-import { pageOf, resolveTaskQuery } from "../taskQuery.js"
+import { byId, pageOf, resolveTaskQuery } from "../taskQuery.js"
 import * as DueTimer from "./dueTimer.js"
 import * as Schedules from "./schedules.js"
 import * as Source from "./source.js"
@@ -68,7 +70,11 @@ const resolve = (options: ClusterSchedulerOptions) => {
   }
   const retention = Duration.decodeUnknown(options.messageRetention ?? Duration.days(1))
   if (Option.isNone(retention)) invalidOption("messageRetention", "a duration", options.messageRetention, where)
+  if (options.metrics !== undefined && typeof options.metrics !== "boolean") {
+    invalidOption("metrics", "true or false", options.metrics, where)
+  }
   return {
+    metrics: options.metrics === true,
     retentionMillis: Duration.toMillis(Option.getOrThrow(retention)),
     autoStart: options.autoStart !== false,
     shutdownTimeout: Option.getOrThrow(shutdownTimeout),
@@ -130,7 +136,10 @@ const makeLocal = (options: ReturnType<typeof resolve>, onRun: ClusterSchedulerO
       total: new Counters(),
       counters: (source) => {
         let c = bySource.get(source)
-        if (c === undefined) bySource.set(source, c = new Counters())
+        // the runs of this runner; no pending/running gauges (the cluster's counts are in the tasks table)
+        if (c === undefined) {
+          bySource.set(source, c = new Counters(options.metrics ? SourceMetrics.of(source, false) : undefined))
+        }
         return c
       },
       running: new Map(),
@@ -143,7 +152,9 @@ const makeLocal = (options: ReturnType<typeof resolve>, onRun: ClusterSchedulerO
       noConsumerGraceMillis: options.noConsumerGraceMillis,
       send: (message) => saveRun(message),
       waiting: 0,
-      onRun
+      onRun,
+      tracing: yield* tracingEnabled,
+      metrics: options.metrics
     }
     return { local, bySource, sharding, client, timer: storage.value.timer }
   })
@@ -420,10 +431,20 @@ export const layer = (
         unschedule: (id) => viaHost("unschedule", host.Unschedule({ id })),
         schedules: Effect.map(viaHost("schedules", host.List()), (infos) => infos.map(Schedules.fromJson)),
         tasks: (query) =>
-          Effect.flatMap(resolveTaskQuery(query), (q) =>
+          // (due, id) order: the cluster's tasks have no submission sequence (a cursor of the local layers' is invalid here)
+          Effect.flatMap(resolveTaskQuery(query, byId), (q) =>
             Effect.map(
               orDieSql("tasks", store.page(q, q.limit + 1)),
-              (rows) => pageOf(rows.flatMap((row) => infoOfRow(row) ?? []), q.limit)
+              (rows) =>
+                pageOf(
+                  byId,
+                  rows.flatMap((row) => {
+                    const info = infoOfRow(row)
+                    return info === undefined ? [] : [{ info, dueMillis: Number(row.due_ms), id: row.id }]
+                  }),
+                  q.limit,
+                  (item) => item.info
+                )
             )),
         task: (id) =>
           typeof id === "string" && id.length > 0

@@ -32,8 +32,9 @@ import type { DeadLetterReason } from "../../Scheduler.js"
 import { Task } from "../../Task.js"
 import type { TaskConsumer } from "../../TaskConsumer.js"
 import { currentSlot, RunSlot } from "../../TaskRun.js"
-import { consumeWithin, retryable, unprovided } from "../consumer.js"
+import { consumeWithin, retryable, traced, unprovided } from "../consumer.js"
 import type { Counters } from "../counters.js"
+import * as Metrics from "../metrics.js"
 import { nextRetry, type RetryMemo } from "../retry.js"
 import type { ClusterStore } from "./store.js"
 
@@ -214,6 +215,10 @@ export interface Local {
   /** Handlers waiting for a consumer to be registered. */
   waiting: number
   readonly onRun: ((report: RunReport) => Effect.Effect<void>) | undefined
+  /** Each run in a span (a tracer is installed: `consumer.tracingEnabled`). */
+  readonly tracing: boolean
+  /** Update the `SchedulerMetrics` (the `metrics` option). */
+  readonly metrics: boolean
 }
 
 /** @internal */
@@ -291,6 +296,7 @@ export const layer = SourceEntity.toLayer(
     const bury = (message: RunMessage, reason: DeadLetterReason, error: string) =>
       Effect.gen(function*() {
         const now = yield* Clock.currentTimeMillis
+        if (local.metrics) Metrics.deadLetter(source, reason)
         yield* store.bury(
           message.task,
           message.token,
@@ -361,7 +367,8 @@ export const layer = SourceEntity.toLayer(
         counters.onStarted(Math.max(0, now - claimed.dueMillis))
         local.total.onStarted(Math.max(0, now - claimed.dueMillis))
         const raw = unprovided(consumer)
-        const run = consumeWithin(raw === undefined ? consumer.consume : raw.consume, consumer.timeout, task)
+        const consumed = consumeWithin(raw === undefined ? consumer.consume : raw.consume, consumer.timeout, task)
+        const run = local.tracing ? traced(consumed, task, message.attempt, now - claimed.dueMillis) : consumed
         const provided = raw === undefined
           ? run
           : Effect.mapInputContext(run, (_: Context.Context<never>) => raw.context)
@@ -401,6 +408,7 @@ export const layer = SourceEntity.toLayer(
           if (outcome === "stale") return "stale" as const
           // the permit is held for the run only: what follows (stores) happens after it
           const { endedMillis, entry, exit } = outcome
+          counters.metrics?.ran(endedMillis - slot.startedMillis)
           let result: typeof RunResult.Type
           if (Exit.isSuccess(exit)) {
             memos.delete(task.id)

@@ -19,7 +19,7 @@ import type { DeadLetter, DeadLetterReason } from "../../Scheduler.js"
 import type { Task } from "../../Task.js"
 import type { ScheduleRow } from "../schedules.js"
 import { chunkRows, chunks, deadLetterOfRow, type DeadLetterRow, taskOfRow, type TaskRow } from "../sqlStore.js"
-import type { ResolvedTaskQuery } from "../taskQuery.js"
+import type { IdKey, ResolvedTaskQuery } from "../taskQuery.js"
 import { Batcher } from "./batcher.js"
 
 /** A pending or running task's row. @internal */
@@ -87,7 +87,10 @@ export interface ClusterStore {
    * Rows pending or running that match `query`, in (due, id) order (ids in
    * byte order), after `query.after`, at most `rows` (`SchedulerService.tasks`).
    */
-  readonly page: (query: ResolvedTaskQuery, rows: number) => Effect.Effect<ReadonlyArray<ClusterTaskRow>, SqlError>
+  readonly page: (
+    query: ResolvedTaskQuery<IdKey>,
+    rows: number
+  ) => Effect.Effect<ReadonlyArray<ClusterTaskRow>, SqlError>
   /** The row of task `id`, pending or running. */
   readonly find: (id: string) => Effect.Effect<ClusterTaskRow | undefined, SqlError>
   readonly isPending: (id: string) => Effect.Effect<boolean, SqlError>
