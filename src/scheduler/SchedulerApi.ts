@@ -41,6 +41,7 @@ import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
+import { Counters } from "./internal/counters.js"
 import * as internal from "./internal/schedulerApi.js"
 import { defaultTaskLimit, maxTaskLimit } from "./internal/taskQuery.js"
 import type { DeadLetter, ScheduleInfo, SchedulerService } from "./Scheduler.js"
@@ -638,19 +639,7 @@ const notFound = (id: string) =>
 const sourcesOf = (scheduler: SchedulerService) =>
   Effect.map(Effect.zip(scheduler.stats, scheduler.paused), ([stats, paused]) => {
     const names = [...new Set([...Object.keys(stats.bySource), ...paused])].sort()
-    const none = {
-      submitted: 0,
-      started: 0,
-      succeeded: 0,
-      failed: 0,
-      dropped: 0,
-      inFlight: 0,
-      pending: 0,
-      duplicates: 0,
-      cancelled: 0,
-      retried: 0,
-      lateness: { count: 0, totalMillis: 0, meanMillis: 0, maxMillis: 0 }
-    }
+    const none = new Counters().toStats() // a source paused before any task of it
     return {
       sources: names.map((source) => ({
         source,
