@@ -1,5 +1,6 @@
 /**
- * The HTTP API's contract (`@effect/platform` HttpApi): `GET /status`,
+ * The HTTP API's contract (`@effect/platform` HttpApi): `GET /` (the
+ * dashboard, an HTML page), `GET /status`,
  * `GET /collectors`, `POST /instances/:id/run`, `GET /items`, `GET /metrics`, and the
  * scheduler's endpoints (`SchedulerApi`, under `/scheduler`). Field names are snake_case,
  * as in the service this one replaces.
@@ -371,6 +372,18 @@ export class OperationsGroup extends HttpApiGroup.make("operations")
 {}
 
 /**
+ * `GET /`: the dashboard (`Dashboard.ts`), one HTML page over the JSON
+ * endpoints. A read: open, like `/status`.
+ */
+export class DashboardGroup extends HttpApiGroup.make("dashboard")
+  .add(
+    HttpApiEndpoint.get("dashboard", "/")
+      .addSuccess(HttpApiSchema.Text({ contentType: "text/html; charset=utf-8" }))
+      .annotate(OpenApi.Summary, "The dashboard: an HTML page reading the endpoints below (docs/operations.md)")
+  )
+{}
+
+/**
  * The scheduler's reads (`SchedulerApi.ReadGroup`, `GET /scheduler/...`):
  * open like `/status`; `Security.CallerAuthentication` so that the dead
  * letters' error texts are summarised for callers without the token.
@@ -386,6 +399,7 @@ export const SchedulerMutationGroup = SchedulerApi.MutationGroup.middleware(Secu
  * OpenAPI document is served at `/openapi.json`, interactive docs at `/docs`.
  */
 export class RayInfoApi extends HttpApi.make("rayinfo")
+  .add(DashboardGroup)
   .add(StatusGroup)
   .add(OperationsGroup)
   .add(SchedulerReadGroup)

@@ -1,6 +1,6 @@
 /**
- * Handlers of the HTTP API and the server layer (Node, bound to
- * `HOST`:`PORT`, 127.0.0.1:8000 by default), with the access rules of
+ * Handlers of the HTTP API (`GET /` serves the dashboard) and the server
+ * layer (Node, bound to `HOST`:`PORT`, 127.0.0.1:8000 by default), with the access rules of
  * `Security.ts`: the token (`RAYINFO_API_TOKEN`) on mutations, error texts
  * summarised for callers without it (`Redaction.ts`), the `Host` check on
  * loopback and the body cap.
@@ -24,6 +24,7 @@ import { type AdapterStatus, SchedulerAdapter, type SchedulerType } from "../sch
 import { Items, parseQuery } from "../storage/Items.js"
 import * as Prometheus from "../telemetry/Prometheus.js"
 import { InstanceNotFound, InvalidQueryParameter, RayInfoApi, ServiceUnavailable } from "./Api.js"
+import * as Dashboard from "./Dashboard.js"
 import * as Redaction from "./Redaction.js"
 import * as Security from "./Security.js"
 
@@ -133,6 +134,13 @@ export const OperationsGroupLive = HttpApiBuilder.group(
   Layer.provide(Prometheus.layer)
 )
 
+/** Handler of the `dashboard` group: `GET /`, the page of `Dashboard.ts` with its security headers. */
+export const DashboardGroupLive = HttpApiBuilder.group(
+  RayInfoApi,
+  "dashboard",
+  (handlers) => handlers.handle("dashboard", () => Effect.succeed(Dashboard.response))
+)
+
 /** Why the scheduler's endpoints answer 503 when there is no core scheduler in context. */
 const schedulerUnavailable = (type: SchedulerType): string =>
   type === "LegacyScheduler"
@@ -166,7 +174,7 @@ export const SchedulerGroupsLive = Layer.unwrapEffect(Effect.gen(function*() {
 })).pipe(Layer.provide(Security.middlewareLayer))
 
 /** Every group's handlers. */
-export const GroupsLive = Layer.mergeAll(StatusGroupLive, OperationsGroupLive, SchedulerGroupsLive)
+export const GroupsLive = Layer.mergeAll(DashboardGroupLive, StatusGroupLive, OperationsGroupLive, SchedulerGroupsLive)
 
 /** The API's OpenAPI document at `/openapi.json`, and interactive docs (Swagger UI, served inline) at `/docs`. */
 export const DocsLive = Layer.merge(
