@@ -236,6 +236,7 @@ const items = Command.make(
     config: configOption,
     source: textOption("source", "only this source (exact instance id, e.g. news:https://x/feed.xml)"),
     collector: textOption("collector", "only this collector's instances (source name or name:<param>)"),
+    search: textOption("search", "only items whose key or raw JSON contains this text, ignoring case"),
     since: textOption("since", "only items stored at or after this ISO-8601 instant (no offset means UTC)"),
     until: textOption("until", "only items stored before this ISO-8601 instant"),
     limit: textOption("limit", "how many, 1 to 1000 (default 50)"),
@@ -248,13 +249,14 @@ const items = Command.make(
         parseQuery({
           source: Option.getOrUndefined(options.source),
           collector: Option.getOrUndefined(options.collector),
+          q: Option.getOrUndefined(options.search),
           since: Option.getOrUndefined(options.since),
           until: Option.getOrUndefined(options.until),
           limit: Option.getOrUndefined(options.limit),
           cursor: Option.getOrUndefined(options.cursor)
         }),
         "InvalidItemsQuery",
-        (error) => explain(`${error.message} (--${error.parameter})`)
+        (error) => explain(`${error.message} (--${error.parameter === "q" ? "search" : error.parameter})`)
       )
       const { config: app } = yield* loadConfig(options.config)
       const env = yield* AppConfig.Env

@@ -136,7 +136,7 @@ describe("HTTP API: GET /items", () => {
         yield* check(
           "sources=a",
           "sources",
-          "Invalid sources: unknown parameter (known: source, collector, since, until, limit, cursor)"
+          "Invalid sources: unknown parameter (known: source, collector, q, since, until, limit, cursor)"
         )
         const raw = yield* HttpClient.get("/items?limit=0")
         assert.deepStrictEqual(yield* raw.json, {

@@ -346,13 +346,25 @@ describe.skipIf(executablePath === undefined)("LIVE: the dashboard in headless C
       const matching = items.filter((i) => JSON.stringify([i.source, i.key, i.raw]).toLowerCase().includes(query))
       expect(matching.length).toBeGreaterThan(0)
       expect(matching.length).toBeLessThan(items.length)
-      await page.getByLabel("Search the loaded items").fill(query)
+      await page.getByLabel("Search items").fill(query)
       await until("the search to filter the items", async () => {
         const keys = (await tableRows(page, "items")).map((row) => row.key)
         return JSON.stringify(keys) === JSON.stringify(matching.map((i) => `${i.source}\n${i.key}`)) ||
           JSON.stringify(keys)
       }, service)
-      await page.getByLabel("Search the loaded items").fill("")
+      // Search asks the service (`q`): the page shows what GET /items?q= returns
+      const searched = (await getJson(port, `/items?limit=50&q=${query}`)).body.items as ReadonlyArray<
+        { source: string; key: string }
+      >
+      expect(searched.map((i) => i.key).sort()).toEqual(matching.map((i) => i.key).sort())
+      await page.getByRole("button", { name: "Search", exact: true }).click()
+      await until("the searched items", async () => {
+        const keys = (await tableRows(page, "items")).map((row) => row.key)
+        return JSON.stringify(keys) === JSON.stringify(searched.map((i) => `${i.source}\n${i.key}`)) ||
+          JSON.stringify(keys)
+      }, service)
+      await page.getByLabel("Search items").fill("")
+      await page.getByRole("button", { name: "Search", exact: true }).click()
 
       // Pause, then Resume, a source: in the page and in the API
       const source = `news:${feeds[0]}`

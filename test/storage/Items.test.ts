@@ -52,6 +52,7 @@ describe("Items.parseQuery", () => {
       Either.right({
         source: undefined,
         collector: undefined,
+        q: undefined,
         since: undefined,
         until: undefined,
         limit: undefined,
@@ -63,6 +64,7 @@ describe("Items.parseQuery", () => {
       parseQuery({
         source: "news:x.xml",
         collector: "news",
+        q: "Wake-Up",
         since: "2024-05-01T10:00:00+02:00",
         until: ["2024-05-02"],
         limit: "1000",
@@ -72,6 +74,7 @@ describe("Items.parseQuery", () => {
       Either.right({
         source: "news:x.xml",
         collector: "news",
+        q: "Wake-Up",
         since: DateTime.unsafeMake("2024-05-01T08:00:00Z"),
         until: DateTime.unsafeMake("2024-05-02T00:00:00Z"),
         limit: 1000,
@@ -84,10 +87,12 @@ describe("Items.parseQuery", () => {
   it("bad input is an InvalidItemsQuery naming the parameter and what was wrong", () => {
     assert.strictEqual(
       invalid({ sauce: "x" }),
-      "sauce | Invalid sauce: unknown parameter (known: source, collector, since, until, limit, cursor)"
+      "sauce | Invalid sauce: unknown parameter (known: source, collector, q, since, until, limit, cursor)"
     )
     assert.strictEqual(invalid({ source: ["a", "b"] }), "source | Invalid source: given more than once")
     assert.strictEqual(invalid({ collector: "" }), "collector | Invalid collector: must not be empty")
+    assert.strictEqual(invalid({ q: "" }), "q | Invalid q: must not be empty")
+    assert.strictEqual(invalid({ q: "x".repeat(201) }), "q | Invalid q: must be at most 200 characters, got 201")
     assert.strictEqual(
       invalid({ since: "yesterday" }),
       "since | Invalid since: Invalid date-time \"yesterday\": expected an ISO-8601 date-time such as " +

@@ -192,6 +192,33 @@ export const itemsSuite = (backend: Backend): void => {
         }).pipe(Effect.provide(db.services()))
       }))
 
+    it.scoped("q: the key or the raw JSON contains the text, ignoring case; wildcards are plain characters", () =>
+      Effect.gen(function*() {
+        const db = yield* backend.fresh
+        yield* Effect.gen(function*() {
+          const items = yield* Items
+          const pipeline = yield* Pipeline
+          const titled = (key: string, title: string): RawEvent => ({ ...event("news", key), raw: { title } })
+          yield* pipeline.run(Stream.make(
+            titled("a", "Per-source CONCURRENCY limits"),
+            titled("b", "Deferred as a wake-up signal"),
+            titled("Concurrency-key", "no match in the title"),
+            titled("d", "100% sure_thing"),
+            titled("e", "Über-Scheduler")
+          ))
+          const keys = (q: string) => Effect.map(items.page({ q }), (page) => page.items.map((i) => i.key).sort())
+          assert.deepStrictEqual(yield* keys("concurrency"), ["Concurrency-key", "a"])
+          assert.deepStrictEqual(yield* keys("WAKE-UP"), ["b"])
+          assert.deepStrictEqual(yield* keys("%"), ["d"], "% is a character, not a wildcard")
+          assert.deepStrictEqual(yield* keys("_"), ["d"])
+          assert.deepStrictEqual(yield* keys("scheduler"), ["e"])
+          assert.deepStrictEqual(yield* keys("nothing like it"), [])
+          const both = yield* items.page({ q: "concurrency", source: "news", limit: 1 })
+          assert.strictEqual(both.items.length, 1)
+          assert.isTrue(Option.isSome(both.nextCursor), "paged like any filter")
+        }).pipe(Effect.provide(db.services()))
+      }))
+
     it.scoped("limit: default 50, at most 1000, at least 1", () =>
       Effect.gen(function*() {
         const db = yield* backend.fresh

@@ -309,6 +309,7 @@ const QueryParameter = (description: string) =>
 export const ItemsUrlParams = Schema.Struct({
   source: QueryParameter("only this source (exact collector instance id)"),
   collector: QueryParameter("only this collector's sources: `name` or `name:<param>`"),
+  q: QueryParameter("only items whose key or raw JSON contains this text, ignoring case (at most 200 characters)"),
   since: QueryParameter("only items stored at or after this ISO-8601 instant (no offset means UTC)"),
   until: QueryParameter("only items stored before this ISO-8601 instant"),
   limit: QueryParameter("page size, 1 to 1000 (default 50)"),

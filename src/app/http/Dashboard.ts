@@ -14,7 +14,8 @@
  * - `/scheduler/dead-letters?limit=20` (paged with `cursor`): with a Replay
  *   button (`POST /scheduler/dead-letters/:id/replay`);
  * - `/items?limit=50` (paged with `cursor`, filtered by `source`): the
- *   collected items, searched by text in the browser among those loaded.
+ *   collected items; typing filters those loaded, Search asks the service
+ *   (`q`: key or raw JSON text, any case).
  *
  * It never asks for more than one page of a list, so it stays fast with
  * 100k pending tasks. Mutations are empty `POST`s carrying
@@ -264,6 +265,8 @@ function showItems() {
 async function loadItems(more) {
   const p = new URLSearchParams({ limit: "50" });
   if ($("src").value) p.set("source", $("src").value);
+  const q = $("q").value.trim();
+  if (q) p.set("q", q.slice(0, 200));
   if (more && st.cursor) p.set("cursor", st.cursor);
   try {
     const page = await getJson("/items?" + p);
@@ -376,9 +379,10 @@ ${
 }
 <p><button type="button" id="dl-first" hidden>First page</button> <button type="button" id="dl-next" hidden>Next page</button></p></section>
 <section aria-labelledby="h-items"><h2 id="h-items">Collected items</h2>
-<form id="itemsform" role="search"><label for="q">Search the loaded items</label><input id="q" type="search">
+<form id="itemsform" role="search"><label for="q">Search items</label><input id="q" type="search" maxlength="200">
 <label for="src">Source</label><select id="src"><option value="">All sources</option></select>
-<button type="submit">Reload</button></form>
+<button type="submit">Search</button></form>
+<p class="hint">Typing filters the items loaded; Search asks the service (key or raw text, any case).</p>
 ${table("items", "", ["Stored", "Source", "Title", "Key"])}
 <p><button type="button" id="more" hidden>Load 50 more</button></p></section>
 </main>`

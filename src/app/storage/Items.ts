@@ -80,6 +80,11 @@ export interface ItemsQuery {
   readonly source?: string | undefined
   /** Only items of this collector: source `collector` or `collector:<param>`. Default: all. */
   readonly collector?: string | undefined
+  /**
+   * Only items whose key or raw JSON text contains this text, ignoring case
+   * (a scan of the items the other filters select). Default: all.
+   */
+  readonly q?: string | undefined
   /** Only items stored at or after this instant (`stored_at`, inclusive). Default: no lower bound. */
   readonly since?: DateTime.Utc | undefined
   /** Only items stored before this instant (`stored_at`, exclusive). Default: no upper bound. */
@@ -172,6 +177,7 @@ const SourceCountRow: Schema.Schema<SourceCount, { readonly source: string; read
 const PageRequest = Schema.Struct({
   source: Schema.optional(Schema.String),
   collector: Schema.optional(Schema.String),
+  q: Schema.optional(Schema.String),
   since: Schema.optional(Schema.DateTimeUtc),
   until: Schema.optional(Schema.DateTimeUtc),
   /** Rows to read: one more than the page size, to know whether there is a next page. */
@@ -217,7 +223,10 @@ export const decodeCursor = (cursor: string): Either.Either<ItemsPosition, Inval
   )
 
 /** The query parameters {@link parseQuery} reads. */
-export const queryParameters = ["source", "collector", "since", "until", "limit", "cursor"] as const
+export const queryParameters = ["source", "collector", "q", "since", "until", "limit", "cursor"] as const
+
+/** The longest search text (`q`). */
+export const maxSearchLength = 200
 
 /** Raw query parameters as they come from a URL (a repeated parameter is an array) or the command line. */
 export type RawItemsQuery = Readonly<Record<string, string | ReadonlyArray<string> | undefined>>
@@ -268,6 +277,10 @@ export const parseQuery = (raw: RawItemsQuery): Either.Either<ItemsQuery, Invali
         )
     const source = yield* text("source")
     const collector = yield* text("collector")
+    const q = yield* text("q")
+    if (q !== undefined && q.length > maxSearchLength) {
+      return yield* fail("q", `must be at most ${maxSearchLength} characters, got ${q.length}`)
+    }
     const since = yield* instant("since")
     const until = yield* instant("until")
     if (since !== undefined && until !== undefined && !DateTime.lessThan(since, until)) {
@@ -284,7 +297,7 @@ export const parseQuery = (raw: RawItemsQuery): Either.Either<ItemsQuery, Invali
       }
     }
     const after = values.cursor === undefined ? undefined : yield* decodeCursor(values.cursor)
-    return { source, collector, since, until, limit, after }
+    return { source, collector, q, since, until, limit, after }
   })
 
 /** A row count for LIMIT: none for `Infinity` (no LIMIT at all: PostgreSQL has no `LIMIT -1`), 0 for NaN. */
@@ -321,6 +334,15 @@ export const make: Effect.Effect<ItemsService, never, SqlClient.SqlClient> = Eff
           ORDER BY stored_at DESC, ${rowid} DESC ${limitClause(limit)}`
   })
 
+  /** The key or the raw JSON text contains `text`, ignoring case (no LIKE: no wildcard to escape). */
+  const contains = (text: string) => {
+    const needle = text.toLowerCase()
+    return sql.onDialectOrElse({
+      pg: () => sql`(strpos(lower(key), ${needle}) > 0 OR strpos(lower(raw), ${needle}) > 0)`,
+      orElse: () => sql`(instr(lower(key), ${needle}) > 0 OR instr(lower(raw), ${needle}) > 0)`
+    })
+  }
+
   const pageRows = SqlSchema.findAll({
     Request: PageRequest,
     Result: PagedItemRow,
@@ -332,6 +354,7 @@ export const make: Effect.Effect<ItemsService, never, SqlClient.SqlClient> = Eff
             query.collector + ":"
           })`
         ]),
+        ...(query.q === undefined ? [] : [contains(query.q)]),
         ...(query.since === undefined ? [] : [sql`stored_at >= ${query.since}`]),
         ...(query.until === undefined ? [] : [sql`stored_at < ${query.until}`]),
         ...(query.after === undefined
