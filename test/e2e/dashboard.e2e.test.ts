@@ -38,7 +38,9 @@ import * as Scheduler from "../../src/scheduler/Scheduler.js"
 import { Task } from "../../src/scheduler/Task.js"
 import * as TaskConsumer from "../../src/scheduler/TaskConsumer.js"
 import {
+  copyExampleFeeds,
   exitWithin,
+  feedCollector,
   freePort,
   getJson,
   killQuietly,
@@ -223,20 +225,12 @@ const isPng = (file: string) => fs.readFileSync(file).subarray(0, 8).equals(Buff
 
 describe.skipIf(executablePath === undefined)("LIVE: the dashboard in headless Chromium", () => {
   const fixture = temporaryFixture("rayinfo-dashboard-", (dir) => {
-    const feeds = ["rayinfo-news.xml", "effect-notes.atom"].map((file) => {
-      const target = path.join(dir, file)
-      fs.copyFileSync(path.join(root, "examples/feeds", file), target)
-      return target
-    })
+    const feeds = copyExampleFeeds(dir)
     const failing = path.join(dir, "search-down.mjs")
     fs.writeFileSync(failing, `process.stderr.write("search backend unreachable\\n")\nprocess.exit(3)\n`)
     const configPath = writeConfig(
       dir,
-      `  - type: feed
-    name: news
-    interval: 1 hour
-    feeds: [${feeds.map((feed) => `{ url: ${JSON.stringify(feed)} }`).join(", ")}]
-  - type: command
+      `${feedCollector(feeds, "1 hour")}  - type: command
     name: search
     command: ${JSON.stringify(process.execPath)}
     args: [${JSON.stringify(failing)}, "{param}"]

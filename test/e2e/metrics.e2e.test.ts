@@ -7,15 +7,14 @@
  * fails under `CI=true`.
  */
 import { spawnSync } from "node:child_process"
-import * as fs from "node:fs"
-import * as path from "node:path"
 import { describe, expect, it } from "vitest"
 import {
+  copyExampleFeeds,
   exitWithin,
+  feedCollector,
   freePort,
   getJson,
   killQuietly,
-  root,
   startService,
   temporaryFixture,
   waitFor,
@@ -45,19 +44,8 @@ const sample = (text: string, name: string, labels: Record<string, string>): num
 
 describe("LIVE: /metrics", () => {
   const fixture = temporaryFixture("rayinfo-metrics-", (dir) => {
-    const feeds = ["rayinfo-news.xml", "effect-notes.atom"].map((file) => {
-      const target = path.join(dir, file)
-      fs.copyFileSync(path.join(root, "examples/feeds", file), target)
-      return target
-    })
-    const configPath = writeConfig(
-      dir,
-      `  - type: feed
-    name: news
-    interval: 1 hour
-    feeds: [${feeds.map((feed) => `{ url: ${JSON.stringify(feed)} }`).join(", ")}]
-`
-    )
+    const feeds = copyExampleFeeds(dir)
+    const configPath = writeConfig(dir, feedCollector(feeds, "1 hour"))
     return { configPath, feeds }
   })
 

@@ -180,6 +180,14 @@ ${interval === undefined ? "" : `    interval: ${interval}\n`}    feeds: [${
   }]
 `
 
+/** Copies the example feed files (examples/feeds) into `dir`; their paths there. */
+export const copyExampleFeeds = (dir: string): Array<string> =>
+  ["rayinfo-news.xml", "effect-notes.atom"].map((file) => {
+    const target = path.join(dir, file)
+    fs.copyFileSync(path.join(root, "examples/feeds", file), target)
+    return target
+  })
+
 /**
  * Writes the configuration `dir/rayinfo.yaml`, storing in
  * `dir/data/rayinfo.db`, with `collectors` (as in {@link configYaml});
