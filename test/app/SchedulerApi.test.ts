@@ -126,6 +126,10 @@ describe("RayInfo API: the scheduler's endpoints", () => {
           assert.deepStrictEqual([refused.status, refused.text], [401, ""], path)
           assert.strictEqual(refused.headers["www-authenticate"], "Bearer")
         }
+        for (const path of MUTATIONS) {
+          const wrong = yield* post(path, { authorization: `Bearer ${TOKEN.slice(0, -1)}x` })
+          assert.deepStrictEqual([wrong.status, wrong.text], [401, ""], `${path} with a wrong token`)
+        }
         assert.strictEqual((yield* get("/scheduler/tasks/t")).status, 200, "t is still pending")
         assert.deepStrictEqual(JSON.parse((yield* get("/scheduler/sources")).text).sources[0].paused, false)
 
@@ -156,6 +160,11 @@ describe("RayInfo API: the scheduler's endpoints", () => {
         assert.strictEqual((yield* get("/scheduler/tasks/t")).status, 404)
         const unknown = yield* post("/scheduler/tasks/t/cancel", bearer)
         assert.deepStrictEqual([unknown.status, JSON.parse(unknown.text)._tag], [404, "TaskNotFound"])
+        // the right token reaches every mutation's handler (its own answer: done, not found, bad body)
+        for (const path of MUTATIONS) {
+          const reached = yield* post(path, bearer)
+          assert.include([200, 204, 400, 404, 409], reached.status, `${path} with the token: ${reached.text}`)
+        }
       }).pipe(Effect.provide(context))
     }))
 
