@@ -7,21 +7,15 @@ import { HttpApiBuilder, HttpClient, HttpClientResponse } from "@effect/platform
 import { NodeHttpServer } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import type { Schema } from "effect"
-import { Duration, Effect, Layer, Option } from "effect"
+import { Duration, Effect, Layer } from "effect"
 import { CollectorsJson, RunResultJson, StatusJson } from "../../src/app/http/Api.js"
 import { RayInfoApi } from "../../src/app/http/Api.js"
 import { GroupsLive } from "../../src/app/http/ApiLive.js"
 import * as RaySchedulerAdapter from "../../src/app/scheduling/RaySchedulerAdapter.js"
-import { Items } from "../../src/app/storage/Items.js"
-import { adapterLayer, type RunRecord, scriptedCollector } from "./support.js"
+import { adapterLayer, itemsStub, type RunRecord, scriptedCollector } from "./support.js"
 
 const runs: Array<RunRecord> = []
-const ItemsStub = Layer.succeed(Items, {
-  count: Effect.succeed(42),
-  countBySource: Effect.succeed([]),
-  recent: () => Effect.succeed([]),
-  page: () => Effect.succeed({ items: [], nextCursor: Option.none() })
-})
+const ItemsStub = itemsStub(42)
 
 const TestServer = HttpApiBuilder.serve().pipe(
   Layer.provide(HttpApiBuilder.api(RayInfoApi).pipe(Layer.provide(GroupsLive))),

@@ -16,17 +16,11 @@ import * as ApiLive from "../../src/app/http/ApiLive.js"
 import * as Redaction from "../../src/app/http/Redaction.js"
 import * as Security from "../../src/app/http/Security.js"
 import * as RaySchedulerAdapter from "../../src/app/scheduling/RaySchedulerAdapter.js"
-import { Items } from "../../src/app/storage/Items.js"
-import { adapterLayer, type RunRecord, scriptedCollector } from "./support.js"
+import { adapterLayer, itemsStub, type RunRecord, scriptedCollector } from "./support.js"
 
 const TOKEN = "s3cret-token-0123456789abcdef"
 
-const ItemsStub = Layer.succeed(Items, {
-  count: Effect.succeed(0),
-  countBySource: Effect.succeed([]),
-  recent: () => Effect.succeed([]),
-  page: () => Effect.succeed({ items: [], nextCursor: Option.none() })
-})
+const ItemsStub = itemsStub()
 
 /** What the failing job's runs fail with: a command path, its stderr (a secret), a second line with a path. */
 const LEAKY_ERROR = `command "/opt/private/bin/search" exited with code 2; stderr: API_KEY=abc123 rejected by ` +

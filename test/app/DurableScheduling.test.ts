@@ -20,20 +20,8 @@
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import { assert, describe, it } from "@effect/vitest"
-import {
-  Context,
-  DateTime,
-  Duration,
-  Effect,
-  Either,
-  Exit,
-  Fiber,
-  Layer,
-  Option,
-  Schedule,
-  Scope,
-  TestClock
-} from "effect"
+import type { Schedule } from "effect"
+import { Context, DateTime, Duration, Effect, Either, Exit, Fiber, Layer, Option, Scope, TestClock } from "effect"
 import type { Collector } from "../../src/app/collectors/Collector.js"
 import * as Pipeline from "../../src/app/pipeline/Pipeline.js"
 import * as CollectorConsumer from "../../src/app/scheduling/CollectorConsumer.js"

@@ -15,22 +15,16 @@ import * as ApiLive from "../../src/app/http/ApiLive.js"
 import * as LegacySchedulerAdapter from "../../src/app/scheduling/LegacySchedulerAdapter.js"
 import * as RaySchedulerAdapter from "../../src/app/scheduling/RaySchedulerAdapter.js"
 import { SchedulerAdapter } from "../../src/app/scheduling/SchedulerAdapter.js"
-import { Items } from "../../src/app/storage/Items.js"
 import * as ConsumerRegistry from "../../src/scheduler/ConsumerRegistry.js"
 import * as Scheduler from "../../src/scheduler/Scheduler.js"
 import { Task } from "../../src/scheduler/Task.js"
 import * as TaskConsumer from "../../src/scheduler/TaskConsumer.js"
 import { settle } from "../support.js"
-import { type AdapterLayer, adapterLayer, scriptedCollector } from "./support.js"
+import { type AdapterLayer, adapterLayer, itemsStub, scriptedCollector } from "./support.js"
 
 const TOKEN = "s3cret-token-0123456789abcdef"
 
-const ItemsStub = Layer.succeed(Items, {
-  count: Effect.succeed(0),
-  countBySource: Effect.succeed([]),
-  recent: () => Effect.succeed([]),
-  page: () => Effect.succeed({ items: [], nextCursor: Option.none() })
-})
+const ItemsStub = itemsStub()
 
 /** What the `leaky` consumer's tasks fail with: a command path and its stderr (a secret). */
 const LEAKY_ERROR = `command "/opt/private/bin/search" exited with code 2; stderr: API_KEY=abc123 rejected`

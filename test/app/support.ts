@@ -7,7 +7,7 @@
  * app's, `Database.layerMemory`) unless a test gives it one.
  */
 import type * as SqlClient from "@effect/sql/SqlClient"
-import { Clock, Context, DateTime, Duration, Effect, Layer, Stream } from "effect"
+import { Clock, Context, DateTime, Duration, Effect, Layer, Option, Stream } from "effect"
 import type { Collector, RawEvent } from "../../src/app/collectors/Collector.js"
 import { CollectorError, type FetchError, RetryableCollectorError } from "../../src/app/collectors/Collector.js"
 import * as Pipeline from "../../src/app/pipeline/Pipeline.js"
@@ -16,6 +16,7 @@ import * as LegacySchedulerAdapter from "../../src/app/scheduling/LegacySchedule
 import * as RaySchedulerAdapter from "../../src/app/scheduling/RaySchedulerAdapter.js"
 import { SchedulerAdapter, type SchedulerType } from "../../src/app/scheduling/SchedulerAdapter.js"
 import * as Database from "../../src/app/storage/Database.js"
+import { Items } from "../../src/app/storage/Items.js"
 import * as JobStateStore from "../../src/app/storage/JobStateStore.js"
 import * as Leases from "../../src/app/storage/Leases.js"
 
@@ -202,3 +203,12 @@ export const harness = (adapter: { readonly started: AdapterLayer }) => ({
   started: (collectors: ReadonlyArray<Collector>, stack: Stack = {}) => build(adapter.started, collectors, stack),
   startedJob: (collector: ScriptedOptions, stack: Stack = {}) => buildJob(adapter.started, collector, stack)
 })
+
+/** `Items` with no item and a fixed `count`: for API tests that do not read items. */
+export const itemsStub = (count = 0) =>
+  Layer.succeed(Items, {
+    count: Effect.succeed(count),
+    countBySource: Effect.succeed([]),
+    recent: () => Effect.succeed([]),
+    page: () => Effect.succeed({ items: [], nextCursor: Option.none() })
+  })

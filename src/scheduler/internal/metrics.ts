@@ -45,8 +45,8 @@ export class SourceMetrics {
   }
 
   private static readonly bySource = new Map<string, SourceMetrics>()
+  /** The shared metrics of the sources beyond the cap: no gauges (each source would overwrite them). */
   private static readonly other = new SourceMetrics(otherSources, false)
-  private static readonly otherLocal = new SourceMetrics(otherSources, false)
 
   /**
    * The metrics of source `name`: shared by every scheduler of the process;
@@ -56,7 +56,7 @@ export class SourceMetrics {
   static of(name: string, gauges: boolean): SourceMetrics {
     const known = SourceMetrics.bySource.get(name)
     if (known !== undefined) return known
-    if (SourceMetrics.bySource.size >= maxSourceLabels) return gauges ? SourceMetrics.otherLocal : SourceMetrics.other
+    if (SourceMetrics.bySource.size >= maxSourceLabels) return SourceMetrics.other
     const made = new SourceMetrics(name, gauges)
     SourceMetrics.bySource.set(name, made)
     return made
@@ -81,7 +81,7 @@ export class SourceMetrics {
 
   /** The source's pending and running counts now (local layers; not for the shared {@link otherSources}). */
   counts(pending: number, running: number): void {
-    if (!this.gauges || this === SourceMetrics.otherLocal) return
+    if (!this.gauges) return
     M.tasksPending.unsafeUpdate(pending, this.source)
     M.tasksRunning.unsafeUpdate(running, this.source)
   }
